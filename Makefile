@@ -1,0 +1,36 @@
+# Set-up and entry points. Every target creates the virtual environment on first use.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+# One Dagster instance for the CLI, the UI and schedules; settings in ./dagster.yaml.
+export DAGSTER_HOME := $(CURDIR)
+
+.PHONY: install demo test ui bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: the whole pipeline on the bundled demo benchmark.
+demo: $(STAMP)
+	$(BIN)/likra demo
+
+## The test suite (the slow, real-model tests included).
+test: $(STAMP)
+	$(BIN)/pytest
+
+## The Dagster UI on http://127.0.0.1:3000
+ui: $(STAMP)
+	$(BIN)/dagster dev
+
+## Speed benchmarks (prints timings and ratios).
+bench: $(STAMP)
+	$(BIN)/python bench/ingest_samples.py
+
+clean:
+	rm -rf $(VENV) .dagster data .pytest_cache

@@ -1,0 +1,1 @@
+"""Dagster definitions and the `likra` CLI: thin shells over `mining`, `likra` and `warehouse`."""

@@ -1,0 +1,134 @@
+"""The `likra` command line: ingest benchmarks, list them, query the warehouse, run the demo pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import polars as pl
+
+from warehouse.errors import ReadOnlyViolation, WarehouseError
+
+DB_HELP = "Warehouse file (default: $LIKRA_DB, else data/warehouse.duckdb)."
+
+
+class _Group(click.Group):
+    """Turns user errors into one line on stderr: exit 2 for refused SQL, 1 for anything else."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ReadOnlyViolation as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except WarehouseError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+def main() -> None:
+    """Mine near-miss negatives from multiple-choice benchmarks and train Likra models on them."""
+
+
+def _cell(value: object, max_width: int) -> str:
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else "" if value is None else str(value)
+    text = text.replace("\n", "\\n")
+    return text if max_width <= 0 or len(text) <= max_width else text[: max_width - 1] + "…"
+
+
+def render(frame: pl.DataFrame, fmt: str = "table", max_width: int = 60) -> str:
+    """Rows as an aligned table, CSV (nested values as JSON) or JSON records."""
+    if fmt == "json":
+        return json.dumps(frame.to_dicts(), ensure_ascii=False, default=str, indent=1)
+    if fmt == "csv":
+        nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+        flat = frame.with_columns(pl.col(name).map_elements(lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v),
+                                                              return_dtype=pl.String) for name in nested)
+        return flat.write_csv().rstrip("\n")
+    from tabulate import tabulate
+
+    rows = [[_cell(value, max_width) for value in row] for row in frame.iter_rows()]
+    align = ["right" if dtype.is_numeric() else "left" for dtype in frame.dtypes]
+    table = tabulate(rows, headers=frame.columns, tablefmt="simple", disable_numparse=True, colalign=align)
+    return f"{table}\n({frame.height} row{'s' if frame.height != 1 else ''})"
+
+
+@main.command()
+@click.argument("benchmark", required=False)
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A YAML spec (lm-eval task-file keys) for a benchmark no adapter knows.")
+@click.option("--path", type=click.Path(path_type=Path),
+              help="Release file or folder as published; without it the Hugging Face hub is used.")
+@click.option("--split", "splits", multiple=True, help="Only this split (repeatable). Default: every split found.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N items per split.")
+@click.option("--hub", "hub_id", help="Hub dataset id, or a local folder laid out like one, instead of the default.")
+@click.option("--revision", help="Hub revision (branch, tag or commit).")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, splits: tuple[str, ...],
+           limit: int | None, hub_id: str | None, revision: str | None, db: str | None) -> None:
+    """Ingest BENCHMARK (or the benchmark a --spec describes) into the warehouse."""
+    from warehouse.ingest import ingest as run_ingest
+    from warehouse.sources import load_spec
+
+    if bool(benchmark) == bool(spec_path):
+        raise click.UsageError("give a BENCHMARK name or --spec SPEC.yaml (one of them)")
+    target = load_spec(spec_path) if spec_path else benchmark
+    result = run_ingest(target, db=db, path=path, splits=list(splits) or None, limit=limit, hub_id=hub_id,
+                        revision=revision)
+    frame = pl.DataFrame({"split": list(result.items), "items": list(result.items.values()),
+                          "rejected": [result.rejects[s] for s in result.items]})
+    click.echo(f"{result.benchmark}: {result.n_items} items, {result.n_rejects} rejected, from {result.origin} "
+               f"in {result.seconds:.2f}s")
+    click.echo(render(frame))
+    if result.n_rejects:
+        from warehouse.sql import run_query
+
+        rejects = run_query(f"SELECT source, row_ref, reason FROM ingest_rejects WHERE run_id = '{result.run_id}' "
+                            "LIMIT 5", db)
+        click.echo("first rejects (all of them: likra sql \"SELECT * FROM ingest_rejects\"):")
+        click.echo(render(rejects, max_width=100))
+
+
+@main.command()
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def benchmarks(db: str | None) -> None:
+    """List the built-in benchmarks (and specs registered in the warehouse) and what each needs."""
+    from warehouse.db import connect_read_only
+    from warehouse.paths import resolve_db_path
+    from warehouse.sources import builtin_benchmarks, registered_specs
+
+    for name, benchmark in builtin_benchmarks().items():
+        click.echo(f"{name:16} {benchmark.describe()}")
+    if resolve_db_path(db).exists():
+        with connect_read_only(db) as con:
+            for name, benchmark in registered_specs(con).items():
+                click.echo(f"{name:16} {benchmark.describe()} [registered spec]")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--max-width", type=int, default=60, show_default=True, help="Truncate table cells (0: never).")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def sql(query: str, fmt: str, max_width: int, db: str | None) -> None:
+    """Run one read-only SQL QUERY over the warehouse (writes, ATTACH, COPY, files: refused, exit 2)."""
+    from warehouse.sql import run_query
+
+    click.echo(render(run_query(query, db), fmt, max_width))
+
+
+@main.command()
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def demo(db: str | None) -> None:
+    """The main job: run the pipeline on the bundled demo benchmark through Dagster, then summarise."""
+    from pipelines.demo import run_demo
+
+    run_demo(db, echo=click.echo, render=render)
+
+
+if __name__ == "__main__":
+    main()

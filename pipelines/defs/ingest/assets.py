@@ -1,0 +1,120 @@
+"""The `items` asset: one benchmark partition ingested into the warehouse, with its quality checks."""
+
+import dagster as dg
+from pydantic import Field
+
+from pipelines.defs.partitions import benchmark_partitions
+from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from warehouse.db import connect_read_only
+from warehouse.ingest import IngestResult, ingest
+from warehouse.quality import ItemsQuality, items_quality
+from warehouse.sources import builtin_benchmarks
+
+ITEMS_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("item_id", "VARCHAR", description="<benchmark>/<split>/[<subset>/]<source_id>"),
+    dg.TableColumn("benchmark", "VARCHAR"),
+    dg.TableColumn("split", "VARCHAR"),
+    dg.TableColumn("source_id", "VARCHAR", description="the benchmark's own id, or the row number"),
+    dg.TableColumn("subset", "VARCHAR", description="e.g. the MMLU subject"),
+    dg.TableColumn("prompt", "VARCHAR", description="scoring context as lm-evaluation-harness builds it"),
+    dg.TableColumn("description", "VARCHAR", description="task description put before few-shot examples"),
+    dg.TableColumn("choices", "VARCHAR[]", description="answer texts (contexts, for the partial format)"),
+    dg.TableColumn("gold", "INTEGER", description="0-based index of the correct choice"),
+    dg.TableColumn("golds", "INTEGER[]", description="all correct indices where several are correct"),
+    dg.TableColumn("format", "VARCHAR", description="continuation | partial"),
+    dg.TableColumn("continuation", "VARCHAR", description="partial format: the scored suffix"),
+    dg.TableColumn("target_delimiter", "VARCHAR"),
+    dg.TableColumn("source", "VARCHAR", description="file + content hash, or hub id + revision"),
+])
+
+
+class ItemsConfig(dg.Config):
+    """Where to read the partition's benchmark from, and how much of it."""
+
+    path: str | None = Field(default=None, description="Local release file or folder. Default: the benchmark's "
+                             "folder under the warehouse resource's benchmarks_dir, if present; else the hub.")
+    hub_id: str | None = Field(default=None, description="Hub dataset id (or a local folder laid out like one) "
+                               "instead of the benchmark's default")
+    revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit)")
+    splits: list[str] | None = Field(default=None, description="Only these splits (default: all available)")
+    limit: int | None = Field(default=None, description="At most this many items per split")
+    max_reject_rate: float = Field(default=0.05, description="The reject-rate check warns above this share")
+
+
+def _cell(text: str, width: int) -> str:
+    """Text fit for one markdown table cell."""
+    return text.replace("\n", " ⏎ ").replace("|", "\\|")[:width]
+
+
+def _preview(con, benchmark: str, n: int = 5) -> str:
+    rows = con.execute(
+        "SELECT item_id, prompt, choices, gold FROM items WHERE benchmark = ? ORDER BY split, item_id LIMIT ?",
+        [benchmark, n]).fetchall()
+    lines = ["| item | prompt | gold | other choices |", "|---|---|---|---|"]
+    for item_id, prompt, choices, gold in rows:
+        others = "; ".join(_cell(c, 40) for i, c in enumerate(choices) if i != gold)
+        lines.append(f"| `{item_id}` | {_cell(prompt, 90)} | **{_cell(choices[gold], 60)}** | {others} |")
+    return "\n".join(lines)
+
+
+def _checks(quality: ItemsQuality, max_reject_rate: float) -> list[dg.AssetCheckResult]:
+    return [
+        dg.AssetCheckResult(check_name="item_ids_unique", passed=quality.duplicate_ids == 0,
+                            metadata={"duplicates": quality.duplicate_ids}),
+        dg.AssetCheckResult(check_name="gold_in_range", passed=quality.gold_out_of_range == 0,
+                            metadata={"out_of_range": quality.gold_out_of_range}),
+        dg.AssetCheckResult(check_name="two_nonempty_choices", passed=quality.too_few_choices == 0,
+                            metadata={"items_with_fewer": quality.too_few_choices}),
+        dg.AssetCheckResult(check_name="reject_rate", passed=quality.reject_rate <= max_reject_rate,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"reject_rate": quality.reject_rate, "rejects": quality.n_rejects,
+                                      "threshold": max_reject_rate}),
+    ]
+
+
+@dg.asset(
+    partitions_def=benchmark_partitions,
+    pool=WAREHOUSE_POOL,
+    group_name="ingest",
+    kinds={"duckdb", "python"},
+    description="Benchmark questions in the warehouse table `items`: prompt, choices and gold as "
+    "lm-evaluation-harness scores them. Rows that cannot be used go to `ingest_rejects`.",
+    check_specs=[
+        dg.AssetCheckSpec("item_ids_unique", asset="items", blocking=True, description="item_id is unique"),
+        dg.AssetCheckSpec("gold_in_range", asset="items", blocking=True,
+                          description="gold (and every golds entry) indexes a choice"),
+        dg.AssetCheckSpec("two_nonempty_choices", asset="items", blocking=True,
+                          description="every item has at least two non-empty choices"),
+        dg.AssetCheckSpec("reject_rate", asset="items", description="share of source rows rejected (warns)"),
+    ],
+)
+def items(context: dg.AssetExecutionContext, config: ItemsConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    benchmark = context.partition_key
+    path = config.path
+    root = warehouse.benchmarks_root()
+    if path is None and config.hub_id is None and root is not None:
+        builtin = builtin_benchmarks().get(benchmark)
+        if builtin is not None and builtin.folder_in(root).exists():
+            path = str(builtin.folder_in(root))
+    result: IngestResult = ingest(benchmark, db=warehouse.db_path, path=path, splits=config.splits,
+                                  limit=config.limit, hub_id=config.hub_id, revision=config.revision)
+    context.log.info(f"ingested {result.n_items} items, {result.n_rejects} rejects from {result.origin}")
+    with connect_read_only(warehouse.db_path) as con:
+        quality = items_quality(con, benchmark)
+        preview = _preview(con, benchmark)
+        per_split = dict(con.execute("SELECT split, count(*) FROM items WHERE benchmark = ? GROUP BY split "
+                                     "ORDER BY split", [benchmark]).fetchall())
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": quality.n_items,
+            "dagster/column_schema": ITEMS_SCHEMA,
+            "items_by_split": per_split,
+            "ingested_now": result.items,
+            "rejects": result.n_rejects,
+            "origin": result.origin,
+            "ingest_run_id": result.run_id,
+            "seconds": round(result.seconds, 3),
+            "preview": dg.MetadataValue.md(preview),
+        },
+        check_results=_checks(quality, config.max_reject_rate),
+    )

@@ -1,0 +1,43 @@
+"""The main job: materialise the pipeline's assets for the bundled demo benchmark in one Dagster run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import dagster as dg
+import polars as pl
+
+from pipelines.definitions import defs
+from pipelines.defs.partitions import benchmark_partitions
+from pipelines.defs.resources import WarehouseResource
+from warehouse.errors import WarehouseError
+from warehouse.sql import run_query
+
+DEMO = "demo"
+
+
+def demo_instance() -> dg.DagsterInstance:
+    """The instance in $DAGSTER_HOME (so the run shows in `dagster dev`), else an ephemeral one."""
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def run_demo(db: str | None, *, echo: Callable[[str], None], render: Callable[[pl.DataFrame], str]) -> None:
+    """Materialise every asset for the demo partition and print what the warehouse now holds."""
+    instance = demo_instance()
+    if not instance.has_dynamic_partition(benchmark_partitions.name, DEMO):
+        instance.add_dynamic_partitions(benchmark_partitions.name, [DEMO])
+    result = dg.materialize(
+        defs.assets, partition_key=DEMO, instance=instance,
+        resources={"warehouse": WarehouseResource(db_path=db)},
+    )
+    if not result.success:
+        raise WarehouseError(f"demo run {result.run_id} failed; see its logs in the Dagster UI")
+    checks = [(e.check_name, e.passed)
+              for e in result.get_asset_check_evaluations()]
+    echo(f"Dagster run {result.run_id} succeeded; checks: "
+         + ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in checks))
+    echo(render(run_query("SELECT benchmark, split, count(*) AS items FROM items GROUP BY ALL ORDER BY ALL", db)))
+    echo(render(run_query("SELECT item_id, prompt, choices[gold + 1] AS answer FROM items "
+                          f"WHERE benchmark = '{DEMO}' ORDER BY item_id LIMIT 3", db)))
+    echo('Query it yourself: likra sql "SELECT * FROM items LIMIT 5"')

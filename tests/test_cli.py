@@ -1,0 +1,93 @@
+"""The `likra` command line: ingest, benchmarks, demo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from warehouse.sql import run_query
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ingest_prints_counts_and_first_rejects(samples: Path, tmp_path: Path, db: Path) -> None:
+    folder = tmp_path / "piqa"
+    folder.mkdir()
+    shutil.copy(samples / "piqa" / "dev.jsonl", folder / "dev.jsonl")
+    labels = (samples / "piqa" / "dev-labels.lst").read_text().splitlines()
+    labels[4] = "3"
+    (folder / "dev-labels.lst").write_text("\n".join(labels) + "\n")
+
+    result = CliRunner().invoke(main, ["ingest", "piqa", "--path", str(folder), "--db", str(db)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"piqa: 999 items, 1 rejected, from {folder}")
+    assert "validation      999           1" in result.output
+    assert "dev.jsonl  line 5     label '3' is out of range for 2 choices" in result.output
+
+
+def test_ingest_uses_likra_db_env(samples: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LIKRA_DB", str(tmp_path / "env.duckdb"))
+    result = CliRunner().invoke(main, ["ingest", "arc_easy", "--path", str(samples / "arc_easy"), "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert run_query("SELECT count(*) AS n FROM items")["n"][0] == 3
+    assert (tmp_path / "env.duckdb").exists()
+
+
+def test_default_warehouse_is_data_under_cwd(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["ingest", "demo"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "warehouse.duckdb").exists()
+
+
+def test_ingest_with_spec(samples: Path, tmp_path: Path, db: Path) -> None:
+    spec = tmp_path / "obqa.yaml"
+    spec.write_text("task: obqa_stems\ndataset_path: json\ntest_split: test\n"
+                    "doc_to_text: '{{question.stem}}'\n"
+                    "doc_to_choice: \"{{question.choices | map(attribute='text') | list}}\"\n"
+                    "doc_to_target: \"{{'ABCD'.index(answerKey)}}\"\n")
+    data = samples / "openbookqa" / "Main" / "test.jsonl"
+
+    result = CliRunner().invoke(main, ["ingest", "--spec", str(spec), "--path", str(data), "--db", str(db)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("obqa_stems: 500 items, 0 rejected")
+    listed = CliRunner().invoke(main, ["benchmarks", "--db", str(db)]).output
+    assert "obqa_stems" in listed and "[registered spec]" in listed
+
+
+def test_errors_are_one_line_with_exit_1(db: Path) -> None:
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["ingest", "hellaswg", "--db", str(db)])
+    assert unknown.exit_code == 1
+    assert unknown.output.startswith("error: unknown benchmark 'hellaswg'. Did you mean 'hellaswag'?")
+    both = runner.invoke(main, ["ingest", "demo", "--spec", "x.yaml"])
+    assert both.exit_code == 2 and "one of them" in both.output
+    missing = runner.invoke(main, ["ingest", "--spec", "nope.yaml", "--db", str(db)])
+    assert missing.exit_code == 1 and "error: spec nope.yaml: no such file" in missing.output
+
+
+def test_benchmarks_lists_every_builtin() -> None:
+    output = CliRunner().invoke(main, ["benchmarks"]).output
+    names = [line.split()[0] for line in output.splitlines()]
+    assert names == ["arc_challenge", "arc_easy", "hellaswag", "mmlu", "openbookqa", "commonsenseqa", "piqa",
+                     "winogrande", "truthfulqa_mc1", "truthfulqa_mc2", "demo"]
+    assert "hub allenai/ai2_arc (ARC-Challenge)" in output
+
+
+def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+
+    result = CliRunner().invoke(main, ["demo"])
+
+    assert result.exit_code == 0, result.output
+    assert "succeeded; checks: item_ids_unique passed, gold_in_range passed" in result.output
+    assert "demo/test/demo-001" in result.output
+    assert (tmp_path / ".dagster" / "storage").is_dir()  # dagster.yaml keeps instance files in .dagster/
+    assert run_query("SELECT count(*) AS n FROM items")["n"][0] == 40

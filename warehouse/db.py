@@ -1,0 +1,117 @@
+"""Opening the warehouse: read-write with migrations applied, or read-only and sandboxed."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from warehouse.errors import WarehouseError
+from warehouse.paths import resolve_db_path
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) for every migration shipped with the package, in order."""
+    found = []
+    for entry in resources.files("warehouse.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest migration applied to this database (0 for an empty file)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def latest_version() -> int:
+    """The schema version this code expects."""
+    return _migrations()[-1][0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply pending migrations, each in its own transaction; returns the names applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    current = schema_version(con)
+    applied = []
+    for version, name, sql in _migrations():
+        if version <= current:
+            continue
+        with transaction(con):
+            con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name]
+            )
+        applied.append(name)
+    return applied
+
+
+def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config or {})
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseError(
+                f"warehouse {path} is locked by another process (DuckDB allows one writer); "
+                "wait for it to finish or stop it, then retry"
+            ) from exc
+        raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+
+
+def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse read-write, creating it if needed and applying pending migrations."""
+    path = resolve_db_path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, read_only=False)
+    migrate(con)
+    return con
+
+
+def connect_read_only(
+    db: str | os.PathLike[str] | None = None, *, sandbox: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open an existing warehouse read-only; `sandbox` also disables access to any other file."""
+    path = resolve_db_path(db)
+    if not path.exists():
+        raise WarehouseError(
+            f"no warehouse at {path}: ingest a benchmark first (`likra ingest demo`), "
+            "or point --db / LIKRA_DB at an existing file"
+        )
+    config = {"enable_external_access": False, "lock_configuration": True} if sandbox else None
+    con = _open(path, read_only=True, config=config)
+    version = schema_version(con)
+    if version < latest_version():
+        con.close()
+        raise WarehouseError(
+            f"warehouse {path} has schema version {version}, this code needs "
+            f"{latest_version()}: open it once read-write (any `likra ingest`) to migrate it"
+        )
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, rolled back on any exception so the previous state stays intact."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

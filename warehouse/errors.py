@@ -1,0 +1,25 @@
+"""Errors the warehouse raises for bad input; each message names the input that was wrong."""
+
+
+class WarehouseError(Exception):
+    """A problem the user can fix: the message says what was wrong and what would be right."""
+
+
+class UnknownBenchmarkError(WarehouseError):
+    """A benchmark name that is neither built in nor registered by a spec."""
+
+
+class SourceFormatError(WarehouseError):
+    """A file or dataset that is not in the layout its benchmark expects; nothing is written."""
+
+
+class SpecError(WarehouseError):
+    """A declarative benchmark spec with a missing, unknown or invalid key."""
+
+
+class ReadOnlyViolation(WarehouseError):
+    """A SQL statement that would change the warehouse or reach outside it."""
+
+
+class RowError(Exception):
+    """One malformed source row; it becomes a row of `ingest_rejects`, the rest is ingested."""

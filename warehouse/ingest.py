@@ -1,0 +1,224 @@
+"""Ingestion: read a benchmark's rows, build and check items, and replace its splits in one transaction.
+
+Parsing happens before the warehouse is opened for writing, so the write lock is held only for
+the short replace; a failure at any point leaves the previous rows as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from warehouse.db import connect, connect_read_only, transaction
+from warehouse.errors import RowError, SourceFormatError, SpecError
+from warehouse.paths import resolve_db_path
+from warehouse.sources import Benchmark, Item, SourceRow, SpecBenchmark, builtin_benchmarks, get_benchmark
+
+ITEM_SCHEMA = {
+    "item_id": pl.String, "benchmark": pl.String, "split": pl.String, "source_id": pl.String,
+    "subset": pl.String, "prompt": pl.String, "description": pl.String, "choices": pl.List(pl.String),
+    "gold": pl.Int32, "golds": pl.List(pl.Int32), "format": pl.String, "continuation": pl.String,
+    "target_delimiter": pl.String, "source": pl.String, "ingest_run_id": pl.String, "ingested_at": pl.Datetime("us"),
+}
+REJECT_SCHEMA = {"run_id": pl.String, "benchmark": pl.String, "split": pl.String, "source": pl.String,
+                 "row_ref": pl.String, "reason": pl.String}
+
+
+@dataclass
+class Collected:
+    """Items and rejects read from one source, not yet written."""
+
+    benchmark: Benchmark
+    origin: str
+    splits: list[str]
+    items: pl.DataFrame
+    rejects: pl.DataFrame
+    run_id: str
+    started_at: datetime
+
+
+@dataclass
+class IngestResult:
+    """What one ingestion wrote: counts per split, where from, how long it took."""
+
+    run_id: str
+    benchmark: str
+    origin: str
+    items: dict[str, int] = field(default_factory=dict)
+    rejects: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def n_items(self) -> int:
+        return sum(self.items.values())
+
+    @property
+    def n_rejects(self) -> int:
+        return sum(self.rejects.values())
+
+
+@dataclass
+class _Stream:
+    split: str
+    origin: str
+    local: bool
+    rows: Iterator[SourceRow]
+
+
+def check_item(item: Item) -> None:
+    """Raise RowError unless the item can be scored: a prompt, two non-empty choices, golds in range."""
+    if item.format == "continuation" and not item.prompt.strip():
+        raise RowError("prompt is empty")
+    if len(item.choices) < 2:
+        raise RowError(f"needs at least two choices, found {len(item.choices)}")
+    for index, choice in enumerate(item.choices):
+        if not str(choice).strip():
+            raise RowError(f"choice {index} is empty")
+    for gold in [item.gold, *(item.golds or [])]:
+        if not 0 <= gold < len(item.choices):
+            raise RowError(f"gold index {gold} is out of range for {len(item.choices)} choices")
+    if item.format == "partial" and not (item.continuation or "").strip():
+        raise RowError("the text after the blank (the scored continuation) is empty")
+
+
+def item_id(benchmark: str, split: str, item: Item) -> str:
+    """'<benchmark>/<split>/[<subset>/]<source_id>': readable, and stable across re-ingestion."""
+    return "/".join([benchmark, split, *([item.subset] if item.subset else []), item.source_id])
+
+
+def _streams(benchmark: Benchmark, path: Path | None, splits: list[str] | None,
+             hub_id: str | None, revision: str | None) -> tuple[str, list[_Stream]]:
+    spec_files = isinstance(benchmark, SpecBenchmark) and benchmark.spec.is_local and hub_id is None
+    if path is not None or spec_files:
+        files = benchmark.local_files(path, splits[0] if splits and len(splits) == 1 else None)
+        if splits:
+            missing = sorted(set(splits) - {f.split for f in files})
+            if missing:
+                raise SourceFormatError(
+                    f"{benchmark.name}: no file for split {', '.join(missing)} under {path or 'the spec'}; "
+                    f"found splits {', '.join(sorted({f.split for f in files}))}")
+            files = [f for f in files if f.split in splits]
+        origin = str(path) if path is not None else f"spec {benchmark.name}"
+        return origin, [_Stream(f.split, f.path.name, True, benchmark.read_local(f)) for f in files]
+    dataset = hub_id or benchmark.hub_id
+    wanted = splits or list(benchmark.hub_splits)
+    return f"hub {dataset}", [_Stream(s, f"{dataset}[{s}]", False, benchmark.read_hub(s, hub_id, revision))
+                              for s in wanted]
+
+
+def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str] | None = None,
+            limit: int | None = None, hub_id: str | None = None, revision: str | None = None) -> Collected:
+    """Read every row, build items, and set malformed rows aside as rejects; writes nothing."""
+    run_id = uuid.uuid4().hex
+    started_at = datetime.now()
+    origin, streams = _streams(benchmark, path, splits, hub_id, revision)
+    items: list[dict] = []
+    rejects: list[dict] = []
+    seen: dict[str, str] = {}
+    per_split: Counter[str] = Counter()
+    for stream in streams:
+        valid_before, problems = len(items), []
+        for row in stream.rows:
+            if limit is not None and per_split[stream.split] >= limit:
+                break
+            try:
+                if row.error:
+                    raise RowError(row.error)
+                doc = benchmark.from_local(row.doc) if stream.local else row.doc
+                item = benchmark.to_item(doc, row)
+                check_item(item)
+                key = item_id(benchmark.name, stream.split, item)
+                if key in seen:
+                    raise RowError(f"duplicate id {item.source_id!r} (first seen at {seen[key]})")
+            except (RowError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                reason = str(exc) if isinstance(exc, RowError) else f"malformed row ({type(exc).__name__}: {exc})"
+                problems.append(f"{row.ref}: {reason}")
+                rejects.append({"run_id": run_id, "benchmark": benchmark.name, "split": stream.split,
+                                "source": row.origin, "row_ref": row.ref, "reason": reason})
+                continue
+            seen[key] = f"{row.origin} {row.ref}"
+            per_split[stream.split] += 1
+            items.append({
+                "item_id": key, "benchmark": benchmark.name, "split": stream.split, "source_id": item.source_id,
+                "subset": item.subset, "prompt": item.prompt, "description": item.description,
+                "choices": [str(c) for c in item.choices], "gold": item.gold, "golds": item.golds,
+                "format": item.format, "continuation": item.continuation,
+                "target_delimiter": item.target_delimiter, "source": row.provenance,
+                "ingest_run_id": run_id, "ingested_at": started_at,
+            })
+        if len(items) == valid_before and problems:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            raise SourceFormatError(
+                f"{benchmark.name}: {stream.origin} has no valid row, so it is not a {benchmark.name} file "
+                f"in the expected layout ({benchmark.local_layout if stream.local else benchmark.hub_id}): {shown}")
+    splits_done = sorted({s.split for s in streams})
+    return Collected(benchmark, origin, splits_done, pl.DataFrame(items, schema=ITEM_SCHEMA, orient="row"),
+                     pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row"), run_id, started_at)
+
+
+def write(con: duckdb.DuckDBPyConnection, collected: Collected) -> IngestResult:
+    """Replace exactly the collected benchmark/splits, their rejects and spec, in one transaction."""
+    name, splits = collected.benchmark.name, collected.splits
+    items, rejects = collected.items, collected.rejects
+    con.register("staged_items", items)
+    con.register("staged_rejects", rejects)
+    with transaction(con):
+        con.execute("DELETE FROM items WHERE benchmark = ? AND list_contains(?, split)", [name, splits])
+        con.execute("INSERT INTO items BY NAME SELECT * FROM staged_items")
+        con.execute("DELETE FROM ingest_rejects WHERE benchmark = ? AND list_contains(?, split)", [name, splits])
+        con.execute("INSERT INTO ingest_rejects BY NAME SELECT * FROM staged_rejects")
+        con.execute("INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?)",
+                    [collected.run_id, name, splits, collected.origin, collected.started_at,
+                     items.height, rejects.height])
+        benchmark = collected.benchmark
+        if isinstance(benchmark, SpecBenchmark) and name not in builtin_benchmarks():
+            con.execute("INSERT OR REPLACE INTO benchmark_specs VALUES (?, ?, ?, now()::TIMESTAMP)",
+                        [name, benchmark.yaml_text, str(benchmark.base_dir)])
+    con.unregister("staged_items")
+    con.unregister("staged_rejects")
+    return IngestResult(
+        run_id=collected.run_id, benchmark=name, origin=collected.origin,
+        items={s: items.filter(pl.col("split") == s).height for s in splits},
+        rejects={s: rejects.filter(pl.col("split") == s).height for s in splits},
+    )
+
+
+def resolve(benchmark: str | Benchmark, con: duckdb.DuckDBPyConnection | None = None) -> Benchmark:
+    """A benchmark object from a name (built-in or registered) or as given; specs may not shadow built-ins."""
+    if isinstance(benchmark, SpecBenchmark):
+        builtin = builtin_benchmarks().get(benchmark.name)
+        if builtin is not None and not (isinstance(builtin, SpecBenchmark) and builtin.yaml_text == benchmark.yaml_text):
+            raise SpecError(f"spec task {benchmark.name!r} is a built-in benchmark; choose another task name")
+        return benchmark
+    if isinstance(benchmark, Benchmark):
+        return benchmark
+    return get_benchmark(benchmark, con)
+
+
+def ingest(benchmark: str | Benchmark, *, db: str | os.PathLike[str] | None = None,
+           path: str | os.PathLike[str] | None = None, splits: list[str] | None = None,
+           limit: int | None = None, hub_id: str | None = None, revision: str | None = None) -> IngestResult:
+    """Ingest a benchmark from local release files (`path`), its spec's files, or the hub."""
+    started = time.perf_counter()
+    if isinstance(benchmark, str) and benchmark not in builtin_benchmarks() and resolve_db_path(db).exists():
+        with connect_read_only(db) as con:  # registered specs live in the warehouse
+            resolved = resolve(benchmark, con)
+    else:
+        resolved = resolve(benchmark)
+    if limit is not None and limit < 1:
+        raise SourceFormatError(f"--limit must be at least 1, got {limit}")
+    collected = collect(resolved, path=Path(path) if path is not None else None, splits=splits, limit=limit,
+                        hub_id=hub_id, revision=revision)
+    with connect(db) as con:
+        result = write(con, collected)
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,65 @@
+"""ARC-Challenge and ARC-Easy (AI2 Reasoning Challenge), prompts as lm-evaluation-harness's `arc_easy.yaml`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow, get, index_of, match_files, read_jsonl
+
+_SPLIT_OF_FILE = {"Train": "train", "Dev": "validation", "Test": "test"}
+
+
+def labelled_choices(doc: Mapping[str, Any]) -> tuple[list[str], int]:
+    """Texts of `choices` and the index of `answerKey` among `choices.label` (letters or digits)."""
+    texts = list(get(doc, "choices", "text"))
+    gold = index_of(get(doc, "answerKey"), list(get(doc, "choices", "label")), "answerKey")
+    return texts, gold
+
+
+def question_choices_from_local(raw: Mapping[str, Any], stem_key: str) -> dict[str, Any]:
+    """AI2 release rows nest `question.stem` and `question.choices[]`; the hub flattens them."""
+    choices = get(raw, "question", "choices")
+    return {
+        "id": get(raw, "id"),
+        stem_key: get(raw, "question", "stem"),
+        "choices": {"text": [c.get("text") for c in choices], "label": [c.get("label") for c in choices]},
+        "answerKey": get(raw, "answerKey"),
+    }
+
+
+class _Arc(Benchmark):
+    hub_id = "allenai/ai2_arc"
+    hub_splits = ("train", "validation", "test")
+
+    def local_files(self, path: Path, split: str | None = None) -> list[LocalFile]:
+        pattern = rf"{re.escape(self.hub_config)}-(Train|Dev|Test)\.jsonl"
+        return [LocalFile(_SPLIT_OF_FILE[m.group(1)], p)
+                for p, m, _ in match_files(path, {pattern: ""}, self.name, self.local_layout)]
+
+    def read_local(self, file: LocalFile) -> Iterator[SourceRow]:
+        return read_jsonl(file)
+
+    def from_local(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return question_choices_from_local(raw, "question")
+
+    def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
+        choices, gold = labelled_choices(doc)
+        return Item(source_id=str(get(doc, "id")), prompt=f"Question: {get(doc, 'question')}\nAnswer:",
+                    choices=choices, gold=gold)
+
+
+class ArcChallenge(_Arc):
+    name = "arc_challenge"
+    title = "ARC-Challenge"
+    hub_config = "ARC-Challenge"
+    local_layout = "ARC-Challenge-{Train,Dev,Test}.jsonl (AI2 ARC-V1-Feb2018 release)"
+
+
+class ArcEasy(_Arc):
+    name = "arc_easy"
+    title = "ARC-Easy"
+    hub_config = "ARC-Easy"
+    local_layout = "ARC-Easy-{Train,Dev,Test}.jsonl (AI2 ARC-V1-Feb2018 release)"

@@ -1,0 +1,308 @@
+"""Any other multiple-choice file, described by a YAML spec with lm-evaluation-harness task-file keys.
+
+    task: my_quiz                      # becomes items.benchmark
+    dataset_path: json                 # json | csv | parquet | a hub dataset id
+    dataset_kwargs: {data_files: {test: quiz.jsonl}}
+    test_split: test
+    doc_to_text: "Question: {{question}}\\nAnswer:"
+    doc_to_choice: "{{choices}}"
+    doc_to_target: "{{answer}}"        # an index, or the answer text itself
+    labels_file: quiz-labels.lst       # optional: one label per row, available as `label`
+
+Templates are Jinja, rendered with the row's fields (and the whole row as `doc`). Local json, csv
+and parquet files are read row by row here, so one malformed line becomes a reject instead of
+failing the load; hub ids go through `datasets.load_dataset` with `dataset_name` and `dataset_kwargs`.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from warehouse.errors import RowError, SourceFormatError, SpecError
+from warehouse.sources.base import (Benchmark, Item, LocalFile, SourceRow, attach_labels, file_provenance,
+                                    hub_rows, read_csv, read_jsonl, read_text)
+
+LOCAL_FORMATS = ("json", "csv", "parquet")
+
+# lm-eval task-file keys a spec may carry but that do not affect what is ingested.
+IGNORED_KEYS = {
+    "output_type", "metric_list", "metadata", "should_decontaminate", "doc_to_decontamination_query",
+    "num_fewshot", "fewshot_split", "fewshot_config", "fewshot_delimiter", "tag", "group", "dataset_name_alias",
+}
+
+
+class BenchmarkSpec(BaseModel):
+    """The keys a spec file may hold (lm-eval names, plus `labels_file`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    dataset_path: str
+    dataset_name: str | None = None
+    dataset_kwargs: dict[str, Any] = Field(default_factory=dict)
+    test_split: str | None = None
+    validation_split: str | None = None
+    training_split: str | None = None
+    doc_to_text: str
+    doc_to_choice: str | list[str]
+    doc_to_target: str | int
+    target_delimiter: str = " "
+    description: str | None = None
+    labels_file: str | dict[str, str] | None = None
+
+    @property
+    def splits(self) -> list[str]:
+        """Declared splits, evaluation split first."""
+        named = [self.test_split, self.validation_split, self.training_split]
+        return [s for s in named if s] or ["test"]
+
+    @property
+    def is_local(self) -> bool:
+        return self.dataset_path in LOCAL_FORMATS
+
+
+def _format_validation_error(exc: ValidationError, origin: str) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, list(BenchmarkSpec.model_fields), n=1)
+            problems.append(f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        elif error["type"] == "missing":
+            problems.append(f"missing required key {key!r}")
+        else:
+            problems.append(f"key {key!r}: {error['msg']}")
+    return f"spec {origin}: " + "; ".join(problems)
+
+
+def parse_spec(text: str, origin: str) -> BenchmarkSpec:
+    """Validate spec YAML text; every problem is named by its key."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        raise SpecError(
+            f"spec {origin}: {exc.problem} at line {exc.problem_mark.line + 1 if exc.problem_mark else '?'}; "
+            "specs cannot run Python (`!function`): write the field as a Jinja template"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"spec {origin}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"spec {origin}: expected a mapping of keys, found {type(raw).__name__}")
+    output_type = raw.get("output_type", "multiple_choice")
+    if output_type != "multiple_choice":
+        raise SpecError(f"spec {origin}: key 'output_type' is {output_type!r}; only multiple_choice is ingested")
+    kept = {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
+    try:
+        return BenchmarkSpec.model_validate(kept)
+    except ValidationError as exc:
+        raise SpecError(_format_validation_error(exc, origin)) from exc
+
+
+def load_spec(path: Path) -> SpecBenchmark:
+    """A benchmark from a spec file; relative paths in it are resolved against its folder."""
+    if not path.is_file():
+        raise SpecError(f"spec {path}: no such file")
+    text = read_text(path)
+    return SpecBenchmark(parse_spec(text, str(path)), path.resolve().parent, yaml_text=text)
+
+
+def _regex_replace(text: str, pattern: str, replacement: str) -> str:
+    return re.sub(pattern, replacement, text)
+
+
+class SpecBenchmark(Benchmark):
+    """A benchmark defined by a spec instead of code."""
+
+    local_layout = "the files named by the spec's dataset_kwargs.data_files, or --path"
+
+    def __init__(self, spec: BenchmarkSpec, base_dir: Path, *, yaml_text: str | None = None):
+        self.spec = spec
+        self.base_dir = base_dir
+        self.name = spec.task
+        self.title = f"{spec.task} (spec)"
+        self.hub_id = spec.dataset_path
+        self.hub_config = spec.dataset_name
+        self.hub_splits = tuple(spec.splits)
+        self.yaml_text = yaml_text if yaml_text is not None else yaml.safe_dump(spec.model_dump(exclude_none=True), sort_keys=False)
+        env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+        env.filters["regex_replace"] = _regex_replace
+        self._env = env
+
+    def describe(self) -> str:
+        where = "local files" if self.spec.is_local else f"hub {self.spec.dataset_path}"
+        return f"{self.title}; {where}; splits {', '.join(self.spec.splits)}"
+
+    @cached_property
+    def _templates(self) -> dict[str, Any]:
+        compiled = {}
+        for key in ("doc_to_text", "doc_to_choice", "doc_to_target"):
+            value = getattr(self.spec, key)
+            if isinstance(value, str):
+                try:
+                    compiled[key] = self._env.from_string(value)
+                except TemplateError as exc:
+                    raise SpecError(f"spec {self.name}: key {key!r} is not a valid Jinja template ({exc})") from exc
+        return compiled
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _resolve(self, name: str) -> Path:
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def _declared_files(self) -> dict[str, list[Path]]:
+        data_files = self.spec.dataset_kwargs.get("data_files")
+        if data_files is None:
+            raise SpecError(f"spec {self.name}: key 'dataset_kwargs.data_files' is required for "
+                            f"dataset_path {self.spec.dataset_path!r} when no --path is given")
+        if isinstance(data_files, (str, list)):
+            data_files = {self.spec.splits[0]: data_files}
+        if not isinstance(data_files, dict):
+            raise SpecError(f"spec {self.name}: key 'dataset_kwargs.data_files' must be a path, a list or a mapping split -> path")
+        return {split: [self._resolve(f) for f in ([files] if isinstance(files, str) else files)]
+                for split, files in data_files.items()}
+
+    def _labels_for(self, split: str) -> Path | None:
+        labels = self.spec.labels_file
+        if isinstance(labels, dict):
+            labels = labels.get(split)
+        return self._resolve(labels) if labels else None
+
+    def local_files(self, path: Path | None, split: str | None = None) -> list[LocalFile]:
+        if path is not None and path.is_dir():
+            raise SourceFormatError(f"{self.name}: --path {path} is a folder; a spec benchmark reads one file per split")
+        if path is not None:
+            chosen = split or self.spec.splits[0]
+            files = {chosen: [path]}
+        else:
+            files = self._declared_files()
+        found = []
+        for file_split, paths in files.items():
+            for file in paths:
+                if not file.is_file():
+                    raise SourceFormatError(f"{self.name}: data file {file} does not exist")
+                labels = self._labels_for(file_split)
+                if labels is not None and not labels.is_file():
+                    raise SourceFormatError(f"{self.name}: labels file {labels} does not exist")
+                found.append(LocalFile(file_split, file, extras={"labels": labels} if labels else {}))
+        return found
+
+    def read_local(self, file: LocalFile) -> Iterator[SourceRow]:
+        fmt = self.spec.dataset_path if self.spec.is_local else _format_of(file.path)
+        if fmt == "json":
+            rows = _read_json(file)
+        elif fmt == "csv":
+            columns = self.spec.dataset_kwargs.get("column_names")
+            rows = read_csv(file, header=columns is None, columns=columns)
+        else:
+            rows = _read_parquet(file)
+        labels = file.extras.get("labels")
+        return attach_labels(rows, labels, "label") if labels else rows
+
+    def read_hub(self, split: str, dataset_id: str | None = None, revision: str | None = None) -> Iterator[SourceRow]:
+        if self.spec.is_local and dataset_id is None:
+            raise SourceFormatError(f"{self.name}: dataset_path {self.spec.dataset_path!r} reads local files; "
+                                    "name them in dataset_kwargs.data_files or pass --path")
+        return hub_rows(self.name, dataset_id or self.spec.dataset_path, self.spec.dataset_name, split,
+                        revision, **self.spec.dataset_kwargs)
+
+    # -- rows to items -------------------------------------------------------------------------
+
+    def _render(self, key: str, doc: Mapping[str, Any]) -> str:
+        try:
+            return self._templates[key].render(**doc, doc=doc)
+        except TemplateError as exc:
+            raise RowError(f"{key}: {exc}") from exc
+
+    def _choices(self, doc: Mapping[str, Any]) -> list[str]:
+        value = self.spec.doc_to_choice
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        if value in doc:
+            found = doc[value]
+        else:
+            rendered = self._render("doc_to_choice", doc)
+            try:
+                found = ast.literal_eval(rendered)
+            except (ValueError, SyntaxError) as exc:
+                raise RowError(f"doc_to_choice rendered {rendered[:80]!r}, which is not a list") from exc
+        if not isinstance(found, (list, tuple)):
+            raise RowError(f"doc_to_choice gave {type(found).__name__}, expected a list of answer texts")
+        return [str(choice) for choice in found]
+
+    def _target(self, doc: Mapping[str, Any], choices: list[str]) -> int:
+        value = self.spec.doc_to_target
+        if isinstance(value, int):
+            target: Any = value
+        elif value in doc:
+            target = doc[value]
+        else:
+            target = self._render("doc_to_target", doc)
+        text = str(target).strip()
+        if isinstance(target, int) or text.isdigit():
+            index = int(text)
+            if not 0 <= index < len(choices):
+                raise RowError(f"doc_to_target gave index {index}, out of range for {len(choices)} choices")
+            return index
+        if text not in [c.strip() for c in choices]:
+            raise RowError(f"doc_to_target gave {text[:80]!r}, which is neither an index nor one of the choices")
+        return [c.strip() for c in choices].index(text)
+
+    def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
+        text = self.spec.doc_to_text
+        prompt = str(doc[text]) if text in doc else self._render("doc_to_text", doc)
+        choices = self._choices(doc)
+        stripped = prompt.rstrip()
+        # lm-eval moves a context's trailing whitespace onto the continuation; keep the scored text equal.
+        delimiter = prompt[len(stripped):] + self.spec.target_delimiter
+        source_id = doc.get("id", doc.get("qID", row.position))
+        return Item(source_id=str(source_id), prompt=stripped, choices=choices, gold=self._target(doc, choices),
+                    description=self.spec.description, target_delimiter=delimiter)
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(suffix, "json")
+
+
+def _read_json(file: LocalFile) -> Iterator[SourceRow]:
+    """JSON lines, or a JSON array of objects (as datasets' json builder accepts both)."""
+    import json
+
+    text = read_text(file.path)
+    if not text.lstrip().startswith("["):
+        yield from read_jsonl(file)
+        return
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceFormatError(f"{file.path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    provenance = file_provenance(file.path)
+    for position, entry in enumerate(entries):
+        ok = isinstance(entry, dict)
+        yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"entry {position}",
+                        position=position, doc=entry if ok else None, error=None if ok else "expected a JSON object")
+
+
+def _read_parquet(file: LocalFile) -> Iterator[SourceRow]:
+    import polars as pl
+
+    try:
+        frame = pl.read_parquet(file.path)
+    except Exception as exc:  # polars raises several error types for a file that is not parquet
+        raise SourceFormatError(f"{file.path}: not a readable parquet file ({exc})") from exc
+    provenance = file_provenance(file.path)
+    for position, doc in enumerate(frame.iter_rows(named=True)):
+        yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"row {position}",
+                        position=position, doc=doc)
