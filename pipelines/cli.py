@@ -122,6 +122,38 @@ def sql(query: str, fmt: str, max_width: int, db: str | None) -> None:
 
 
 @main.command()
+@click.argument("benchmark")
+@click.option("--model", default="smollm2", show_default=True,
+              help="Hub model id, local folder, or `smollm2` (SmolLM2-135M-Instruct, offline).")
+@click.option("--fewshot", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Exemplars before each prompt: the first K items of the few-shot split.")
+@click.option("--fewshot-split", help="Split the exemplars come from (default: train, dev, validation, else the scored one).")
+@click.option("--split", "splits", multiple=True, help="Only this split (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N items per split.")
+@click.option("--dtype", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default="auto", show_default=True,
+              help="auto: fp32 on CPU, bf16 on CUDA.")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def score(benchmark: str, model: str, fewshot: int, fewshot_split: str | None, splits: tuple[str, ...],
+          limit: int | None, dtype: str, db: str | None) -> None:
+    """Score every choice of BENCHMARK's items with a causal LM; store the scores; print acc and acc_norm."""
+    from tqdm import tqdm
+
+    from likra.scoring.run import score_benchmark
+
+    with tqdm(unit="choice", desc=f"scoring {benchmark}", disable=None) as bar:
+        report = score_benchmark(benchmark, db=db, model=model, dtype=dtype, fewshot=fewshot,
+                                 fewshot_split=fewshot_split, splits=list(splits) or None, limit=limit,
+                                 progress=bar.update)
+    rate = f"{report.choices_per_second:.1f} choices/s" if report.compute_seconds else "all cached"
+    click.echo(f"{benchmark}: {report.n_items} items, {report.n_requests} choices ({report.n_cached} cached, "
+               f"{report.n_truncated} truncated) with {report.model}, {fewshot}-shot, in {report.seconds:.1f}s; "
+               f"{rate}, {report.forward_tokens} tokens run")
+    frame = pl.DataFrame([{"split": split, "items": int(v["n"]), "acc": round(v["acc"], 4),
+                           "acc_norm": round(v["acc_norm"], 4)} for split, v in report.accuracy.items()])
+    click.echo(render(frame))
+
+
+@main.command()
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def demo(db: str | None) -> None:
     """The main job: run the pipeline on the bundled demo benchmark through Dagster, then summarise."""

@@ -40,4 +40,7 @@ def run_demo(db: str | None, *, echo: Callable[[str], None], render: Callable[[p
     echo(render(run_query("SELECT benchmark, split, count(*) AS items FROM items GROUP BY ALL ORDER BY ALL", db)))
     echo(render(run_query("SELECT item_id, prompt, choices[gold + 1] AS answer FROM items "
                           f"WHERE benchmark = '{DEMO}' ORDER BY item_id LIMIT 3", db)))
-    echo('Query it yourself: likra sql "SELECT * FROM items LIMIT 5"')
+    echo("Base model accuracy (view `accuracy`):")
+    echo(render(run_query("SELECT benchmark, model, fewshot, n_items, round(acc, 3) AS acc, "
+                          "round(acc_norm, 3) AS acc_norm FROM accuracy ORDER BY ALL", db)))
+    echo('Query it yourself: likra sql "SELECT * FROM accuracy"')

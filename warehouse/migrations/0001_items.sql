@@ -5,8 +5,10 @@ CREATE TABLE items (
     benchmark        VARCHAR NOT NULL,
     split            VARCHAR NOT NULL,
     source_id        VARCHAR NOT NULL,      -- the benchmark's own id, or the 0-based row number where it has none
+    position         INTEGER NOT NULL,      -- 0-based order of the item within its split, as read (few-shot 'first n')
     subset           VARCHAR,               -- e.g. the MMLU subject
     prompt           VARCHAR NOT NULL,      -- scoring context as lm-evaluation-harness builds it, no trailing space
+    question         VARCHAR NOT NULL,      -- the bare question (no template, primer or options), for search and display
     description      VARCHAR,               -- task description lm-eval puts before any few-shot examples
     choices          VARCHAR[] NOT NULL,    -- answer texts without the leading delimiter
     gold             INTEGER NOT NULL,      -- 0-based index of the correct choice

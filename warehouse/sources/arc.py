@@ -47,8 +47,9 @@ class _Arc(Benchmark):
 
     def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
         choices, gold = labelled_choices(doc)
-        return Item(source_id=str(get(doc, "id")), prompt=f"Question: {get(doc, 'question')}\nAnswer:",
-                    choices=choices, gold=gold)
+        question = str(get(doc, "question"))
+        return Item(source_id=str(get(doc, "id")), prompt=f"Question: {question}\nAnswer:", choices=choices,
+                    gold=gold, question=question)
 
 
 class ArcChallenge(_Arc):

@@ -41,6 +41,7 @@ class Item:
     format: str = "continuation"
     continuation: str | None = None
     target_delimiter: str = " "
+    question: str | None = None  # the bare question where the prompt wraps it; defaults to the prompt
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class Mmlu(Benchmark):
         return Item(
             source_id=str(row.position),
             prompt=f"Question: {str(get(doc, 'question')).strip()}\nAnswer:",
+            question=str(get(doc, "question")).strip(),
             choices=choices,
             gold=as_index(get(doc, "answer"), len(choices)),
             subset=subject,

@@ -37,5 +37,6 @@ class Piqa(Benchmark):
 
     def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
         choices = [str(get(doc, "sol1")), str(get(doc, "sol2"))]
-        return Item(source_id=str(doc.get("id") or row.position), prompt=f"Question: {get(doc, 'goal')}\nAnswer:",
-                    choices=choices, gold=as_index(get(doc, "label"), 2, what="label"))
+        goal = str(get(doc, "goal"))
+        return Item(source_id=str(doc.get("id") or row.position), prompt=f"Question: {goal}\nAnswer:",
+                    choices=choices, gold=as_index(get(doc, "label"), 2, what="label"), question=goal)

@@ -37,8 +37,7 @@ LOCAL_FORMATS = ("json", "csv", "parquet")
 
 # lm-eval task-file keys a spec may carry but that do not affect what is ingested.
 IGNORED_KEYS = {
-    "output_type", "metric_list", "metadata", "should_decontaminate", "doc_to_decontamination_query",
-    "num_fewshot", "fewshot_split", "fewshot_config", "fewshot_delimiter", "tag", "group", "dataset_name_alias",
+    "output_type", "metric_list", "metadata", "should_decontaminate", "num_fewshot", "fewshot_split", "fewshot_config", "fewshot_delimiter", "tag", "group", "dataset_name_alias",
 }
 
 
@@ -59,6 +58,7 @@ class BenchmarkSpec(BaseModel):
     doc_to_target: str | int
     target_delimiter: str = " "
     description: str | None = None
+    doc_to_decontamination_query: str | None = None  # lm-eval's bare query text: stored as items.question
     labels_file: str | dict[str, str] | None = None
 
     @property
@@ -146,7 +146,7 @@ class SpecBenchmark(Benchmark):
     @cached_property
     def _templates(self) -> dict[str, Any]:
         compiled = {}
-        for key in ("doc_to_text", "doc_to_choice", "doc_to_target"):
+        for key in ("doc_to_text", "doc_to_choice", "doc_to_target", "doc_to_decontamination_query"):
             value = getattr(self.spec, key)
             if isinstance(value, str):
                 try:
@@ -267,8 +267,10 @@ class SpecBenchmark(Benchmark):
         # lm-eval moves a context's trailing whitespace onto the continuation; keep the scored text equal.
         delimiter = prompt[len(stripped):] + self.spec.target_delimiter
         source_id = doc.get("id", doc.get("qID", row.position))
+        query = self.spec.doc_to_decontamination_query
+        question = None if query is None else str(doc[query]) if query in doc else self._render("doc_to_decontamination_query", doc)
         return Item(source_id=str(source_id), prompt=stripped, choices=choices, gold=self._target(doc, choices),
-                    description=self.spec.description, target_delimiter=delimiter)
+                    description=self.spec.description, target_delimiter=delimiter, question=question)
 
 
 def _format_of(path: Path) -> str:

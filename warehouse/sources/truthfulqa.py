@@ -92,6 +92,7 @@ class _TruthfulQA(Benchmark):
             choices=[choices[i] for i in order],
             gold=order.index(true[0]),  # the first true answer is the source's best answer
             golds=shuffled_golds if self.targets == "mc2_targets" else None,
+            question=question,
         )
 
 

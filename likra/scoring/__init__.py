@@ -1,0 +1,1 @@
+"""The log-likelihood scoring engine: exact lm-evaluation-harness numbers, computed fast."""
