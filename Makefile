@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/ingest_samples.py
 	$(BIN)/python bench/scoring_vs_lm_eval.py
+	$(BIN)/python bench/mining_vs_sentence_transformers.py
+	$(BIN)/python bench/mining_scale.py
 
 clean:
 	rm -rf $(VENV) .dagster data .pytest_cache

@@ -154,6 +154,80 @@ def score(benchmark: str, model: str, fewshot: int, fewshot_split: str | None, s
 
 
 @main.command()
+@click.argument("benchmark")
+@click.option("--scope", type=click.Choice(["benchmark", "all"]), default="benchmark", show_default=True,
+              help="Mine answers of the same benchmark or of every ingested benchmark.")
+@click.option("--query", type=click.Choice(["gold", "question"]), default="gold", show_default=True,
+              help="Search neighbours of the gold answer's or of the question's embedding.")
+@click.option("-k", "--k", "k", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Cross-question candidates per item.")
+@click.option("--lexical-k", type=click.IntRange(min=0), default=0, show_default=True,
+              help="BM25 candidates per item (DuckDB full-text search; 0: off).")
+@click.option("--max-sim", type=float, default=0.9, show_default=True,
+              help="Mined candidates at least this similar to the gold answer are paraphrases: dropped.")
+@click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True, help="sentence-transformers model id or folder.")
+@click.option("--model", default="smollm2", show_default=True, help="Causal LM grading plausibility.")
+@click.option("--index", "index_kind", type=click.Choice(["auto", "flat", "ivf", "hnsw"]), default="auto",
+              show_default=True, help="FAISS index (auto: exact up to 200k answers, IVF above).")
+@click.option("--near-miss-margin", type=float, default=-0.5, show_default=True,
+              help="near_miss: per-token log-likelihood margin to the gold answer at least this.")
+@click.option("--near-miss-min-sim", type=float, default=0.2, show_default=True,
+              help="near_miss: similarity to the gold answer at least this.")
+@click.option("--plausible-margin", type=float, default=-1.5, show_default=True,
+              help="plausible: per-token margin at least this.")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def mine(benchmark: str, scope: str, query: str, k: int, lexical_k: int, max_sim: float, embedder: str, model: str,
+         index_kind: str, near_miss_margin: float, near_miss_min_sim: float, plausible_margin: float,
+         db: str | None) -> None:
+    """Mine, score and grade near-miss negatives for BENCHMARK; print the run's summary."""
+    from mining.config import mining_config
+    from mining.run import mine_benchmark
+
+    config = mining_config(scope=scope, query=query, k=k, lexical_k=lexical_k, max_sim_to_gold=max_sim,
+                           embedder=embedder, scorer_model=model, index={"kind": index_kind},
+                           tiers={"near_miss_margin": near_miss_margin, "near_miss_min_sim": near_miss_min_sim,
+                                  "plausible_margin": plausible_margin})
+    summary = mine_benchmark(benchmark, db=db, config=config, progress=lambda message: click.echo(f"  {message}"))
+    click.echo(f"{benchmark}: {summary.negatives} negatives for {summary.items} items "
+               f"({summary.items_without_negatives} without any) in {summary.seconds:.1f}s; run {summary.run_id}, "
+               f"config {summary.config_hash}")
+    click.echo(f"embeddings {summary.embeddings}; log-likelihoods {summary.logliks}; removed {summary.removed or 'none'}")
+    tiers = ["near_miss", "plausible", "far"]
+    click.echo(render(pl.DataFrame([{"origin": origin, **{t: counts.get(t, 0) for t in tiers},
+                                     "total": sum(counts.values())}
+                                    for origin, counts in sorted(summary.by_origin_and_tier.items())])))
+    click.echo(render(pl.DataFrame([{"statistic": name, **values} for name, values in summary.statistics.items()])))
+
+
+@main.command()
+@click.argument("benchmark")
+@click.option("--tier", type=click.Choice(["near_miss", "plausible", "far"]), help="Only this tier.")
+@click.option("--origin", type=click.Choice(["own_distractor", "cross_question", "lexical"]), help="Only this origin.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def negatives(benchmark: str, tier: str | None, origin: str | None, limit: int, fmt: str, db: str | None) -> None:
+    """Browse BENCHMARK's graded negatives, the most plausible first."""
+    from warehouse.db import connect_read_only
+
+    where, params = ["g.benchmark = ?"], [benchmark]
+    for column, value in (("tier", tier), ("origin", origin)):
+        if value:
+            where.append(f"g.{column} = ?")
+            params.append(value)
+    with connect_read_only(db) as con:
+        frame = con.execute(
+            "SELECT g.item_id, i.question, i.choices[i.gold + 1] AS gold, g.negative, g.origin, g.tier, "
+            "round(g.sim_gold, 3) AS sim_gold, round(g.margin_per_token, 3) AS margin_per_token, g.rank "
+            f"FROM graded_negatives g JOIN items i USING (item_id) WHERE {' AND '.join(where)} "
+            "ORDER BY g.margin_per_token DESC LIMIT ?", [*params, limit]).pl()
+    if frame.is_empty():
+        click.echo(f"no graded negatives for {benchmark}{f' in tier {tier}' if tier else ''}: run `likra mine {benchmark}`")
+        return
+    click.echo(render(frame, fmt, max_width=50))
+
+
+@main.command()
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def demo(db: str | None) -> None:
     """The main job: run the pipeline on the bundled demo benchmark through Dagster, then summarise."""

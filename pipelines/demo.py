@@ -43,4 +43,8 @@ def run_demo(db: str | None, *, echo: Callable[[str], None], render: Callable[[p
     echo("Base model accuracy (view `accuracy`):")
     echo(render(run_query("SELECT benchmark, model, fewshot, n_items, round(acc, 3) AS acc, "
                           "round(acc_norm, 3) AS acc_norm FROM accuracy ORDER BY ALL", db)))
-    echo('Query it yourself: likra sql "SELECT * FROM accuracy"')
+    echo("Near misses the pipeline found (view `near_misses`, most plausible first):")
+    echo(render(run_query("SELECT question, gold_answer, negative, origin, round(sim_gold, 2) AS sim_gold, "
+                          "round(margin_per_token, 2) AS margin_per_token FROM near_misses "
+                          f"WHERE benchmark = '{DEMO}' ORDER BY margin_per_token DESC LIMIT 8", db)))
+    echo('Query it yourself: likra sql "SELECT * FROM near_misses LIMIT 5"; browse: likra negatives demo')

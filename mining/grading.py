@@ -1,0 +1,52 @@
+"""Tiers of negatives: documented rules over plausibility and similarity; every raw score is kept,
+so any other rule is one SQL query away.
+
+* near_miss: the base model finds the negative about as likely as the gold answer (margin at
+  least `near_miss_margin`, default -0.5 nats per token) and it is on topic (cosine similarity to
+  the gold answer at least `near_miss_min_sim`, default 0.2);
+* plausible: not a near miss, but margin at least `plausible_margin` (default -1.5 per token);
+* far: everything else.
+
+The margin is measured per token by default; `measure` can make it per character (lm-eval's
+acc_norm normalisation) or the raw sum (which favours short answers).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TierRules(BaseModel):
+    """Thresholds of the tiers (margins in nats per token, relative to the gold answer)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    measure: Literal["per_token", "per_char", "sum"] = Field(default="per_token", description="how margins compare")
+    near_miss_margin: float = Field(default=-0.5, description="near_miss: margin at least this")
+    near_miss_min_sim: float = Field(default=0.2, ge=-1, le=1, description="near_miss: sim_gold at least this")
+    plausible_margin: float = Field(default=-1.5, description="plausible: margin at least this")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierRules:
+        if self.near_miss_margin < self.plausible_margin:
+            raise ValueError(f"near_miss_margin ({self.near_miss_margin}) is below plausible_margin "
+                             f"({self.plausible_margin}): a near miss must be at least as plausible as a plausible negative")
+        return self
+
+
+MARGIN_COLUMN = {"per_token": "margin_per_token", "per_char": "margin_per_char", "sum": "margin"}
+
+
+def grade(frame: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
+    """Add `tier` to rows that carry the margins and sim_gold."""
+    margin = pl.col(MARGIN_COLUMN[rules.measure])
+    return frame.with_columns(
+        pl.when((margin >= rules.near_miss_margin) & (pl.col("sim_gold") >= rules.near_miss_min_sim))
+        .then(pl.lit("near_miss"))
+        .when(margin >= rules.plausible_margin)
+        .then(pl.lit("plausible"))
+        .otherwise(pl.lit("far"))
+        .alias("tier"))

@@ -1,0 +1,67 @@
+"""Plausibility of candidate negatives: the base model's log-likelihood of each candidate as the
+answer to its item (0-shot, the item's own prompt), compared with the gold answer's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from likra.scoring.engine import Request, Score
+from likra.scoring.requests import ItemRow, answer_request
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    """One text to score as an answer to one item (a candidate, or the gold answer)."""
+
+    item_id: str
+    norm_hash: str | None  # None for the gold answer
+    text: str
+    request: Request
+    context_hash: str
+    continuation_hash: str
+
+
+def plausibility_requests(items: Sequence[ItemRow], candidates: pl.DataFrame) -> list[AnswerRequest]:
+    """A request for every candidate and for the gold answer of every item that has candidates."""
+    by_id = {item.item_id: item for item in items}
+    requests = []
+    for item_id in candidates["item_id"].unique(maintain_order=True).to_list():
+        item = by_id[item_id]
+        gold = item.choices[item.gold]
+        requests.append(AnswerRequest(item_id, None, gold, *answer_request(item, gold, item.description or "")))
+    for item_id, h, text in candidates.select("item_id", "norm_hash", "text").iter_rows():
+        item = by_id[item_id]
+        requests.append(AnswerRequest(item_id, h, text, *answer_request(item, text, item.description or "")))
+    return requests
+
+
+def plausibility_frame(candidates: pl.DataFrame, requests: Sequence[AnswerRequest],
+                       scores: dict[tuple[str, str], Score], items: Sequence[ItemRow]) -> pl.DataFrame:
+    """Candidates with loglik, per token and per character, the gold's loglik, rank and margins."""
+    by_id = {item.item_id: item for item in items}
+
+    def scored_length(r: AnswerRequest) -> int:
+        item = by_id[r.item_id]
+        return len(item.continuation or "") if item.format == "partial" else len(r.text)
+
+    rows = []
+    for r in requests:
+        score = scores[(r.context_hash, r.continuation_hash)]
+        rows.append({"item_id": r.item_id, "norm_hash": r.norm_hash, "loglik": score.loglik, "n_tokens": score.n_tokens,
+                     "loglik_per_char": score.loglik / max(1, scored_length(r))})
+    scored = pl.DataFrame(rows, schema={"item_id": pl.String, "norm_hash": pl.String, "loglik": pl.Float64,
+                                        "n_tokens": pl.Int32, "loglik_per_char": pl.Float64}, orient="row")
+    scored = scored.with_columns((pl.col("loglik") / pl.col("n_tokens")).alias("loglik_per_token"),
+                                 pl.col("loglik").rank("min", descending=True).over("item_id").cast(pl.Int32).alias("rank"))
+    gold = scored.filter(pl.col("norm_hash").is_null()).select(
+        "item_id", pl.col("loglik").alias("gold_loglik"), pl.col("loglik_per_token").alias("gold_per_token"),
+        pl.col("loglik_per_char").alias("gold_per_char"))
+    return (candidates.join(scored.filter(pl.col("norm_hash").is_not_null()), on=["item_id", "norm_hash"])
+            .join(gold, on="item_id")
+            .with_columns((pl.col("loglik") - pl.col("gold_loglik")).alias("margin"),
+                          (pl.col("loglik_per_token") - pl.col("gold_per_token")).alias("margin_per_token"),
+                          (pl.col("loglik_per_char") - pl.col("gold_per_char")).alias("margin_per_char"))
+            .drop("gold_per_token", "gold_per_char"))
