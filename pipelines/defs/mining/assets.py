@@ -126,7 +126,7 @@ def _table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _checks(benchmark: str, graded: pl.DataFrame, inputs, max_lacking: float) -> list[dg.AssetCheckResult]:
+def _checks(graded: pl.DataFrame, inputs, max_lacking: float) -> list[dg.AssetCheckResult]:
     golds = {(i.item_id, norm_hash(i.choices[g])) for i in inputs.items for g in {i.gold, *(i.golds or ())}}
     equal = sum(1 for key in graded.select("item_id", "norm_hash").iter_rows() if key in golds)
     score_columns = ["loglik", "loglik_per_token", "margin", "margin_per_token", "sim_gold", "sim_question"]
@@ -187,5 +187,5 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             "by_origin_and_tier": dg.MetadataValue.md(_table(summary.by_origin_and_tier)),
             "histograms": dg.MetadataValue.md(_histograms(graded)),
         },
-        check_results=_checks(benchmark, graded, inputs, 0.05),
+        check_results=_checks(graded, inputs, 0.05),
     )
