@@ -216,16 +216,24 @@ GRADED_COLUMNS = ["item_id", "benchmark", "negative", "norm_hash", "origin", "or
                   "margin", "margin_per_token", "margin_per_char", "tier"]
 
 
+def _replace_rows(con: duckdb.DuckDBPyConnection, table: str, benchmark: str, frame: pl.DataFrame) -> None:
+    """Swap a benchmark's rows of `table` for `frame` (inside the caller's transaction)."""
+    con.register("new_rows", frame)
+    try:
+        con.execute(f"DELETE FROM {table} WHERE benchmark = ?", [benchmark])
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
+    finally:
+        con.unregister("new_rows")
+
+
+def _candidate_rows(candidates: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    return candidates.drop("text_hash").with_columns(pl.lit(run_id).alias("mining_run_id"))
+
+
 def write_candidates(con: duckdb.DuckDBPyConnection, benchmark: str, run_id: str, candidates: pl.DataFrame) -> None:
     """Replace the benchmark's candidates (one transaction)."""
-    frame = candidates.drop("text_hash").with_columns(pl.lit(run_id).alias("mining_run_id"))
-    con.register("new_candidates", frame)
-    try:
-        with transaction(con):
-            con.execute("DELETE FROM candidates WHERE benchmark = ?", [benchmark])
-            con.execute("INSERT INTO candidates BY NAME SELECT * FROM new_candidates")
-    finally:
-        con.unregister("new_candidates")
+    with transaction(con):
+        _replace_rows(con, "candidates", benchmark, _candidate_rows(candidates, run_id))
 
 
 def write_graded(con: duckdb.DuckDBPyConnection, summary: MiningSummary, config: MiningConfig, graded: pl.DataFrame,
@@ -233,23 +241,13 @@ def write_graded(con: duckdb.DuckDBPyConnection, summary: MiningSummary, config:
     """Replace the benchmark's graded negatives (and candidates, if given) and record the run, in one transaction."""
     frame = (graded.rename({"text": "negative"}).select(GRADED_COLUMNS)
              .with_columns(pl.lit(summary.run_id).alias("mining_run_id")))
-    con.register("new_graded", frame)
-    try:
-        with transaction(con):
-            if candidates is not None:
-                con.register("new_candidates", candidates.drop("text_hash")
-                             .with_columns(pl.lit(summary.run_id).alias("mining_run_id")))
-                con.execute("DELETE FROM candidates WHERE benchmark = ?", [summary.benchmark])
-                con.execute("INSERT INTO candidates BY NAME SELECT * FROM new_candidates")
-            con.execute("DELETE FROM graded_negatives WHERE benchmark = ?", [summary.benchmark])
-            con.execute("INSERT INTO graded_negatives BY NAME SELECT * FROM new_graded")
-            con.execute("INSERT INTO mining_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
-                        [summary.run_id, summary.benchmark, summary.config_hash, config.model_dump_json(), started,
-                         json.dumps(summary.as_dict())])
-    finally:
-        con.unregister("new_graded")
+    with transaction(con):
         if candidates is not None:
-            con.unregister("new_candidates")
+            _replace_rows(con, "candidates", summary.benchmark, _candidate_rows(candidates, summary.run_id))
+        _replace_rows(con, "graded_negatives", summary.benchmark, frame)
+        con.execute("INSERT INTO mining_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
+                    [summary.run_id, summary.benchmark, summary.config_hash, config.model_dump_json(), started,
+                     json.dumps(summary.as_dict())])
 
 
 def mine_benchmark(benchmark: str, *, db: str | os.PathLike[str] | None = None, config: MiningConfig | None = None,
