@@ -8,15 +8,16 @@ else does.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from warehouse.db import transaction
 from warehouse.errors import WarehouseError
@@ -63,25 +64,64 @@ def embedder_key(spec: str) -> str:
     return f"{name}@{digest.hexdigest()[:16]}"
 
 
+def token_budget_batches(lengths: Sequence[int], budget: int, max_batch: int) -> list[np.ndarray]:
+    """Indices grouped longest first so that each batch, padded to its longest text, holds at most `budget` tokens.
+
+    A text longer than the budget gets a batch of its own.
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        longest = max(1, int(lengths[order[start]]))
+        size = max(1, min(max_batch, budget // longest))
+        batches.append(order[start: start + size])
+        start += size
+    return batches
+
+
 @dataclass
 class Embedder:
-    """A sentence-transformers model, loaded on first use."""
+    """A sentence-transformers model, loaded on first use.
+
+    Texts are batched by token count: sorted by their real token length (not characters, which pad
+    far more) and packed up to `token_budget` padded tokens per forward pass, so short answers go
+    in large batches and long questions in small ones.
+    """
 
     spec: str = DEFAULT_EMBEDDER
-    batch_size: int = 128
+    token_budget: int | None = None  # None: 2048 on a CPU, where larger batches fall out of cache; 32768 on a GPU
+    max_batch: int = 512
     device: str | None = None
 
     def __post_init__(self) -> None:
         self.key = embedder_key(self.spec)
-        self._model = None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 embeddings, one row per text."""
-        if self._model is None:
-            self._model = _load_sentence_transformer(self.spec, self.device)
-        vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        texts = list(texts)
+        if not texts:
+            return np.empty((0, 0), dtype=np.float32)
+        model = _load_sentence_transformer(self.spec, self.device)
+        budget = self.token_budget or (2048 if model.device.type == "cpu" else 32768)
+        out: np.ndarray | None = None
+        for batch in token_budget_batches(_token_lengths(model, texts), budget, self.max_batch):
+            vectors = model.encode([texts[i] for i in batch], batch_size=len(batch), normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[batch] = vectors
+        return out
+
+
+def _token_lengths(model, texts: list[str]) -> list[int]:
+    """Tokens per text as the model will see them (truncated); characters for models without a text tokenizer."""
+    tokenizer = getattr(model, "tokenizer", None)
+    if not callable(tokenizer):
+        return [len(t) for t in texts]
+    encoded = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=model.max_seq_length,
+                        return_length=True, return_attention_mask=False, return_token_type_ids=False)
+    return list(encoded["length"])
 
 
 @lru_cache(maxsize=2)  # stages and benchmarks of one process share the loaded model
@@ -94,16 +134,30 @@ def _load_sentence_transformer(spec: str, device: str | None):
         raise EmbedderLoadError(f"cannot load embedding model {spec!r}: {exc}") from exc
 
 
+def _with_hashes(con: duckdb.DuckDBPyConnection, hashes: Sequence[str], query: str, params: list) -> pa.Table:
+    """Run `query` against the wanted hashes, registered as the relation `wanted_hashes(text_hash)`."""
+    con.register("wanted_hashes", pa.table({"text_hash": pa.array(list(dict.fromkeys(hashes)), pa.string())}))
+    try:
+        return con.execute(query, params).to_arrow_table()
+    finally:
+        con.unregister("wanted_hashes")
+
+
+def missing_embeddings(con: duckdb.DuckDBPyConnection, model: str, hashes: Sequence[str]) -> set[str]:
+    """The text hashes the cache lacks for this model (no vectors are read)."""
+    if not hashes:
+        return set()
+    table = _with_hashes(con, hashes, "SELECT text_hash FROM wanted_hashes ANTI JOIN "
+                         "(SELECT text_hash FROM text_embeddings WHERE model = ?) USING (text_hash)", [model])
+    return set(table.column("text_hash").to_pylist())
+
+
 def cached_embeddings(con: duckdb.DuckDBPyConnection, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
     """Embeddings already in the cache, by text hash."""
     if not hashes:
         return {}
-    con.register("wanted_hashes", pl.DataFrame({"text_hash": list(dict.fromkeys(hashes))}))
-    try:
-        table = con.execute("SELECT text_hash, embedding FROM text_embeddings JOIN wanted_hashes USING (text_hash) "
-                            "WHERE model = ?", [model]).to_arrow_table()
-    finally:
-        con.unregister("wanted_hashes")
+    table = _with_hashes(con, hashes, "SELECT text_hash, embedding FROM text_embeddings JOIN wanted_hashes "
+                         "USING (text_hash) WHERE model = ?", [model])
     if table.num_rows == 0:
         return {}
     # Through Arrow the vectors arrive as one flat buffer: no Python float objects.
@@ -120,10 +174,14 @@ def embedding_frame(model: str, hashes: Sequence[str], vectors: np.ndarray) -> p
 
 
 def save_embeddings(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-    """Add embeddings to the cache in one transaction (existing keys are kept)."""
+    """Add embeddings to the cache in one transaction; keys already cached are skipped, so loading twice is harmless."""
     con.register("new_embeddings", frame)
     try:
         with transaction(con):
-            con.execute("INSERT OR IGNORE INTO text_embeddings BY NAME SELECT * FROM new_embeddings")
+            # An anti-join, not a primary key: DuckDB rewrites a table's whole key index at every checkpoint,
+            # which would make each write to a growing cache slower than the last.
+            con.execute("INSERT INTO text_embeddings BY NAME "
+                        "SELECT DISTINCT ON (model, text_hash) * FROM new_embeddings "
+                        "ANTI JOIN text_embeddings USING (model, text_hash)")
     finally:
         con.unregister("new_embeddings")

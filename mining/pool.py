@@ -16,11 +16,13 @@ def answer_occurrences(con: duckdb.DuckDBPyConnection, benchmarks: Sequence[str]
     if benchmarks:
         where += " AND list_contains(?, benchmark)"
         params.append(list(benchmarks))
+    # Source order, so that an answer's first surface form and first item are the same on every run.
     frame = con.execute(
         f"""SELECT item_id, benchmark, choice, text,
                    (choice = gold OR coalesce(list_contains(golds, choice), false)) AS is_gold
-            FROM (SELECT item_id, benchmark, gold, golds, unnest(choices) AS text,
-                         unnest(range(len(choices))) AS choice FROM items WHERE {where})""", params).pl()
+            FROM (SELECT item_id, benchmark, split, subset, position, gold, golds, unnest(choices) AS text,
+                         unnest(range(len(choices))) AS choice FROM items WHERE {where})
+            ORDER BY benchmark, split, subset NULLS FIRST, position, item_id, choice""", params).pl()
     return frame.with_columns(
         pl.col("text").map_elements(text_hash, return_dtype=pl.String).alias("text_hash"),
         pl.col("text").map_elements(norm_hash, return_dtype=pl.String).alias("norm_hash"),

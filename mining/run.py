@@ -2,21 +2,23 @@
 
 Each stage reads what it needs from the warehouse with a short read-only connection and hands new
 rows to a sink (the warehouse directly, or a staging folder a pipeline writer loads). Caches make
-re-mining cheap: unchanged inputs compute no embedding and no log-likelihood. The run's candidates
-and graded negatives replace the benchmark's previous ones in one transaction at the end, so a
-killed run leaves the last good set in place.
+re-mining cheap: unchanged inputs compute no embedding and no log-likelihood, and a benchmark whose
+candidate inputs are unchanged reuses its stored candidates without searching. Candidates are
+stored as soon as they are found; the graded negatives replace the previous ones in one transaction
+at the end, so a killed run leaves the last good set in place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import duckdb
 import numpy as np
@@ -27,17 +29,26 @@ from likra.scoring.run import CachedScorer
 from likra.scoring.store import cache_frame, save_frames
 from mining.candidates import CandidateSet, generate
 from mining.config import MiningConfig
-from mining.embeddings import Embedder, cached_embeddings, embedding_frame, save_embeddings
+from mining.embeddings import (Embedder, cached_embeddings, embedder_key, embedding_frame, missing_embeddings,
+                               save_embeddings)
 from mining.grading import grade
 from mining.lexical import bm25_hits
 from mining.normalize import norm_hash, text_hash
 from mining.plausibility import AnswerRequest, plausibility_frame, plausibility_requests
 from mining.pool import answer_occurrences, answer_pool
-from warehouse.db import connect, connect_read_only, transaction
+from mining.store import stored_candidates, write_candidates, write_graded
+from mining.summary import MiningSummary, summarize
+from warehouse.db import connect, connect_read_only
 from warehouse.errors import WarehouseError
 
-EMBED_BATCH = 4096
+# Texts embedded between writes to the cache: a killed run loses at most this much work, and few
+# writes keep the cache's checkpoints cheap.
+EMBED_FLUSH = 16384
 SCORE_CHUNK = 2048
+# Bump when candidate generation returns something else for the same inputs: stored sets then stop matching.
+CANDIDATES_VERSION = 2
+# The settings candidates depend on; the scorer and the tier rules only change grading.
+CANDIDATE_SETTINGS = {"embedder", "scope", "query", "k", "lexical_k", "max_sim_to_gold", "index"}
 
 
 class FrameSink(Protocol):
@@ -79,26 +90,13 @@ class MiningInputs:
 
 
 @dataclass
-class MiningSummary:
-    """What a run did, in the spirit of the statistics `mine_hard_negatives` prints."""
+class CandidateStage:
+    """A benchmark's candidates and how they were obtained."""
 
-    run_id: str
-    benchmark: str
-    config_hash: str
-    items: int = 0
-    items_without_negatives: int = 0
-    negatives: int = 0
-    by_tier: dict[str, int] = field(default_factory=dict)
-    by_origin: dict[str, int] = field(default_factory=dict)
-    by_origin_and_tier: dict[str, dict[str, int]] = field(default_factory=dict)
-    removed: dict[str, int] = field(default_factory=dict)
-    embeddings: dict[str, int] = field(default_factory=dict)  # cached / computed
-    logliks: dict[str, int] = field(default_factory=dict)  # cached / computed
-    statistics: dict[str, dict[str, float]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    found: CandidateSet
+    inputs_key: str
+    embeddings: dict[str, int]  # cached / computed
+    reused_from: str | None = None  # the run that found them, when the inputs were unchanged
 
 
 def load_inputs(db: str | os.PathLike[str] | None, benchmark: str, config: MiningConfig) -> MiningInputs:
@@ -129,18 +127,74 @@ def load_inputs(db: str | os.PathLike[str] | None, benchmark: str, config: Minin
 
 def embed(db: str | os.PathLike[str] | None, config: MiningConfig, texts: dict[str, str],
           sink: FrameSink) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """Embeddings of every text: from the cache, else computed and handed to the sink in batches."""
+    """Compute the embeddings the cache lacks and hand them to the sink in parts; (new vectors by hash, counts)."""
     embedder = Embedder(config.embedder)
     with connect_read_only(db) as con:
-        vectors = cached_embeddings(con, embedder.key, list(texts))
-    # Sorted by length, every batch pads little (the encoder sorts within a call; this sorts across calls).
-    missing = sorted((h for h in texts if h not in vectors), key=lambda h: len(texts[h]))
-    for start in range(0, len(missing), EMBED_BATCH):
-        batch = missing[start: start + EMBED_BATCH]
-        computed = embedder.encode([texts[h] for h in batch])
-        sink.write("text_embeddings", embedding_frame(embedder.key, batch, computed))
-        vectors.update(zip(batch, computed))
-    return vectors, {"cached": len(texts) - len(missing), "computed": len(missing)}
+        missing = missing_embeddings(con, embedder.key, list(texts))
+    # Shortest first across parts, so each part's batches pad little (the embedder sorts within a part).
+    order = sorted((h for h in texts if h in missing), key=lambda h: len(texts[h]))
+    fresh: dict[str, np.ndarray] = {}
+    for start in range(0, len(order), EMBED_FLUSH):
+        part = order[start: start + EMBED_FLUSH]
+        computed = embedder.encode([texts[h] for h in part])
+        sink.write("text_embeddings", embedding_frame(embedder.key, part, computed))
+        fresh.update(zip(part, computed))
+    return fresh, {"cached": len(texts) - len(order), "computed": len(order)}
+
+
+def load_vectors(db: str | os.PathLike[str] | None, config: MiningConfig, texts: dict[str, str],
+                 fresh: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Embeddings of every text: those just computed as given, the rest from the cache."""
+    fresh = fresh or {}
+    with connect_read_only(db) as con:
+        vectors = cached_embeddings(con, embedder_key(config.embedder), [h for h in texts if h not in fresh])
+    vectors.update(fresh)
+    lacking = [texts[h] for h in texts if h not in vectors]
+    if lacking:
+        raise WarehouseError(f"{len(lacking)} texts have no cached embedding (e.g. {lacking[0][:60]!r}): "
+                             "run the embedding stage first")
+    return vectors
+
+
+def candidates_key(inputs: MiningInputs, config: MiningConfig) -> str:
+    """Hash of everything a benchmark's candidates depend on: settings, embedding weights, items, answer pool."""
+    digest = hashlib.sha256()
+    settings = config.model_dump(mode="json", include=CANDIDATE_SETTINGS)
+    digest.update(json.dumps([CANDIDATES_VERSION, embedder_key(config.embedder), settings], sort_keys=True).encode())
+    columns = {"item_id": [i.item_id for i in inputs.items], "format": [i.format for i in inputs.items],
+               "question": [i.question for i in inputs.items], "choices": [json.dumps(i.choices) for i in inputs.items],
+               "gold": [json.dumps([i.gold, i.golds]) for i in inputs.items],
+               **{name: inputs.pool[name].cast(pl.String).to_list()
+                  for name in ("norm_hash", "text", "first_item_id", "n_occurrences", "n_gold")}}
+    for name, values in columns.items():  # one joined string per column: fast for a pool of millions
+        digest.update(f"{name}:{len(values)}\x1e".encode())
+        digest.update("\x1f".join(values).encode())
+    return digest.hexdigest()[:32]
+
+
+def reusable_candidates(db: str | os.PathLike[str] | None, inputs: MiningInputs, config: MiningConfig) -> (
+        tuple[str, CandidateStage | None]):
+    """(inputs key, the stored candidate set if it was mined from exactly these inputs and settings, else None)."""
+    key = candidates_key(inputs, config)
+    with connect_read_only(db) as con:
+        stored = stored_candidates(con, inputs.benchmark, key)
+    if stored is None:
+        return key, None
+    return key, CandidateStage(stored.found, key, {"cached": 0, "computed": 0}, reused_from=stored.run_id)
+
+
+def mine_candidates(db: str | os.PathLike[str] | None, inputs: MiningInputs, config: MiningConfig, run_id: str,
+                    sink: FrameSink | None = None, *, reuse: bool = True) -> CandidateStage:
+    """The benchmark's candidates: the stored set when nothing it depends on changed, else embedded and searched
+    afresh and stored at once (so a later failure does not lose them)."""
+    key, stage = reusable_candidates(db, inputs, config)
+    if stage is not None and reuse:
+        return stage
+    fresh, counts = embed(db, config, inputs.texts, sink or WarehouseFrameSink(db))
+    found = find_candidates(inputs, load_vectors(db, config, inputs.texts, fresh), config)
+    with connect(db) as con:
+        write_candidates(con, inputs.benchmark, run_id, found, key)
+    return CandidateStage(found, key, counts)
 
 
 def find_candidates(inputs: MiningInputs, vectors: dict[str, np.ndarray], config: MiningConfig) -> CandidateSet:
@@ -180,95 +234,31 @@ def grade_candidates(candidates: pl.DataFrame, requests: list[AnswerRequest], sc
     return grade(plausibility_frame(candidates, requests, scores, items), config.tiers)
 
 
-def _stats(values: pl.Series) -> dict[str, float]:
-    if values.is_empty():
-        return {}
-    return {"mean": round(float(values.mean()), 4), "median": round(float(values.median()), 4),
-            "std": round(float(values.std() or 0.0), 4), "min": round(float(values.min()), 4),
-            "max": round(float(values.max()), 4)}
-
-
-def summarize(summary: MiningSummary, items: list[ItemRow], candidates: CandidateSet, graded: pl.DataFrame) -> None:
-    """Fill the counts and score statistics of a run."""
-    summary.items = len(items)
-    with_negatives = set(graded["item_id"].to_list())
-    summary.items_without_negatives = sum(1 for i in items if i.item_id not in with_negatives)
-    summary.negatives = graded.height
-    summary.by_tier = {t: int(n) for t, n in graded.group_by("tier").len().iter_rows()}
-    summary.by_origin = {o: int(n) for o, n in graded.group_by("origin").len().iter_rows()}
-    summary.by_origin_and_tier = {}
-    for origin, tier, n in graded.group_by("origin", "tier").len().iter_rows():
-        summary.by_origin_and_tier.setdefault(origin, {})[tier] = int(n)
-    summary.removed = dict(candidates.removed)
-    summary.statistics = {
-        "gold_loglik": _stats(graded.unique("item_id")["gold_loglik"]),
-        "negative_loglik": _stats(graded["loglik"]),
-        "margin_per_token": _stats(graded["margin_per_token"]),
-        "sim_gold": _stats(graded["sim_gold"]),
-        **{f"margin_per_token[{tier}]": _stats(part["margin_per_token"])
-           for (tier,), part in graded.group_by("tier")},
-        **{f"sim_gold[{tier}]": _stats(part["sim_gold"]) for (tier,), part in graded.group_by("tier")},
-    }
-
-
-GRADED_COLUMNS = ["item_id", "benchmark", "negative", "norm_hash", "origin", "origin_item_id", "sim_gold",
-                  "sim_question", "loglik", "n_tokens", "loglik_per_token", "loglik_per_char", "gold_loglik", "rank",
-                  "margin", "margin_per_token", "margin_per_char", "tier"]
-
-
-def _replace_rows(con: duckdb.DuckDBPyConnection, table: str, benchmark: str, frame: pl.DataFrame) -> None:
-    """Swap a benchmark's rows of `table` for `frame` (inside the caller's transaction)."""
-    con.register("new_rows", frame)
-    try:
-        con.execute(f"DELETE FROM {table} WHERE benchmark = ?", [benchmark])
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
-    finally:
-        con.unregister("new_rows")
-
-
-def _candidate_rows(candidates: pl.DataFrame, run_id: str) -> pl.DataFrame:
-    return candidates.drop("text_hash").with_columns(pl.lit(run_id).alias("mining_run_id"))
-
-
-def write_candidates(con: duckdb.DuckDBPyConnection, benchmark: str, run_id: str, candidates: pl.DataFrame) -> None:
-    """Replace the benchmark's candidates (one transaction)."""
-    with transaction(con):
-        _replace_rows(con, "candidates", benchmark, _candidate_rows(candidates, run_id))
-
-
-def write_graded(con: duckdb.DuckDBPyConnection, summary: MiningSummary, config: MiningConfig, graded: pl.DataFrame,
-                 started: datetime, candidates: pl.DataFrame | None = None) -> None:
-    """Replace the benchmark's graded negatives (and candidates, if given) and record the run, in one transaction."""
-    frame = (graded.rename({"text": "negative"}).select(GRADED_COLUMNS)
-             .with_columns(pl.lit(summary.run_id).alias("mining_run_id")))
-    with transaction(con):
-        if candidates is not None:
-            _replace_rows(con, "candidates", summary.benchmark, _candidate_rows(candidates, summary.run_id))
-        _replace_rows(con, "graded_negatives", summary.benchmark, frame)
-        con.execute("INSERT INTO mining_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
-                    [summary.run_id, summary.benchmark, summary.config_hash, config.model_dump_json(), started,
-                     json.dumps(summary.as_dict())])
-
-
 def mine_benchmark(benchmark: str, *, db: str | os.PathLike[str] | None = None, config: MiningConfig | None = None,
-                   progress: Callable[[str], None] | None = None) -> MiningSummary:
-    """Mine, score and grade negatives for every item of a benchmark; store them; report."""
+                   progress: Callable[[str], None] | None = None, reuse: bool = True) -> MiningSummary:
+    """Mine, score and grade negatives for every item of a benchmark; store them; report.
+
+    `reuse=False` searches again even when the stored candidates were mined from unchanged inputs.
+    """
     config = config or MiningConfig()
     started, wall = datetime.now(), time.perf_counter()
     summary = MiningSummary(uuid.uuid4().hex, benchmark, config.digest())
     say = progress or (lambda message: None)
-    sink = WarehouseFrameSink(db)
     inputs = load_inputs(db, benchmark, config)
     say(f"{len(inputs.items)} items, answer pool of {inputs.pool.height} distinct answers")
-    vectors, summary.embeddings = embed(db, config, inputs.texts, sink)
-    say(f"embeddings: {summary.embeddings['cached']} cached, {summary.embeddings['computed']} computed")
-    candidates = find_candidates(inputs, vectors, config)
-    say(f"candidates: {candidates.frame.height}; removed {dict(candidates.removed)}")
-    requests, scores, summary.logliks = score_candidates(db, config, inputs.items, candidates.frame, sink)
+    stage = mine_candidates(db, inputs, config, summary.run_id, reuse=reuse)
+    summary.embeddings, summary.candidates_from = stage.embeddings, stage.reused_from
+    if stage.reused_from:
+        say(f"candidates: {stage.found.frame.height}, unchanged since run {stage.reused_from} (no embedding, no search)")
+    else:
+        say(f"embeddings: {stage.embeddings['cached']} cached, {stage.embeddings['computed']} computed")
+        say(f"candidates: {stage.found.frame.height}; removed {dict(stage.found.removed)}")
+    requests, scores, summary.logliks = score_candidates(db, config, inputs.items, stage.found.frame,
+                                                         WarehouseFrameSink(db))
     say(f"log-likelihoods: {summary.logliks['cached']} cached, {summary.logliks['computed']} computed")
-    graded = grade_candidates(candidates.frame, requests, scores, inputs.items, config)
-    summarize(summary, inputs.items, candidates, graded)
+    graded = grade_candidates(stage.found.frame, requests, scores, inputs.items, config)
+    summarize(summary, inputs.items, stage.found, graded)
     summary.seconds = round(time.perf_counter() - wall, 3)
     with connect(db) as con:
-        write_graded(con, summary, config, graded, started, candidates.frame)
+        write_graded(con, summary, config, graded, started)
     return summary

@@ -174,11 +174,17 @@ def score(benchmark: str, model: str, fewshot: int, fewshot_split: str | None, s
               help="near_miss: similarity to the gold answer at least this.")
 @click.option("--plausible-margin", type=float, default=-1.5, show_default=True,
               help="plausible: per-token margin at least this.")
+@click.option("--search-again", is_flag=True,
+              help="Search even if the stored candidates were mined from unchanged items, answers and settings.")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def mine(benchmark: str, scope: str, query: str, k: int, lexical_k: int, max_sim: float, embedder: str, model: str,
          index_kind: str, near_miss_margin: float, near_miss_min_sim: float, plausible_margin: float,
-         db: str | None) -> None:
-    """Mine, score and grade near-miss negatives for BENCHMARK; print the run's summary."""
+         search_again: bool, db: str | None) -> None:
+    """Mine, score and grade near-miss negatives for BENCHMARK; print the run's summary.
+
+    Re-mining is incremental: cached embeddings and log-likelihoods are reused, and candidates mined
+    from unchanged inputs are graded again without a new search.
+    """
     from mining.config import mining_config
     from mining.run import mine_benchmark
 
@@ -186,7 +192,8 @@ def mine(benchmark: str, scope: str, query: str, k: int, lexical_k: int, max_sim
                            embedder=embedder, scorer_model=model, index={"kind": index_kind},
                            tiers={"near_miss_margin": near_miss_margin, "near_miss_min_sim": near_miss_min_sim,
                                   "plausible_margin": plausible_margin})
-    summary = mine_benchmark(benchmark, db=db, config=config, progress=lambda message: click.echo(f"  {message}"))
+    summary = mine_benchmark(benchmark, db=db, config=config, progress=lambda message: click.echo(f"  {message}"),
+                             reuse=not search_again)
     click.echo(f"{benchmark}: {summary.negatives} negatives for {summary.items} items "
                f"({summary.items_without_negatives} without any) in {summary.seconds:.1f}s; run {summary.run_id}, "
                f"config {summary.config_hash}")

@@ -14,12 +14,14 @@ import mining.run as mining_run
 from likra.scoring.requests import ItemRow
 from mining.candidates import generate
 from mining.config import MiningConfig, MiningConfigError, mining_config
-from mining.embeddings import Embedder
+from mining.embeddings import (Embedder, cached_embeddings, embedding_frame, missing_embeddings, save_embeddings,
+                               token_budget_batches)
 from mining.grading import TierRules, grade
 from mining.normalize import normalize, text_hash
 from mining.pool import answer_pool
 from mining.run import mine_benchmark
 from tiny_models import save_tiny_model
+from warehouse.db import connect
 from warehouse.errors import WarehouseError
 from warehouse.ingest import ingest
 
@@ -123,33 +125,136 @@ def test_mining_run_stores_graded_negatives_and_an_honest_summary(mined_demo) ->
     assert set(summary["statistics"]) >= {"gold_loglik", "negative_loglik", "margin_per_token", "sim_gold"}
 
 
-def test_remining_unchanged_inputs_computes_nothing(mined_demo, monkeypatch) -> None:
+def forbidden(*args, **kwargs):
+    raise AssertionError("work ran although its inputs were unchanged")
+
+
+def run_ids(db: Path) -> list[str]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return [r for (r,) in con.execute("SELECT run_id FROM mining_runs ORDER BY finished_at").fetchall()]
+
+
+def test_remining_unchanged_inputs_computes_and_searches_nothing(mined_demo, monkeypatch) -> None:
     db, config = mined_demo
     before = [row[1:] for row in graded(db)]
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("a model ran although every input was cached")
-
+    [first_run] = run_ids(db)
     monkeypatch.setattr(Embedder, "encode", forbidden)
     monkeypatch.setattr(scoring_run, "load_model", forbidden)
+    monkeypatch.setattr(mining_run, "find_candidates", forbidden)
+
     summary = mine_benchmark("demo", db=db, config=config)
 
-    assert summary.embeddings == {"cached": summary.embeddings["cached"], "computed": 0}
+    assert summary.candidates_from == first_run
+    assert summary.embeddings == {"cached": 0, "computed": 0}  # reused candidates need no embedding at all
     assert summary.logliks["computed"] == 0 and summary.logliks["cached"] > 0
+    assert summary.negatives == 320
     assert [row[1:] for row in graded(db)] == before
 
 
-def test_a_failed_run_leaves_the_previous_negatives(mined_demo, monkeypatch) -> None:
+def test_new_tier_rules_regrade_the_stored_candidates(mined_demo, monkeypatch) -> None:
+    db, config = mined_demo
+    monkeypatch.setattr(Embedder, "encode", forbidden)
+    monkeypatch.setattr(scoring_run, "load_model", forbidden)
+    monkeypatch.setattr(mining_run, "find_candidates", forbidden)
+    strict = config.model_copy(update={"tiers": TierRules(near_miss_margin=5.0, plausible_margin=4.0)})
+
+    summary = mine_benchmark("demo", db=db, config=strict)
+
+    assert summary.candidates_from is not None and summary.config_hash != config.digest()
+    assert summary.by_tier == {"far": 320}
+
+
+def test_changed_settings_or_items_search_again_from_cached_embeddings(mined_demo, monkeypatch) -> None:
+    db, config = mined_demo
+    monkeypatch.setattr(Embedder, "encode", forbidden)
+
+    fewer = mine_benchmark("demo", db=db, config=config.model_copy(update={"k": 2}))
+    assert fewer.candidates_from is None and fewer.by_origin == {"own_distractor": 120, "cross_question": 80}
+    assert fewer.embeddings["computed"] == 0 and fewer.embeddings["cached"] > 0
+
+    ingest("demo", db=db, limit=30)  # the benchmark changed: ten items and their answers are gone
+    smaller = mine_benchmark("demo", db=db, config=config)
+    assert smaller.candidates_from is None and smaller.items == 30
+
+    forced = mine_benchmark("demo", db=db, config=config, reuse=False)
+    assert forced.candidates_from is None
+
+
+def test_the_candidates_key_covers_what_candidates_depend_on() -> None:
+    quiz = item("quiz/test/1", "Which planet is red?", ["Mars", "Venus"], 0)
+    occurrences = pl.DataFrame([{"item_id": quiz.item_id, "benchmark": "quiz", "choice": c, "text": t,
+                                 "is_gold": c == 0, "text_hash": text_hash(t), "norm_hash": text_hash(normalize(t))}
+                                for c, t in enumerate(quiz.choices)])
+    inputs = mining_run.MiningInputs("quiz", [quiz], answer_pool(occurrences), {})
+    key = mining_run.candidates_key(inputs, MiningConfig())
+
+    assert mining_run.candidates_key(inputs, MiningConfig(scorer_model="other", tiers=TierRules(measure="sum"))) == key
+    assert mining_run.candidates_key(inputs, MiningConfig(k=3)) != key
+    assert mining_run.candidates_key(inputs, MiningConfig(max_sim_to_gold=0.8)) != key
+    changed = item("quiz/test/1", "Which planet is red?", ["Mars", "Venus", "Jupiter"], 0)
+    assert mining_run.candidates_key(mining_run.MiningInputs("quiz", [changed], inputs.pool, {}), MiningConfig()) != key
+    bigger_pool = answer_pool(pl.concat([occurrences, occurrences.with_columns(pl.lit("quiz/test/2").alias("item_id"))]))
+    assert mining_run.candidates_key(mining_run.MiningInputs("quiz", [quiz], bigger_pool, {}), MiningConfig()) != key
+
+
+def test_a_failed_run_leaves_the_previous_negatives_and_keeps_its_candidates(mined_demo, monkeypatch) -> None:
     db, config = mined_demo
     before = graded(db)
 
     def broken(*args, **kwargs):
         raise RuntimeError("killed while grading")
 
+    fewer = config.model_copy(update={"k": 2})
     monkeypatch.setattr(mining_run, "grade_candidates", broken)
     with pytest.raises(RuntimeError, match="killed while grading"):
-        mine_benchmark("demo", db=db, config=config.model_copy(update={"k": 2}))
+        mine_benchmark("demo", db=db, config=fewer)
     assert graded(db) == before
+
+    # The candidates the failed run found were stored: the retry grades them without searching again.
+    monkeypatch.undo()
+    monkeypatch.setattr(mining_run, "find_candidates", forbidden)
+    retry = mine_benchmark("demo", db=db, config=fewer)
+    assert retry.candidates_from is not None and retry.candidates_from not in run_ids(db)  # the failed run found them
+    assert retry.by_origin == {"own_distractor": 120, "cross_question": 80}
+
+
+def test_the_embedding_cache_keeps_one_row_per_text_and_reports_what_it_lacks(db: Path) -> None:
+    ingest("demo", db=db)
+    vectors = np.eye(3, dtype=np.float32)
+    with connect(db) as con:
+        save_embeddings(con, embedding_frame("m@1", ["a", "b", "c"], vectors))
+        save_embeddings(con, embedding_frame("m@1", ["b", "c", "d"], vectors * 2))  # b and c are cached already
+        rows = con.execute("SELECT text_hash, embedding FROM text_embeddings ORDER BY text_hash").fetchall()
+        assert [h for h, _ in rows] == ["a", "b", "c", "d"]
+        assert rows[1][1] == [0.0, 1.0, 0.0]  # the first write of "b" stands
+        assert missing_embeddings(con, "m@1", ["a", "x", "d", "y"]) == {"x", "y"}
+        assert missing_embeddings(con, "other@2", ["a"]) == {"a"}
+        assert set(cached_embeddings(con, "m@1", ["a", "d", "x"])) == {"a", "d"}
+
+
+def test_token_budget_batches_cover_every_text_once_within_the_budget() -> None:
+    lengths = [3, 40, 7, 7, 120, 2, 9, 300, 5, 5, 5]
+    batches = token_budget_batches(lengths, budget=64, max_batch=4)
+    flat = [int(i) for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)  # longest first
+    for batch in batches:
+        padded = len(batch) * max(lengths[i] for i in batch)
+        assert len(batch) <= 4 and (padded <= 64 or len(batch) == 1)
+    assert [len(b) for b in batches][:3] == [1, 1, 1]  # 300, 120 and 40 tokens: each alone
+
+
+@pytest.mark.slow
+def test_batching_by_tokens_gives_the_model_s_own_embeddings() -> None:
+    from mining.embeddings import _load_sentence_transformer
+
+    texts = ["Mars", "Which planet of the solar system is known as the red planet, and why?", "the liver", "H2O",
+             "A long answer that explains photosynthesis in plants, which turns light into chemical energy."] * 7
+    ours = Embedder(token_budget=64).encode(texts)
+    model = _load_sentence_transformer(Embedder().spec, None)
+    reference = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == reference.shape == (35, 384)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
 def test_lexical_candidates_come_from_duckdb_full_text_search(db: Path, tiny_model: str) -> None:
@@ -169,3 +274,21 @@ def test_bad_inputs_get_specific_messages(db: Path, samples: Path, tiny_model: s
         mine_benchmark("winogrande", db=db, config=MiningConfig(scorer_model=tiny_model))
     summary = mine_benchmark("winogrande", db=db, config=MiningConfig(scorer_model=tiny_model, k=0))
     assert summary.by_origin == {"own_distractor": 10}
+
+
+def test_an_older_warehouse_keeps_its_cached_embeddings_when_migrated(db: Path) -> None:
+    from warehouse.db import _migrations, latest_version, schema_version
+
+    with duckdb.connect(str(db)) as con:  # a warehouse written before candidate sets existed
+        con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                    "applied_at TIMESTAMP NOT NULL)")
+        for version, name, sql in _migrations()[:3]:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
+        con.execute("INSERT INTO text_embeddings VALUES ('m@1', 'h1', [0.6, 0.8], now()::TIMESTAMP)")
+
+    with connect(db) as con:
+        assert schema_version(con) == latest_version() >= 4
+        assert con.execute("SELECT model, text_hash, embedding FROM text_embeddings").fetchall() == [
+            ("m@1", "h1", [0.6000000238418579, 0.800000011920929])]
+        assert missing_embeddings(con, "m@1", ["h1", "h2"]) == {"h2"}

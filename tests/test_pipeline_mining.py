@@ -21,14 +21,18 @@ from pipelines.defs.scoring.assets import base_scores, choice_scores
 from pipelines.defs.sensors import benchmark_files_sensor
 
 
-@pytest.mark.slow
-def test_mining_assets_on_real_samples_with_the_offline_models(samples: Path, db: Path) -> None:
-    config = {"ops": {"items": {"config": {"path": str(samples / "arc_challenge"), "limit": 25}}}}
+def materialize_arc(db: Path, **options) -> dg.ExecuteInProcessResult:
+    """One in-process run of the ingest, scoring and mining assets for the arc_challenge partition."""
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["arc_challenge"])
-        result = dg.materialize([items, base_scores, choice_scores, *MINING_ASSETS], partition_key="arc_challenge",
-                                instance=instance, run_config=config,
-                                resources={"warehouse": WarehouseResource(db_path=str(db))})
+        return dg.materialize([items, base_scores, choice_scores, *MINING_ASSETS], partition_key="arc_challenge",
+                              instance=instance, resources={"warehouse": WarehouseResource(db_path=str(db))}, **options)
+
+
+@pytest.mark.slow
+def test_mining_assets_on_real_samples_with_the_offline_models(samples: Path, db: Path) -> None:
+    result = materialize_arc(db, run_config={"ops": {"items": {"config": {"path": str(samples / "arc_challenge"),
+                                                                          "limit": 25}}}})
 
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -42,6 +46,17 @@ def test_mining_assets_on_real_samples_with_the_offline_models(samples: Path, db
         summary = json.loads(con.execute("SELECT summary FROM mining_runs").fetchone()[0])
     assert runs == [("arc_challenge", CODE_VERSION)]
     assert summary["logliks"]["cached"] >= 25 * 3
+
+    # Re-mining the unchanged partition embeds nothing and reuses the candidates without searching.
+    again = materialize_arc(db, selection=MINING_ASSETS)
+    assert again.success
+    [embedded] = again.asset_materializations_for_node("answer_embeddings")
+    [found] = again.asset_materializations_for_node("candidates")
+    [regraded] = again.asset_materializations_for_node("graded_negatives")
+    assert embedded.metadata["embeddings_computed"].value == 0 and embedded.metadata["candidates_unchanged"].value
+    assert found.metadata["reused"].value and found.metadata["found_by_run"].value == result.run_id
+    assert regraded.metadata["candidates_reused_from"].value == result.run_id
+    assert regraded.metadata["dagster/row_count"].value == graded.metadata["dagster/row_count"].value
 
 
 def test_writers_are_in_the_pool_and_compute_is_not() -> None:

@@ -11,16 +11,18 @@ import dagster as dg
 import polars as pl
 import yaml
 
-from mining.candidates import CandidateSet
 from mining.config import MiningConfig, mining_config
 from mining.normalize import norm_hash
-from mining.run import (MiningSummary, WarehouseFrameSink, embed, find_candidates, grade_candidates, load_inputs,
-                        save_cache_rows, score_candidates, summarize, write_candidates, write_graded)
+from mining.run import (CandidateStage, MiningInputs, WarehouseFrameSink, embed, grade_candidates, load_inputs,
+                        mine_candidates, reusable_candidates, save_cache_rows, score_candidates)
+from mining.store import write_graded
+from mining.summary import MiningSummary, summarize
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.scoring.assets import choice_scores
-from warehouse.db import connect, connect_read_only
+from warehouse.db import connect
+from warehouse.errors import WarehouseError
 from warehouse.staging import Staging
 
 CONFIG_ENV = "LIKRA_MINING_CONFIG"
@@ -43,41 +45,54 @@ def staging(warehouse: WarehouseResource, benchmark: str, stage: str, fresh: boo
     return Staging(warehouse.path().resolve().parent / "staging" / "mining" / benchmark / stage, fresh=fresh)
 
 
+def current_candidates(warehouse: WarehouseResource, inputs: MiningInputs) -> CandidateStage:
+    """The candidates the `candidates` asset stored for exactly these inputs and settings."""
+    _, stage = reusable_candidates(warehouse.db_path, inputs, MINING)
+    if stage is None:
+        raise WarehouseError(f"the stored candidates of {inputs.benchmark!r} were mined from other items, answers or "
+                             "settings: materialise `candidates` for this partition first")
+    return stage
+
+
 @dg.asset(partitions_def=benchmark_partitions, deps=[items], group_name="mining", kinds={"sentence_transformers"},
           code_version=CODE_VERSION,
           description="Embeddings of every answer in the pool and every question, computed where the cache "
-          "(table `text_embeddings`) lacks them and staged for the `candidates` writer.")
+          "(table `text_embeddings`) lacks them and staged for the `candidates` writer. Skipped when the stored "
+          "candidates were mined from unchanged inputs.")
 def answer_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     inputs = load_inputs(warehouse.db_path, context.partition_key, MINING)
     stage = staging(warehouse, context.partition_key, "embeddings", fresh=True)
-    _, counts = embed(warehouse.db_path, MINING, inputs.texts, stage)
+    _, reusable = reusable_candidates(warehouse.db_path, inputs, MINING)
+    if reusable is not None:
+        counts = {"cached": 0, "computed": 0}
+        context.log.info(f"candidates unchanged since run {reusable.reused_from}: no embedding needed")
+    else:
+        _, counts = embed(warehouse.db_path, MINING, inputs.texts, stage)
     stage.write_json("counts", counts)
     return dg.MaterializeResult(metadata={"pool_answers": inputs.pool.height, "texts": len(inputs.texts),
                                           "embeddings_cached": counts["cached"], "embeddings_computed": counts["computed"],
-                                          "embedder": MINING.embedder})
+                                          "candidates_unchanged": reusable is not None, "embedder": MINING.embedder})
 
 
 @dg.asset(partitions_def=benchmark_partitions, deps=[answer_embeddings], pool=WAREHOUSE_POOL, group_name="mining",
           kinds={"faiss", "duckdb"}, code_version=CODE_VERSION,
           description="Candidate negatives per item (own distractors, nearest answers of other questions, BM25 "
-          "matches) after the false-negative filters; table `candidates`.")
+          "matches) after the false-negative filters; table `candidates`. Reused without searching while the "
+          "benchmark's items, the answer pool and the candidate settings are unchanged (table `candidate_sets`).")
 def candidates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     benchmark = context.partition_key
     with connect(warehouse.db_path) as con:
         for frame in staging(warehouse, benchmark, "embeddings").frames("text_embeddings"):
             save_cache_rows(con, "text_embeddings", frame)
     inputs = load_inputs(warehouse.db_path, benchmark, MINING)
-    vectors, _ = embed(warehouse.db_path, MINING, inputs.texts, WarehouseFrameSink(warehouse.db_path))  # all cached now
-    found = find_candidates(inputs, vectors, MINING)
-    run_id = context.run.run_id
-    with connect(warehouse.db_path) as con:
-        write_candidates(con, benchmark, run_id, found.frame)
-    staging(warehouse, benchmark, "candidates", fresh=True).write_json(
-        "filters", {"removed": dict(found.removed), "items_without": found.items_without})
+    stage = mine_candidates(warehouse.db_path, inputs, MINING, context.run.run_id)  # every embedding is cached now
+    found = stage.found
     by_origin = {o: int(n) for o, n in found.frame.group_by("origin").len().iter_rows()}
     return dg.MaterializeResult(metadata={"dagster/row_count": found.frame.height, "by_origin": by_origin,
                                           "removed_by_filter": dict(found.removed),
-                                          "items_without_candidates": found.items_without})
+                                          "items_without_candidates": found.items_without,
+                                          "found_by_run": stage.reused_from or context.run.run_id,
+                                          "reused": stage.reused_from is not None})
 
 
 @dg.asset(partitions_def=benchmark_partitions, deps=[candidates, choice_scores], group_name="mining",
@@ -87,8 +102,7 @@ def candidates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
 def candidate_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     benchmark = context.partition_key
     inputs = load_inputs(warehouse.db_path, benchmark, MINING)
-    with connect_read_only(warehouse.db_path) as con:
-        frame = con.execute("SELECT * EXCLUDE (mining_run_id) FROM candidates WHERE benchmark = ?", [benchmark]).pl()
+    frame = current_candidates(warehouse, inputs).found.frame
     stage = staging(warehouse, benchmark, "scores", fresh=True)
     _, _, counts = score_candidates(warehouse.db_path, MINING, inputs.items, frame, stage)
     stage.write_json("counts", counts)
@@ -161,17 +175,16 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         for frame in staging(warehouse, benchmark, "scores").frames("loglik_cache"):
             save_cache_rows(con, "loglik_cache", frame)
     inputs = load_inputs(warehouse.db_path, benchmark, MINING)
-    with connect_read_only(warehouse.db_path) as con:
-        frame = con.execute("SELECT * EXCLUDE (mining_run_id) FROM candidates WHERE benchmark = ?", [benchmark]).pl()
-    filters = staging(warehouse, benchmark, "candidates").read_json("filters")
+    found = current_candidates(warehouse, inputs)
     # Everything is cached now (the staged scores were just loaded): this computes nothing.
-    requests, scores, counts = score_candidates(warehouse.db_path, MINING, inputs.items, frame,
+    requests, scores, counts = score_candidates(warehouse.db_path, MINING, inputs.items, found.found.frame,
                                                 WarehouseFrameSink(warehouse.db_path))
-    graded = grade_candidates(frame, requests, scores, inputs.items, MINING)
+    graded = grade_candidates(found.found.frame, requests, scores, inputs.items, MINING)
     summary = MiningSummary(context.run.run_id, benchmark, CODE_VERSION,
                             embeddings=staging(warehouse, benchmark, "embeddings").read_json("counts"),
-                            logliks=staging(warehouse, benchmark, "scores").read_json("counts"))
-    summarize(summary, inputs.items, CandidateSet(frame, removed=filters["removed"]), graded)
+                            logliks=staging(warehouse, benchmark, "scores").read_json("counts"),
+                            candidates_from=found.reused_from if found.reused_from != context.run.run_id else None)
+    summarize(summary, inputs.items, found.found, graded)
     with connect(warehouse.db_path) as con:
         write_graded(con, summary, MINING, graded, started)
     return dg.MaterializeResult(
@@ -183,6 +196,7 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             "items_without_negatives": summary.items_without_negatives,
             "logliks": summary.logliks,
             "embeddings": summary.embeddings,
+            "candidates_reused_from": summary.candidates_from or "",
             "statistics": dg.MetadataValue.md(_table(summary.statistics)),
             "by_origin_and_tier": dg.MetadataValue.md(_table(summary.by_origin_and_tier)),
             "histograms": dg.MetadataValue.md(_histograms(graded)),
