@@ -15,6 +15,7 @@ from pipelines.defs.ingest.assets import items
 from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.sensors import benchmark_partitions_sensor
+from spec_files import quiz_spec
 from warehouse.db import connect
 from warehouse.ingest import ingest
 from warehouse.quality import items_quality
@@ -116,3 +117,31 @@ def test_definitions_load_and_writers_share_one_pool() -> None:
     validated = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
                                cwd=REPO, capture_output=True, text=True, timeout=120)
     assert validated.returncode == 0, validated.stderr[-2000:]
+
+
+
+def test_items_ingests_a_spec_found_in_the_watched_folder(tmp_path: Path, db: Path, instance) -> None:
+    root = tmp_path / "benchmarks"
+    root.mkdir()
+    quiz_spec(root)
+    instance.add_dynamic_partitions(benchmark_partitions.name, ["quiz"])
+    warehouse = WarehouseResource(db_path=str(db), benchmarks_dir=str(root))
+
+    result = dg.materialize([items], partition_key="quiz", instance=instance, resources={"warehouse": warehouse})
+
+    assert result.success
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM items WHERE benchmark = 'quiz'").fetchone()[0] == 40
+        assert con.execute("SELECT benchmark FROM benchmark_specs").fetchall() == [("quiz",)]
+
+
+def test_items_refuses_a_spec_for_another_benchmark(tmp_path: Path, db: Path, instance) -> None:
+    spec = quiz_spec(tmp_path, "other_quiz")
+    config = {"ops": {"items": {"config": {"spec": str(spec)}}}}
+
+    result = dg.materialize([items], partition_key="piqa", instance=instance, run_config=config, raise_on_error=False,
+                            resources={"warehouse": WarehouseResource(db_path=str(db))})
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "describes benchmark 'other_quiz', not this partition ('piqa')" in str(failure.step_failure_data.error)

@@ -19,6 +19,8 @@ from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.schedules import remine_schedule
 from pipelines.defs.scoring.assets import base_scores, choice_scores
 from pipelines.defs.sensors import benchmark_files_sensor
+from spec_files import quiz_spec
+from warehouse.sources.collection import scan_collection
 
 
 def materialize_arc(db: Path, **options) -> dg.ExecuteInProcessResult:
@@ -88,6 +90,41 @@ def test_files_sensor_requests_runs_for_new_and_changed_benchmarks(samples: Path
                                                                  resources={"warehouse": warehouse}))
         assert sorted(r.partition_key for r in changed.run_requests) == ["arc_easy", "piqa"]
         assert changed.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_files_sensor_watches_spec_files_and_the_data_they_name(tmp_path: Path) -> None:
+    root = tmp_path / "benchmarks"
+    root.mkdir()
+    spec = quiz_spec(root)
+    (root / "broken.yaml").write_text("task: broken\ndataset_path: json\n")
+    warehouse = WarehouseResource(db_path=str(tmp_path / "w.duckdb"), benchmarks_dir=str(root))
+    with dg.instance_for_test() as instance:
+        first = benchmark_files_sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
+        assert [r.partition_key for r in first.run_requests] == ["quiz"]  # the broken spec does not stop it
+        assert first.run_requests[0].run_config == {"ops": {"items": {"config": {"spec": str(spec)}}}}
+        assert first.dynamic_partitions_requests[0].partition_keys == ["quiz"]
+
+        with (root / "quiz.jsonl").open("a") as data:
+            data.write('{"id": "q-41", "question": "What do bees make?", "choices": ["honey", "silk"], "answer": 0}\n')
+        changed = benchmark_files_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
+                                                                 resources={"warehouse": warehouse}))
+        assert [r.partition_key for r in changed.run_requests] == ["quiz"]
+        assert changed.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_the_collection_names_spec_files_it_cannot_use(tmp_path: Path) -> None:
+    quiz_spec(tmp_path)
+    (tmp_path / "broken.yaml").write_text("task: broken\ndataset_path: json\n")
+    (tmp_path / "shadow.yaml").write_text(quiz_spec(tmp_path, "piqa").read_text())
+    (tmp_path / "twin.yml").write_text((tmp_path / "quiz.yaml").read_text())
+
+    found = scan_collection(tmp_path)
+
+    assert sorted(found.benchmarks) == ["quiz"]
+    problems = "\n".join(found.problems)
+    assert "broken.yaml: spec" in problems and "missing required key 'doc_to_text'" in problems
+    assert "shadow.yaml: task 'piqa' is a built-in benchmark" in problems
+    assert "twin.yml: task 'quiz' is also defined by quiz.yaml" in problems
 
 
 def test_files_sensor_skips_without_a_folder(tmp_path: Path) -> None:

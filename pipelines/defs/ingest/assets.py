@@ -1,5 +1,7 @@
 """The `items` asset: one benchmark partition ingested into the warehouse, with its quality checks."""
 
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
@@ -7,8 +9,10 @@ from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.db import connect_read_only
 from warehouse.ingest import IngestResult, ingest
+from warehouse.errors import SpecError
 from warehouse.quality import ItemsQuality, items_quality
-from warehouse.sources import builtin_benchmarks
+from warehouse.sources import SpecBenchmark, load_spec
+from warehouse.sources.collection import scan_collection
 
 ITEMS_SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("item_id", "VARCHAR", description="<benchmark>/<split>/[<subset>/]<source_id>"),
@@ -34,7 +38,10 @@ class ItemsConfig(dg.Config):
     """Where to read the partition's benchmark from, and how much of it."""
 
     path: str | None = Field(default=None, description="Local release file or folder. Default: the benchmark's "
-                             "folder under the warehouse resource's benchmarks_dir, if present; else the hub.")
+                             "folder (or spec file) under the warehouse resource's benchmarks_dir, if present; "
+                             "else a spec registered in the warehouse, else the hub.")
+    spec: str | None = Field(default=None, description="A spec file (lm-eval task keys) describing this partition's "
+                             "benchmark: registered in the warehouse and ingested from the files it names")
     hub_id: str | None = Field(default=None, description="Hub dataset id (or a local folder laid out like one) "
                                "instead of the benchmark's default")
     revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit)")
@@ -92,13 +99,18 @@ def _checks(quality: ItemsQuality, max_reject_rate: float) -> list[dg.AssetCheck
 )
 def items(context: dg.AssetExecutionContext, config: ItemsConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     benchmark = context.partition_key
-    path = config.path
+    path, spec = config.path, config.spec
     root = warehouse.benchmarks_root()
-    if path is None and config.hub_id is None and root is not None:
-        builtin = builtin_benchmarks().get(benchmark)
-        if builtin is not None and builtin.folder_in(root).exists():
-            path = str(builtin.folder_in(root))
-    result: IngestResult = ingest(benchmark, db=warehouse.db_path, path=path, splits=config.splits,
+    if path is None and spec is None and config.hub_id is None and root is not None and root.is_dir():
+        found = scan_collection(root).benchmarks.get(benchmark)
+        if found is not None:
+            path, spec = (str(found.path) if found.path else None), (str(found.spec) if found.spec else None)
+    target: str | SpecBenchmark = benchmark
+    if spec is not None:
+        target = load_spec(Path(spec))
+        if target.name != benchmark:
+            raise SpecError(f"spec {spec} describes benchmark {target.name!r}, not this partition ({benchmark!r})")
+    result: IngestResult = ingest(target, db=warehouse.db_path, path=path, splits=config.splits,
                                   limit=config.limit, hub_id=config.hub_id, revision=config.revision)
     context.log.info(f"ingested {result.n_items} items, {result.n_rejects} rejects from {result.origin}")
     with connect_read_only(warehouse.db_path) as con:
