@@ -197,7 +197,8 @@ def mine(benchmark: str, scope: str, query: str, k: int, lexical_k: int, max_sim
     click.echo(f"{benchmark}: {summary.negatives} negatives for {summary.items} items "
                f"({summary.items_without_negatives} without any) in {summary.seconds:.1f}s; run {summary.run_id}, "
                f"config {summary.config_hash}")
-    click.echo(f"embeddings {summary.embeddings}; log-likelihoods {summary.logliks}; removed {summary.removed or 'none'}")
+    embeddings = "none needed (candidates reused)" if summary.candidates_from else summary.embeddings
+    click.echo(f"embeddings {embeddings}; log-likelihoods {summary.logliks}; removed {summary.removed or 'none'}")
     tiers = ["near_miss", "plausible", "far"]
     click.echo(render(pl.DataFrame([{"origin": origin, **{t: counts.get(t, 0) for t in tiers},
                                      "total": sum(counts.values())}

@@ -94,3 +94,23 @@ def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, mon
     assert (tmp_path / ".dagster" / "storage").is_dir()  # dagster.yaml keeps instance files in .dagster/
     assert run_query("SELECT count(*) AS n FROM items")["n"][0] == 40
     assert run_query("SELECT count(*) AS n FROM choice_scores")["n"][0] == 160
+
+
+def test_mine_says_when_it_reuses_candidates_and_searches_again_when_asked(db: Path, tmp_path: Path) -> None:
+    from tiny_models import save_tiny_model
+
+    model = str(save_tiny_model(tmp_path / "tiny-llama"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", "demo", "--db", str(db)]).exit_code == 0
+    mine = ["mine", "demo", "--model", model, "-k", "3", "--db", str(db)]
+
+    first = runner.invoke(main, mine)
+    again = runner.invoke(main, mine)
+    forced = runner.invoke(main, [*mine, "--search-again"])
+
+    assert first.exit_code == again.exit_code == forced.exit_code == 0, first.output + again.output + forced.output
+    assert "embeddings: 0 cached" in first.output and "unchanged since run" not in first.output
+    assert "candidates: 240, unchanged since run" in again.output
+    assert "embeddings none needed (candidates reused)" in again.output
+    assert "demo: 240 negatives for 40 items" in again.output
+    assert "unchanged since run" not in forced.output and "computed" in forced.output
