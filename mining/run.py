@@ -94,7 +94,6 @@ class CandidateStage:
     """A benchmark's candidates and how they were obtained."""
 
     found: CandidateSet
-    inputs_key: str
     embeddings: dict[str, int]  # cached / computed
     reused_from: str | None = None  # the run that found them, when the inputs were unchanged
 
@@ -180,21 +179,21 @@ def reusable_candidates(db: str | os.PathLike[str] | None, inputs: MiningInputs,
         stored = stored_candidates(con, inputs.benchmark, key)
     if stored is None:
         return key, None
-    return key, CandidateStage(stored.found, key, {"cached": 0, "computed": 0}, reused_from=stored.run_id)
+    return key, CandidateStage(stored.found, {"cached": 0, "computed": 0}, reused_from=stored.run_id)
 
 
 def mine_candidates(db: str | os.PathLike[str] | None, inputs: MiningInputs, config: MiningConfig, run_id: str,
-                    sink: FrameSink | None = None, *, reuse: bool = True) -> CandidateStage:
+                    *, reuse: bool = True) -> CandidateStage:
     """The benchmark's candidates: the stored set when nothing it depends on changed, else embedded and searched
     afresh and stored at once (so a later failure does not lose them)."""
-    key, stage = reusable_candidates(db, inputs, config)
-    if stage is not None and reuse:
+    key, stage = reusable_candidates(db, inputs, config) if reuse else (candidates_key(inputs, config), None)
+    if stage is not None:
         return stage
-    fresh, counts = embed(db, config, inputs.texts, sink or WarehouseFrameSink(db))
+    fresh, counts = embed(db, config, inputs.texts, WarehouseFrameSink(db))
     found = find_candidates(inputs, load_vectors(db, config, inputs.texts, fresh), config)
     with connect(db) as con:
         write_candidates(con, inputs.benchmark, run_id, found, key)
-    return CandidateStage(found, key, counts)
+    return CandidateStage(found, counts)
 
 
 def find_candidates(inputs: MiningInputs, vectors: dict[str, np.ndarray], config: MiningConfig) -> CandidateSet:

@@ -30,7 +30,6 @@ class StoredCandidates:
     """A benchmark's candidate set as the warehouse holds it."""
 
     found: CandidateSet
-    inputs_key: str
     run_id: str  # the run that found it
 
 
@@ -64,7 +63,7 @@ def stored_candidates(con: duckdb.DuckDBPyConnection, benchmark: str, inputs_key
     run_id, removed, items_without = row
     frame = con.execute(f"SELECT {', '.join(CANDIDATE_SCHEMA)} FROM candidates WHERE benchmark = ?", [benchmark]).pl()
     frame = frame.cast(CANDIDATE_SCHEMA)
-    return StoredCandidates(CandidateSet(frame, Counter(json.loads(removed)), items_without), inputs_key, run_id)
+    return StoredCandidates(CandidateSet(frame, Counter(json.loads(removed)), items_without), run_id)
 
 
 def write_graded(con: duckdb.DuckDBPyConnection, summary: MiningSummary, config: MiningConfig, graded: pl.DataFrame,
