@@ -175,16 +175,16 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         for frame in staging(warehouse, benchmark, "scores").frames("loglik_cache"):
             save_cache_rows(con, "loglik_cache", frame)
     inputs = load_inputs(warehouse.db_path, benchmark, MINING)
-    found = current_candidates(warehouse, inputs)
+    stage = current_candidates(warehouse, inputs)
     # Everything is cached now (the staged scores were just loaded): this computes nothing.
-    requests, scores, counts = score_candidates(warehouse.db_path, MINING, inputs.items, found.found.frame,
+    requests, scores, counts = score_candidates(warehouse.db_path, MINING, inputs.items, stage.found.frame,
                                                 WarehouseFrameSink(warehouse.db_path))
-    graded = grade_candidates(found.found.frame, requests, scores, inputs.items, MINING)
+    graded = grade_candidates(stage.found.frame, requests, scores, inputs.items, MINING)
     summary = MiningSummary(context.run.run_id, benchmark, CODE_VERSION,
                             embeddings=staging(warehouse, benchmark, "embeddings").read_json("counts"),
                             logliks=staging(warehouse, benchmark, "scores").read_json("counts"),
-                            candidates_from=found.reused_from if found.reused_from != context.run.run_id else None)
-    summarize(summary, inputs.items, found.found, graded)
+                            candidates_from=stage.reused_from if stage.reused_from != context.run.run_id else None)
+    summarize(summary, inputs.items, stage.found, graded)
     with connect(warehouse.db_path) as con:
         write_graded(con, summary, MINING, graded, started)
     return dg.MaterializeResult(
