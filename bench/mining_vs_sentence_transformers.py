@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 
 from mining.config import MiningConfig
-from mining.normalize import normalize
-from mining.run import load_inputs, mine_candidates
+from mining.inputs import load_inputs
+from mining.run import candidate_stage
 from warehouse.ingest import ingest
+from warehouse.text import normalize
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 BENCHMARKS = ["arc_challenge", "arc_easy", "openbookqa", "commonsenseqa"]
@@ -40,7 +41,7 @@ def ours(db: Path, config: MiningConfig, reuse: bool = True) -> tuple[float, dic
     reused = 0
     for benchmark in BENCHMARKS:
         inputs = load_inputs(db, benchmark, config)
-        stage = mine_candidates(db, inputs, config, run_id=f"bench-{time.time_ns()}", reuse=reuse)
+        stage = candidate_stage(db, inputs, config, run_id=f"bench-{time.time_ns()}", reuse=reuse)
         reused += stage.reused_from is not None
         questions = {i.item_id: i.question for i in inputs.items}
         golds.update({i.question: i.choices[i.gold] for i in inputs.items})

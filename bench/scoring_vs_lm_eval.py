@@ -98,10 +98,10 @@ def run_lm_eval(work: Path, model_dir: str, n_items: int, fewshot: int, batch_si
 def run_ours(work: Path, model_dir: str, n_items: int, fewshot: int) -> dict:
     """Our engine through the warehouse, as `likra score` runs it, on an empty score cache."""
     from likra.models import load_model
-    from likra.scoring.requests import load_items
     from likra.scoring.run import score_benchmark
     from warehouse.db import connect_read_only
     from warehouse.ingest import ingest
+    from warehouse.items import load_items
 
     db = work / "bench.duckdb"
     split_sample(work, n_items, fewshot)

@@ -14,14 +14,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
-from warehouse.errors import WarehouseError
+from warehouse.errors import LikraError
 from warehouse.paths import data_dir
 
 DEFAULT_MODEL = "smollm2"
+Dtype = Literal["auto", "bf16", "fp16", "fp32"]  # auto: bf16 on CUDA, fp32 on CPU
 CACHE_ENV = "LIKRA_MODEL_CACHE"
 
 
@@ -39,7 +40,7 @@ PACKAGED = {
 }
 
 
-class ModelLoadError(WarehouseError):
+class ModelLoadError(LikraError):
     """A model id, path or package that cannot be loaded; the message names it."""
 
 

@@ -10,11 +10,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from likra.scoring.requests import ItemRow
 from mining.config import MiningConfig
-from mining.normalize import norm_hash, text_hash
+from mining.inputs import MiningInputs
+from mining.lexical import bm25_hits
 from mining.search import build_index, search
 from mining.select import select_hits
+from warehouse.items import Item
+from warehouse.negatives import ORIGINS
+from warehouse.text import norm_hash, short_text_hash
+
+OWN_DISTRACTOR, CROSS_QUESTION, LEXICAL = ORIGINS
 
 CANDIDATE_SCHEMA = {
     "item_id": pl.String, "benchmark": pl.String, "text": pl.String, "norm_hash": pl.String, "origin": pl.String,
@@ -31,11 +36,6 @@ class CandidateSet:
     frame: pl.DataFrame
     removed: Counter = field(default_factory=Counter)  # filter -> candidates removed
     items_without: int = 0  # items left with no candidate at all
-
-
-def gold_indices(item: ItemRow) -> list[int]:
-    """Every correct choice of an item."""
-    return sorted({item.gold, *(item.golds or ())})
 
 
 def _padded(rows: list[list[int]]) -> np.ndarray:
@@ -64,7 +64,7 @@ class _Rows:
                                   self.vector), (item, text, h, origin, origin_item, rank, vector)):
             column.append(value)
 
-    def frame(self, items: Sequence[ItemRow], gold: np.ndarray, question: np.ndarray) -> pl.DataFrame:
+    def frame(self, items: Sequence[Item], gold: np.ndarray, question: np.ndarray) -> pl.DataFrame:
         if not self.item:
             return pl.DataFrame(schema=CANDIDATE_SCHEMA)
         rows = np.asarray(self.item)
@@ -78,7 +78,7 @@ class _Rows:
         }, schema=CANDIDATE_SCHEMA)
 
 
-def generate(items: Sequence[ItemRow], pool: pl.DataFrame, vectors: dict[str, np.ndarray], config: MiningConfig,
+def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.ndarray], config: MiningConfig,
              lexical: dict[str, list[tuple[str, int]]] | None = None) -> CandidateSet:
     """Candidates for every item.
 
@@ -94,10 +94,10 @@ def generate(items: Sequence[ItemRow], pool: pl.DataFrame, vectors: dict[str, np
     pool_occurrences = pool["n_occurrences"].to_list()
     by_norm = {h: i for i, h in enumerate(pool_hashes)}
     choice_norms = [[norm_hash(t) for t in i.choices] for i in items]
-    golds_of = [gold_indices(i) for i in items]
+    golds_of = [i.true_choices for i in items]
     gold_norms = [{norms[g] for g in golds} for norms, golds in zip(choice_norms, golds_of)]
-    gold_matrix = np.stack([vectors[text_hash(i.choices[i.gold])] for i in items]) if items else np.empty((0, 0))
-    question_matrix = np.stack([vectors[text_hash(i.question)] for i in items]) if items else np.empty((0, 0))
+    gold_matrix = np.stack([vectors[short_text_hash(i.choices[i.gold])] for i in items]) if items else np.empty((0, 0))
+    question_matrix = np.stack([vectors[short_text_hash(i.question)] for i in items]) if items else np.empty((0, 0))
 
     for r, item in enumerate(items):  # the benchmark's own distractors
         seen: set[str] = set()
@@ -110,7 +110,7 @@ def generate(items: Sequence[ItemRow], pool: pl.DataFrame, vectors: dict[str, np
                 removed["duplicate"] += 1
             else:
                 seen.add(h)
-                rows.add(r, text, h, "own_distractor", item.item_id, None, vectors[text_hash(text)])
+                rows.add(r, text, h, OWN_DISTRACTOR, item.item_id, None, vectors[short_text_hash(text)])
 
     searchable = [r for r, i in enumerate(items) if i.format == "continuation"] if config.k else []
     if searchable:
@@ -137,7 +137,7 @@ def generate(items: Sequence[ItemRow], pool: pl.DataFrame, vectors: dict[str, np
             removed["equals_gold"] += chosen.equals_gold
             for q, c in zip(*np.nonzero(chosen.keep)):
                 p = int(ids[q, c])
-                rows.add(batch[q], pool_texts[p], pool_hashes[p], "cross_question", pool_first_items[p], int(c) + 1,
+                rows.add(batch[q], pool_texts[p], pool_hashes[p], CROSS_QUESTION, pool_first_items[p], int(c) + 1,
                          pool_vectors[p])
 
     if lexical is not None:  # BM25 hits, after the nearest neighbours
@@ -157,11 +157,11 @@ def generate(items: Sequence[ItemRow], pool: pl.DataFrame, vectors: dict[str, np
                     copies = choice_norms[r].count(h)
                     removed["equals_gold"] += int(h in gold_norms[r] and pool_occurrences[by_norm[h]] > copies)
                     continue
-                vector = vectors[text_hash(text)]
+                vector = vectors[short_text_hash(text)]
                 if float(vector @ gold_matrix[r]) >= config.max_sim_to_gold:
                     removed["too_similar_to_gold"] += 1
                 else:
-                    rows.add(r, text, h, "lexical", pool_first_items[by_norm[h]], rank, vector)
+                    rows.add(r, text, h, LEXICAL, pool_first_items[by_norm[h]], rank, vector)
                     mine.add(h)
                     accepted += 1
 
@@ -169,3 +169,13 @@ def generate(items: Sequence[ItemRow], pool: pl.DataFrame, vectors: dict[str, np
     with_candidates = set(rows.item)
     removed = Counter({name: n for name, n in removed.items() if n})
     return CandidateSet(frame, removed, sum(1 for r in range(len(items)) if r not in with_candidates))
+
+
+def find_candidates(inputs: MiningInputs, vectors: dict[str, np.ndarray], config: MiningConfig) -> CandidateSet:
+    """Own distractors, nearest answers of other questions and (optionally) BM25 matches, filtered."""
+    vectors = {**vectors, **{alias: vectors[target] for alias, target in inputs.aliases.items()}}
+    lexical = None
+    if config.lexical_k:
+        questions = {i.item_id: i.question for i in inputs.items if i.format == "continuation"}
+        lexical = bm25_hits(inputs.pool, questions, config.lexical_k * 3)
+    return generate(inputs.items, inputs.pool, vectors, config, lexical)

@@ -8,15 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from likra.models import DEFAULT_MODEL
+from likra.models import DEFAULT_MODEL, Dtype
 from mining.embeddings import DEFAULT_EMBEDDER
+from mining.errors import MiningConfigError
 from mining.grading import TierRules
 from mining.search import IndexConfig
-from warehouse.errors import WarehouseError
-
-
-class MiningConfigError(WarehouseError):
-    """A mining configuration with an unknown key, a bad value or contradictory thresholds."""
 
 
 class MiningConfig(BaseModel):
@@ -24,18 +20,21 @@ class MiningConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    embedder: str = Field(default=DEFAULT_EMBEDDER, description="sentence-transformers model id or folder")
-    scope: Literal["benchmark", "all"] = Field(default="benchmark",
-                                               description="mine answers of the same benchmark or of all benchmarks")
-    query: Literal["gold", "question"] = Field(default="gold", description="search by gold-answer or question embedding")
-    k: int = Field(default=10, ge=0, description="cross-question candidates per item")
-    lexical_k: int = Field(default=0, ge=0, description="BM25 candidates per item (0: off)")
-    max_sim_to_gold: float = Field(default=0.9, gt=0, le=1,
-                                   description="mined candidates this similar to the gold answer are paraphrases: dropped")
-    index: IndexConfig = Field(default_factory=IndexConfig)
-    scorer_model: str = Field(default=DEFAULT_MODEL, description="causal LM that grades plausibility")
-    dtype: str = Field(default="auto", description="dtype of the scorer model")
-    tiers: TierRules = Field(default_factory=TierRules)
+    embedder: str = Field(default=DEFAULT_EMBEDDER, description="sentence-transformers model id or folder.")
+    scope: Literal["benchmark", "all"] = Field(
+        default="benchmark", description="Mine answers of the same benchmark or of every ingested benchmark.")
+    query: Literal["gold", "question"] = Field(
+        default="gold", description="Search neighbours of the gold answer's or of the question's embedding.")
+    k: int = Field(default=10, ge=0, description="Cross-question candidates per item.")
+    lexical_k: int = Field(default=0, ge=0, description="BM25 candidates per item (DuckDB full-text search; 0: off).")
+    max_sim_to_gold: float = Field(
+        default=0.9, gt=0, le=1,
+        description="Mined candidates at least this similar to the gold answer are paraphrases: dropped.")
+    index: IndexConfig = Field(default_factory=IndexConfig, description="The FAISS index that searches the pool.")
+    scorer_model: str = Field(default=DEFAULT_MODEL, description="Causal LM grading plausibility.")
+    dtype: Dtype = Field(
+        default="auto", description="dtype of the grading LM (auto: fp32 on CPU, bf16 on CUDA).")
+    tiers: TierRules = Field(default_factory=TierRules, description="Rules that grade negatives into tiers.")
 
     def digest(self) -> str:
         """Stable hash of every setting (16 hex digits)."""

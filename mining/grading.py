@@ -18,16 +18,23 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from warehouse.negatives import TIERS
+
+NEAR_MISS, PLAUSIBLE, FAR = TIERS
+
 
 class TierRules(BaseModel):
     """Thresholds of the tiers (margins in nats per token, relative to the gold answer)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    measure: Literal["per_token", "per_char", "sum"] = Field(default="per_token", description="how margins compare")
-    near_miss_margin: float = Field(default=-0.5, description="near_miss: margin at least this")
-    near_miss_min_sim: float = Field(default=0.2, ge=-1, le=1, description="near_miss: sim_gold at least this")
-    plausible_margin: float = Field(default=-1.5, description="plausible: margin at least this")
+    measure: Literal["per_token", "per_char", "sum"] = Field(
+        default="per_token", description="How margins compare: per token, per character, or summed.")
+    near_miss_margin: float = Field(
+        default=-0.5, description="near_miss: per-token log-likelihood margin to the gold answer at least this.")
+    near_miss_min_sim: float = Field(default=0.2, ge=-1, le=1,
+                                     description="near_miss: similarity to the gold answer at least this.")
+    plausible_margin: float = Field(default=-1.5, description="plausible: per-token margin at least this.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TierRules:
@@ -45,8 +52,8 @@ def grade(frame: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
     margin = pl.col(MARGIN_COLUMN[rules.measure])
     return frame.with_columns(
         pl.when((margin >= rules.near_miss_margin) & (pl.col("sim_gold") >= rules.near_miss_min_sim))
-        .then(pl.lit("near_miss"))
+        .then(pl.lit(NEAR_MISS))
         .when(margin >= rules.plausible_margin)
-        .then(pl.lit("plausible"))
-        .otherwise(pl.lit("far"))
+        .then(pl.lit(PLAUSIBLE))
+        .otherwise(pl.lit(FAR))
         .alias("tier"))

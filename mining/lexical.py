@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from warehouse.errors import WarehouseError
+from mining.errors import MiningError
 
 
 def load_fts(con: duckdb.DuckDBPyConnection) -> None:
@@ -30,7 +30,7 @@ def load_fts(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"INSTALL '{bundled}'")
             con.execute("LOAD fts")
             return
-    raise WarehouseError(f"lexical candidates need DuckDB's fts extension: pip install duckdb-extension-fts=={duckdb.__version__}")
+    raise MiningError(f"lexical candidates need DuckDB's fts extension: pip install duckdb-extension-fts=={duckdb.__version__}")
 
 
 def bm25_hits(pool: pl.DataFrame, questions: dict[str, str], k: int) -> dict[str, list[tuple[str, int]]]:

@@ -3,13 +3,22 @@ answer to its item (0-shot, the item's own prompt), compared with the gold answe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
 from likra.scoring.engine import Request, Score
-from likra.scoring.requests import ItemRow, answer_request
+from likra.scoring.requests import answer_request
+from likra.scoring.run import CachedScorer
+from likra.scoring.store import cache_frame
+from mining.config import MiningConfig
+from warehouse.items import Item
+from warehouse.sinks import Sink
+
+# Log-likelihoods computed between writes to the cache: a killed run keeps what it finished.
+SCORE_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class AnswerRequest:
     continuation_hash: str
 
 
-def plausibility_requests(items: Sequence[ItemRow], candidates: pl.DataFrame) -> list[AnswerRequest]:
+def plausibility_requests(items: Sequence[Item], candidates: pl.DataFrame) -> list[AnswerRequest]:
     """A request for every candidate and for the gold answer of every item that has candidates."""
     by_id = {item.item_id: item for item in items}
     requests = []
@@ -39,7 +48,7 @@ def plausibility_requests(items: Sequence[ItemRow], candidates: pl.DataFrame) ->
 
 
 def plausibility_frame(candidates: pl.DataFrame, requests: Sequence[AnswerRequest],
-                       scores: dict[tuple[str, str], Score], items: Sequence[ItemRow]) -> pl.DataFrame:
+                       scores: dict[tuple[str, str], Score], items: Sequence[Item]) -> pl.DataFrame:
     """Candidates with loglik, per token and per character, the gold's loglik, rank and margins."""
     by_id = {item.item_id: item for item in items}
 
@@ -65,3 +74,34 @@ def plausibility_frame(candidates: pl.DataFrame, requests: Sequence[AnswerReques
                           (pl.col("loglik_per_token") - pl.col("gold_per_token")).alias("margin_per_token"),
                           (pl.col("loglik_per_char") - pl.col("gold_per_char")).alias("margin_per_char"))
             .drop("gold_per_token", "gold_per_char"))
+
+
+@dataclass
+class Plausibility:
+    """Candidates with their plausibility scores, and how many log-likelihoods were cached or computed."""
+
+    frame: pl.DataFrame
+    logliks: dict  # cached / computed / model
+
+
+def score_plausibility(db: str | os.PathLike[str] | None, config: MiningConfig, items: Sequence[Item],
+                       candidates: pl.DataFrame, sink: Sink,
+                       progress: Callable[[int], None] | None = None) -> Plausibility:
+    """Log-likelihood of every candidate and gold answer (cached ones reused, new ones handed to the sink in
+    chunks), and the candidates' plausibility frame."""
+    requests = plausibility_requests(items, candidates)
+    scorer = CachedScorer(db, model=config.scorer_model, dtype=config.dtype)
+    scores = scorer.lookup(requests)
+    cached = len(scores)
+    missing = list({(r.context_hash, r.continuation_hash): r for r in requests
+                    if (r.context_hash, r.continuation_hash) not in scores}.values())
+    for start in range(0, len(missing), SCORE_CHUNK):
+        chunk = missing[start: start + SCORE_CHUNK]
+        fresh = scorer.compute(chunk)
+        sink.write(loglik_cache=cache_frame(scorer.setting(), [(r, fresh[(r.context_hash, r.continuation_hash)])
+                                                               for r in chunk]))
+        scores.update(fresh)
+        if progress:
+            progress(len(chunk))
+    counts = {"cached": cached, "computed": len(missing), "model": scorer.key}
+    return Plausibility(plausibility_frame(candidates, requests, scores, items), counts)

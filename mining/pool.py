@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from mining.normalize import norm_hash, text_hash
+from warehouse.text import norm_hash, short_text_hash
 
 
 def answer_occurrences(con: duckdb.DuckDBPyConnection, benchmarks: Sequence[str] | None = None) -> pl.DataFrame:
@@ -24,7 +24,7 @@ def answer_occurrences(con: duckdb.DuckDBPyConnection, benchmarks: Sequence[str]
                          unnest(range(len(choices))) AS choice FROM items WHERE {where})
             ORDER BY benchmark, split, subset NULLS FIRST, position, item_id, choice""", params).pl()
     return frame.with_columns(
-        pl.col("text").map_elements(text_hash, return_dtype=pl.String).alias("text_hash"),
+        pl.col("text").map_elements(short_text_hash, return_dtype=pl.String).alias("text_hash"),
         pl.col("text").map_elements(norm_hash, return_dtype=pl.String).alias("norm_hash"),
     )
 

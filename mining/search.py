@@ -13,13 +13,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from warehouse.errors import WarehouseError
+from mining.errors import MiningError
 
 
 class IndexConfig(BaseModel):
     """Which FAISS index to build."""
 
-    kind: Literal["auto", "flat", "ivf", "hnsw"] = "auto"
+    kind: Literal["auto", "flat", "ivf", "hnsw"] = Field(
+        default="auto", description="FAISS index (auto: exact up to flat_max answers, IVF above).")
     flat_max: int = Field(default=200_000, description="auto: exact flat index up to this many vectors")
     approximate: Literal["ivf", "hnsw"] = Field(default="ivf", description="auto: the index above flat_max")
     nlist: int | None = Field(default=None, description="IVF cells (default 4 x sqrt(n))")
@@ -43,7 +44,7 @@ def build_index(vectors: np.ndarray, config: IndexConfig | None = None):
     config = config or IndexConfig()
     n, dim = vectors.shape
     if n == 0:
-        raise WarehouseError("cannot search an empty pool of answers")
+        raise MiningError("cannot search an empty pool of answers")
     kind = config.kind
     if kind == "auto":
         kind = "flat" if n <= config.flat_max else config.approximate

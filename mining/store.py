@@ -19,10 +19,8 @@ from mining.candidates import CANDIDATE_SCHEMA, CandidateSet
 from mining.config import MiningConfig
 from mining.summary import MiningSummary
 from warehouse.db import transaction
-
-GRADED_COLUMNS = ["item_id", "benchmark", "negative", "norm_hash", "origin", "origin_item_id", "sim_gold",
-                  "sim_question", "loglik", "n_tokens", "loglik_per_token", "loglik_per_char", "gold_loglik", "rank",
-                  "margin", "margin_per_token", "margin_per_char", "tier"]
+from warehouse.negatives import GRADED_COLUMNS
+from warehouse.sinks import replace_benchmark_rows
 
 
 @dataclass
@@ -33,22 +31,12 @@ class StoredCandidates:
     run_id: str  # the run that found it
 
 
-def _replace_rows(con: duckdb.DuckDBPyConnection, table: str, benchmark: str, frame: pl.DataFrame) -> None:
-    """Swap a benchmark's rows of `table` for `frame` (inside the caller's transaction)."""
-    con.register("new_rows", frame)
-    try:
-        con.execute(f"DELETE FROM {table} WHERE benchmark = ?", [benchmark])
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
-    finally:
-        con.unregister("new_rows")
-
-
 def write_candidates(con: duckdb.DuckDBPyConnection, benchmark: str, run_id: str, found: CandidateSet,
                      inputs_key: str) -> None:
     """Replace the benchmark's candidates and record what they were mined from (one transaction)."""
     rows = found.frame.with_columns(pl.lit(run_id).alias("mining_run_id"))
     with transaction(con):
-        _replace_rows(con, "candidates", benchmark, rows)
+        replace_benchmark_rows(con, "candidates", benchmark, rows)
         con.execute("DELETE FROM candidate_sets WHERE benchmark = ?", [benchmark])
         con.execute("INSERT INTO candidate_sets VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
                     [benchmark, inputs_key, run_id, json.dumps(dict(found.removed)), found.items_without])
@@ -69,10 +57,10 @@ def stored_candidates(con: duckdb.DuckDBPyConnection, benchmark: str, inputs_key
 def write_graded(con: duckdb.DuckDBPyConnection, summary: MiningSummary, config: MiningConfig, graded: pl.DataFrame,
                  started: datetime) -> None:
     """Replace the benchmark's graded negatives and record the run, in one transaction."""
-    frame = (graded.rename({"text": "negative"}).select(GRADED_COLUMNS)
-             .with_columns(pl.lit(summary.run_id).alias("mining_run_id")))
+    frame = (graded.rename({"text": "negative"}).with_columns(pl.lit(summary.run_id).alias("mining_run_id"))
+             .select(GRADED_COLUMNS))
     with transaction(con):
-        _replace_rows(con, "graded_negatives", summary.benchmark, frame)
+        replace_benchmark_rows(con, "graded_negatives", summary.benchmark, frame)
         con.execute("INSERT INTO mining_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
                     [summary.run_id, summary.benchmark, summary.config_hash, config.model_dump_json(), started,
                      json.dumps(summary.as_dict())])

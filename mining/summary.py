@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from likra.scoring.requests import ItemRow
 from mining.candidates import CandidateSet
+from warehouse.items import Item
 
 
 @dataclass
@@ -44,7 +44,7 @@ def _stats(values: pl.Series) -> dict[str, float]:
             "max": round(float(values.max()), 4)}
 
 
-def summarize(summary: MiningSummary, items: list[ItemRow], candidates: CandidateSet, graded: pl.DataFrame) -> None:
+def summarize(summary: MiningSummary, items: list[Item], candidates: CandidateSet, graded: pl.DataFrame) -> None:
     """Fill the counts and score statistics of a run."""
     summary.items = len(items)
     with_negatives = set(graded["item_id"].to_list())

@@ -4,7 +4,7 @@ import dagster as dg
 
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.jobs import MINING_ASSETS, ingest_job, refresh_job, remine_job
-from pipelines.defs.resources import WarehouseResource
+from pipelines.defs.resources import pipeline_resources
 from pipelines.defs.schedules import remine_schedule
 from pipelines.defs.scoring.assets import base_scores, choice_scores
 from pipelines.defs.sensors import benchmark_files_sensor, benchmark_partitions_sensor
@@ -14,5 +14,5 @@ defs = dg.Definitions(
     jobs=[ingest_job, remine_job, refresh_job],
     schedules=[remine_schedule],
     sensors=[benchmark_partitions_sensor, benchmark_files_sensor],
-    resources={"warehouse": WarehouseResource()},
+    resources=pipeline_resources(),
 )

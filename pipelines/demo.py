@@ -10,8 +10,8 @@ import polars as pl
 
 from pipelines.definitions import defs
 from pipelines.defs.partitions import benchmark_partitions
-from pipelines.defs.resources import WarehouseResource
-from warehouse.errors import WarehouseError
+from pipelines.defs.resources import pipeline_resources
+from pipelines.errors import PipelineRunError
 from warehouse.sql import run_query
 
 DEMO = "demo"
@@ -29,10 +29,10 @@ def run_demo(db: str | None, *, echo: Callable[[str], None], render: Callable[[p
         instance.add_dynamic_partitions(benchmark_partitions.name, [DEMO])
     result = dg.materialize(
         defs.assets, partition_key=DEMO, instance=instance,
-        resources={"warehouse": WarehouseResource(db_path=db)},
+        resources=pipeline_resources(db),
     )
     if not result.success:
-        raise WarehouseError(f"demo run {result.run_id} failed; see its logs in the Dagster UI")
+        raise PipelineRunError(f"demo run {result.run_id} failed; see its logs in the Dagster UI (`make ui`)")
     checks = [(e.check_name, e.passed)
               for e in result.get_asset_check_evaluations()]
     echo(f"Dagster run {result.run_id} succeeded; checks: "

@@ -8,22 +8,26 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from tiny_models import save_tiny_model
 
 import likra.scoring.run as scoring_run
 import mining.run as mining_run
-from likra.scoring.requests import ItemRow
+from likra.models import ModelLoadError
 from mining.candidates import generate
 from mining.config import MiningConfig, MiningConfigError, mining_config
-from mining.embeddings import (Embedder, cached_embeddings, embedding_frame, missing_embeddings, save_embeddings,
-                               token_budget_batches)
+from mining.embeddings import Embedder, cached_embeddings, embedding_frame, missing_embeddings, token_budget_batches
+from mining.errors import MiningError
 from mining.grading import TierRules, grade
-from mining.normalize import normalize, text_hash
+from mining.inputs import MiningInputs, candidates_key
 from mining.pool import answer_pool
 from mining.run import mine_benchmark
-from tiny_models import save_tiny_model
 from warehouse.db import connect
 from warehouse.errors import WarehouseError
 from warehouse.ingest import ingest
+from warehouse.items import Item
+from warehouse.sinks import save_rows
+from warehouse.text import normalize
+from warehouse.text import short_text_hash as text_hash
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +35,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama"))
 
 
-def item(item_id: str, question: str, choices: list[str], gold: int) -> ItemRow:
-    return ItemRow(item_id, "quiz", "test", None, 0, f"Question: {question}\nAnswer:", None, tuple(choices), gold, None,
-                   "continuation", None, " ", question)
+def item(item_id: str, question: str, choices: list[str], gold: int) -> Item:
+    return Item(source_id=item_id.rsplit("/", 1)[1], prompt=f"Question: {question}\nAnswer:", choices=choices, gold=gold,
+                question=question, benchmark="quiz", split="test")
 
 
 def unit(*values: float) -> np.ndarray:
@@ -185,16 +189,16 @@ def test_the_candidates_key_covers_what_candidates_depend_on() -> None:
     occurrences = pl.DataFrame([{"item_id": quiz.item_id, "benchmark": "quiz", "choice": c, "text": t,
                                  "is_gold": c == 0, "text_hash": text_hash(t), "norm_hash": text_hash(normalize(t))}
                                 for c, t in enumerate(quiz.choices)])
-    inputs = mining_run.MiningInputs("quiz", [quiz], answer_pool(occurrences), {})
-    key = mining_run.candidates_key(inputs, MiningConfig())
+    inputs = MiningInputs("quiz", [quiz], answer_pool(occurrences), {})
+    key = candidates_key(inputs, MiningConfig())
 
-    assert mining_run.candidates_key(inputs, MiningConfig(scorer_model="other", tiers=TierRules(measure="sum"))) == key
-    assert mining_run.candidates_key(inputs, MiningConfig(k=3)) != key
-    assert mining_run.candidates_key(inputs, MiningConfig(max_sim_to_gold=0.8)) != key
+    assert candidates_key(inputs, MiningConfig(scorer_model="other", tiers=TierRules(measure="sum"))) == key
+    assert candidates_key(inputs, MiningConfig(k=3)) != key
+    assert candidates_key(inputs, MiningConfig(max_sim_to_gold=0.8)) != key
     changed = item("quiz/test/1", "Which planet is red?", ["Mars", "Venus", "Jupiter"], 0)
-    assert mining_run.candidates_key(mining_run.MiningInputs("quiz", [changed], inputs.pool, {}), MiningConfig()) != key
+    assert candidates_key(MiningInputs("quiz", [changed], inputs.pool, {}), MiningConfig()) != key
     bigger_pool = answer_pool(pl.concat([occurrences, occurrences.with_columns(pl.lit("quiz/test/2").alias("item_id"))]))
-    assert mining_run.candidates_key(mining_run.MiningInputs("quiz", [quiz], bigger_pool, {}), MiningConfig()) != key
+    assert candidates_key(MiningInputs("quiz", [quiz], bigger_pool, {}), MiningConfig()) != key
 
 
 def test_a_failed_run_leaves_the_previous_negatives_and_keeps_its_candidates(mined_demo, monkeypatch) -> None:
@@ -205,7 +209,7 @@ def test_a_failed_run_leaves_the_previous_negatives_and_keeps_its_candidates(min
         raise RuntimeError("killed while grading")
 
     fewer = config.model_copy(update={"k": 2})
-    monkeypatch.setattr(mining_run, "grade_candidates", broken)
+    monkeypatch.setattr(mining_run, "grade", broken)
     with pytest.raises(RuntimeError, match="killed while grading"):
         mine_benchmark("demo", db=db, config=fewer)
     assert graded(db) == before
@@ -222,8 +226,8 @@ def test_the_embedding_cache_keeps_one_row_per_text_and_reports_what_it_lacks(db
     ingest("demo", db=db)
     vectors = np.eye(3, dtype=np.float32)
     with connect(db) as con:
-        save_embeddings(con, embedding_frame("m@1", ["a", "b", "c"], vectors))
-        save_embeddings(con, embedding_frame("m@1", ["b", "c", "d"], vectors * 2))  # b and c are cached already
+        save_rows(con, "text_embeddings", embedding_frame("m@1", ["a", "b", "c"], vectors))
+        save_rows(con, "text_embeddings", embedding_frame("m@1", ["b", "c", "d"], vectors * 2))  # b and c are cached already
         rows = con.execute("SELECT text_hash, embedding FROM text_embeddings ORDER BY text_hash").fetchall()
         assert [h for h, _ in rows] == ["a", "b", "c", "d"]
         assert rows[1][1] == [0.0, 1.0, 0.0]  # the first write of "b" stands
@@ -267,10 +271,10 @@ def test_bad_inputs_get_specific_messages(db: Path, samples: Path, tiny_model: s
     ingest("demo", db=db)
     with pytest.raises(WarehouseError, match="benchmark 'arc_easy' is not ingested yet"):
         mine_benchmark("arc_easy", db=db, config=MiningConfig(scorer_model=tiny_model))
-    with pytest.raises(WarehouseError, match=r"model path .*missing-model does not exist"):
+    with pytest.raises(ModelLoadError, match=r"model path .*missing-model does not exist"):
         mine_benchmark("demo", db=db, config=MiningConfig(scorer_model="./missing-model"))
     ingest("winogrande", db=db, path=samples / "winogrande", limit=5)
-    with pytest.raises(WarehouseError, match="no answer texts to mine"):
+    with pytest.raises(MiningError, match="no answer texts to mine"):
         mine_benchmark("winogrande", db=db, config=MiningConfig(scorer_model=tiny_model))
     summary = mine_benchmark("winogrande", db=db, config=MiningConfig(scorer_model=tiny_model, k=0))
     assert summary.by_origin == {"own_distractor": 10}

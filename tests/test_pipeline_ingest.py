@@ -9,13 +9,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from spec_files import quiz_spec
 
 from pipelines.definitions import defs
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.sensors import benchmark_partitions_sensor
-from spec_files import quiz_spec
 from warehouse.db import connect
 from warehouse.ingest import ingest
 from warehouse.quality import items_quality

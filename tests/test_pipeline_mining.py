@@ -10,16 +10,16 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from spec_files import quiz_spec
 
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.jobs import MINING_ASSETS
 from pipelines.defs.mining.assets import CODE_VERSION
 from pipelines.defs.partitions import benchmark_partitions
-from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource, pipeline_resources
 from pipelines.defs.schedules import remine_schedule
 from pipelines.defs.scoring.assets import base_scores, choice_scores
 from pipelines.defs.sensors import benchmark_files_sensor
-from spec_files import quiz_spec
 from warehouse.sources.collection import scan_collection
 
 
@@ -28,7 +28,7 @@ def materialize_arc(db: Path, **options) -> dg.ExecuteInProcessResult:
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["arc_challenge"])
         return dg.materialize([items, base_scores, choice_scores, *MINING_ASSETS], partition_key="arc_challenge",
-                              instance=instance, resources={"warehouse": WarehouseResource(db_path=str(db))}, **options)
+                              instance=instance, resources=pipeline_resources(str(db)), **options)
 
 
 @pytest.mark.slow
@@ -142,3 +142,25 @@ def test_remine_schedule_requests_every_partition() -> None:
                                                              scheduled_execution_time=datetime(2026, 11, 29, 3)))
     assert sorted(r.partition_key for r in requests) == ["arc_challenge", "demo"]
     assert requests[0].run_key.endswith("-20261129T0300")
+
+
+@pytest.mark.slow
+def test_one_run_config_block_sets_every_mining_stage(db: Path, tmp_path: Path) -> None:
+    from tiny_models import save_tiny_model
+
+    model = str(save_tiny_model(tmp_path / "tiny-llama"))
+    run_config = {"ops": {"base_scores": {"config": {"model": model}}},
+                  "resources": {"mining": {"config": {"scorer_model": model, "k": 2,
+                                                      "tiers": {"near_miss_margin": 0.0}}}}}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
+        result = dg.materialize([items, base_scores, choice_scores, *MINING_ASSETS], partition_key="demo",
+                                instance=instance, resources=pipeline_resources(str(db)), run_config=run_config)
+
+    assert result.success
+    with duckdb.connect(str(db), read_only=True) as con:
+        [(config,)] = con.execute("SELECT config FROM mining_runs").fetchall()
+        origins = dict(con.execute("SELECT origin, count(*) FROM graded_negatives GROUP BY origin").fetchall())
+    config = json.loads(config)
+    assert config["k"] == 2 and config["scorer_model"] == model and config["tiers"]["near_miss_margin"] == 0.0
+    assert origins["cross_question"] == 2 * 40  # the candidates stage used k = 2 as well

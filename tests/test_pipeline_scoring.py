@@ -6,12 +6,12 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from tiny_models import save_tiny_model
 
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.scoring.assets import base_scores, choice_scores
-from tiny_models import save_tiny_model
 
 
 def test_scoring_assets_materialise_a_partition(db: Path, tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ import random
 
 import pytest
 import torch
+from tiny_models import tiny_llama, tiny_tokenizer
 
 from likra.models import LoadedModel
 from likra.scoring.engine import Request, Scorer, common_prefix_length, pack, score_naive
 from likra.scoring.tokens import Encoder, ScoringError
-from tiny_models import tiny_llama, tiny_tokenizer
 
 TOLERANCE = 1e-4
 

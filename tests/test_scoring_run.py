@@ -7,15 +7,16 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
+from tiny_models import save_tiny_model
 
 import likra.scoring.run as run
 from likra.models import ModelLoadError
-from likra.scoring.run import StagingSink, load_staged, score_benchmark
+from likra.scoring.run import score_benchmark
 from pipelines.cli import main
-from tiny_models import save_tiny_model
 from warehouse.db import connect
 from warehouse.errors import WarehouseError
 from warehouse.ingest import ingest
+from warehouse.sinks import StagingSink, WarehouseSink, load_staged
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +77,14 @@ def test_a_killed_run_keeps_whole_items_only(demo_db: Path, tiny_model: str) -> 
     class Killed(Exception):
         pass
 
-    class DiesOnSecondChunk(run.WarehouseSink):
+    class DiesOnSecondChunk(WarehouseSink):
         chunks = 0
 
-        def write(self, cache, choices):
+        def write(self, **frames):
             self.chunks += 1
             if self.chunks == 2:
                 raise Killed
-            super().write(cache, choices)
+            super().write(**frames)
 
     with pytest.raises(Killed):
         score_benchmark("demo", db=demo_db, model=tiny_model, chunk_items=15, sink=DiesOnSecondChunk(demo_db))
@@ -102,7 +103,7 @@ def test_staged_scores_load_into_the_warehouse(demo_db: Path, tiny_model: str, t
     with connect(demo_db) as con:
         loaded = load_staged(con, tmp_path / "stage")
         runs = con.execute("SELECT run_id, n_requests FROM score_runs").fetchall()
-    assert loaded.run_id == staged.run_id and runs == [(staged.run_id, 20)] and len(scores(demo_db)) == 20
+    assert loaded["choice_scores"] == 20 and runs == [(staged.run_id, 20)] and len(scores(demo_db)) == 20
 
 
 def test_errors_name_what_is_missing(db: Path, demo_db: Path, tmp_path: Path) -> None:

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import PARITY
+
 from likra.models import load_model
 from likra.scoring.engine import Scorer, score_naive
-from likra.scoring.requests import build_requests, load_items
+from likra.scoring.requests import build_requests
 from likra.scoring.run import score_benchmark
 from warehouse.db import connect_read_only
 from warehouse.ingest import ingest
+from warehouse.items import load_items
 
 pytestmark = pytest.mark.slow
 

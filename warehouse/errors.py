@@ -1,8 +1,13 @@
-"""Errors the warehouse raises for bad input; each message names the input that was wrong."""
+"""Errors for bad input. `LikraError` is the root of every problem a user can fix; each package
+raises its own subclass, and each message names the input that was wrong and what would be right."""
 
 
-class WarehouseError(Exception):
+class LikraError(Exception):
     """A problem the user can fix: the message says what was wrong and what would be right."""
+
+
+class WarehouseError(LikraError):
+    """A problem with the warehouse, a benchmark source or a query."""
 
 
 class UnknownBenchmarkError(WarehouseError):

@@ -20,15 +20,10 @@ import polars as pl
 
 from warehouse.db import connect, connect_read_only, transaction
 from warehouse.errors import RowError, SourceFormatError, SpecError
+from warehouse.items import Item, items_frame
 from warehouse.paths import resolve_db_path
-from warehouse.sources import Benchmark, Item, SourceRow, SpecBenchmark, builtin_benchmarks, get_benchmark
+from warehouse.sources import Benchmark, SourceRow, SpecBenchmark, builtin_benchmarks, get_benchmark
 
-ITEM_SCHEMA = {
-    "item_id": pl.String, "benchmark": pl.String, "split": pl.String, "source_id": pl.String,
-    "position": pl.Int32, "subset": pl.String, "prompt": pl.String, "question": pl.String, "description": pl.String, "choices": pl.List(pl.String),
-    "gold": pl.Int32, "golds": pl.List(pl.Int32), "format": pl.String, "continuation": pl.String,
-    "target_delimiter": pl.String, "source": pl.String, "ingest_run_id": pl.String, "ingested_at": pl.Datetime("us"),
-}
 REJECT_SCHEMA = {"run_id": pl.String, "benchmark": pl.String, "split": pl.String, "source": pl.String,
                  "row_ref": pl.String, "reason": pl.String}
 
@@ -90,11 +85,6 @@ def check_item(item: Item) -> None:
         raise RowError("the text after the blank (the scored continuation) is empty")
 
 
-def item_id(benchmark: str, split: str, item: Item) -> str:
-    """'<benchmark>/<split>/[<subset>/]<source_id>': readable, and stable across re-ingestion."""
-    return "/".join([benchmark, split, *([item.subset] if item.subset else []), item.source_id])
-
-
 def _streams(benchmark: Benchmark, path: Path | None, splits: list[str] | None,
              hub_id: str | None, revision: str | None) -> tuple[str, list[_Stream]]:
     spec_files = isinstance(benchmark, SpecBenchmark) and benchmark.spec.is_local and hub_id is None
@@ -134,9 +124,9 @@ def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str]
                 if row.error:
                     raise RowError(row.error)
                 doc = benchmark.from_local(row.doc) if stream.local else row.doc
-                item = benchmark.to_item(doc, row)
+                item = benchmark.to_item(doc, row).placed(benchmark.name, stream.split, per_split[stream.split])
                 check_item(item)
-                key = item_id(benchmark.name, stream.split, item)
+                key = item.item_id
                 if key in seen:
                     raise RowError(f"duplicate id {item.source_id!r} (first seen at {seen[key]})")
             except (RowError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -146,15 +136,7 @@ def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str]
                                 "source": row.origin, "row_ref": row.ref, "reason": reason})
                 continue
             seen[key] = f"{row.origin} {row.ref}"
-            items.append({
-                "item_id": key, "benchmark": benchmark.name, "split": stream.split, "source_id": item.source_id,
-                "position": per_split[stream.split], "subset": item.subset, "prompt": item.prompt,
-                "question": item.question if item.question is not None else item.prompt, "description": item.description,
-                "choices": [str(c) for c in item.choices], "gold": item.gold, "golds": item.golds,
-                "format": item.format, "continuation": item.continuation,
-                "target_delimiter": item.target_delimiter, "source": row.provenance,
-                "ingest_run_id": run_id, "ingested_at": started_at,
-            })
+            items.append(item.row(row.provenance, run_id, started_at))
             per_split[stream.split] += 1
         if len(items) == valid_before and problems:
             shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
@@ -162,7 +144,7 @@ def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str]
                 f"{benchmark.name}: {stream.origin} has no valid row, so it is not a {benchmark.name} file "
                 f"in the expected layout ({benchmark.local_layout if stream.local else benchmark.hub_id}): {shown}")
     splits_done = sorted({s.split for s in streams})
-    return Collected(benchmark, origin, splits_done, pl.DataFrame(items, schema=ITEM_SCHEMA, orient="row"),
+    return Collected(benchmark, origin, splits_done, items_frame(items),
                      pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row"), run_id, started_at)
 
 

@@ -7,20 +7,19 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Protocol
 
 import polars as pl
 
 from likra.models import DEFAULT_MODEL, LoadedModel, load_model, model_key
+from likra.scoring.config import ScoringConfig, scoring_settings
 from likra.scoring.engine import Score, Scorer
-from likra.scoring.requests import ChoiceRequest, build_requests, load_items
-from likra.scoring.store import (BASE_ADAPTER, Keyed, Setting, cache_frame, cached_scores, choice_frame,
-                                 save_frames)
-from warehouse.db import connect, connect_read_only
-from warehouse.staging import Staging
+from likra.scoring.requests import ChoiceRequest, build_requests
+from likra.scoring.store import BASE_ADAPTER, Keyed, Setting, cache_frame, cached_scores, choice_frame
+from warehouse.db import connect_read_only
+from warehouse.items import load_items
+from warehouse.sinks import Sink, WarehouseSink
 
 
 @dataclass
@@ -51,60 +50,14 @@ class ScoreReport:
         return computed / self.compute_seconds if self.compute_seconds else 0.0
 
 
-class ScoreSink(Protocol):
-    """Where scored chunks go: the warehouse directly, or staging files a writer loads later."""
-
-    def write(self, cache: pl.DataFrame, choices: pl.DataFrame) -> None: ...
-
-    def finish(self, report: ScoreReport) -> None: ...
-
-
-def record_run(con, report: ScoreReport) -> None:
-    """One row of `score_runs`."""
-    con.execute(
-        "INSERT INTO score_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [report.run_id, report.benchmark, report.model, report.adapter, report.fewshot, report.dtype,
-         report.n_items, report.n_requests, report.n_cached, report.n_truncated, report.forward_tokens,
-         report.seconds, report.started_at, report.finished_at])
-
-
-class WarehouseSink:
-    """Writes each chunk in its own short transaction (the write lock is not held while scoring)."""
-
-    def __init__(self, db: str | os.PathLike[str] | None = None):
-        self.db = db
-
-    def write(self, cache: pl.DataFrame, choices: pl.DataFrame) -> None:
-        with connect(self.db) as con:
-            save_frames(con, cache, choices)
-
-    def finish(self, report: ScoreReport) -> None:
-        with connect(self.db) as con:
-            record_run(con, report)
-
-
-class StagingSink:
-    """Writes chunks as Parquet parts in a folder; `load_staged` moves them into the warehouse."""
-
-    def __init__(self, folder: Path):
-        self.staging = Staging(folder, fresh=True)
-
-    def write(self, cache: pl.DataFrame, choices: pl.DataFrame) -> None:
-        self.staging.write("loglik_cache", cache)
-        self.staging.write("choice_scores", choices)
-
-    def finish(self, report: ScoreReport) -> None:
-        self.staging.write_json("report", asdict(report))
-
-
-def load_staged(con, folder: Path) -> ScoreReport:
-    """Move a staged scoring run into the warehouse, part by part, then record it."""
-    staging = Staging(folder)
-    report = ScoreReport(**staging.read_json("report"))
-    for cache, choices in zip(staging.frames("loglik_cache"), staging.frames("choice_scores")):
-        save_frames(con, cache, choices)
-    record_run(con, report)
-    return report
+def run_frame(report: ScoreReport) -> pl.DataFrame:
+    """The run's row of `score_runs`."""
+    columns = ["run_id", "benchmark", "model", "adapter", "fewshot", "dtype", "n_items", "n_requests", "n_cached",
+               "n_truncated", "forward_tokens", "seconds", "started_at", "finished_at"]
+    row = {c: getattr(report, c) for c in columns}
+    return pl.DataFrame([row]).with_columns(pl.col("started_at", "finished_at").str.to_datetime(),
+                                            pl.col("fewshot", "n_items", "n_requests", "n_cached", "n_truncated")
+                                            .cast(pl.Int32))
 
 
 def accuracy(scored: Sequence[tuple[ChoiceRequest, Score]]) -> dict[str, dict[str, float]]:
@@ -173,25 +126,26 @@ class CachedScorer:
 
 def score_benchmark(
     benchmark: str,
+    config: ScoringConfig | None = None,
     *,
     db: str | os.PathLike[str] | None = None,
-    model: str = DEFAULT_MODEL,
     loaded: LoadedModel | None = None,
-    dtype: str = "auto",
-    fewshot: int = 0,
-    fewshot_split: str | None = None,
-    splits: Sequence[str] | None = None,
-    limit: int | None = None,
     chunk_items: int = 256,
-    sink: ScoreSink | None = None,
+    sink: Sink | None = None,
     progress: Callable[[int], None] | None = None,
     scorer_options: dict | None = None,
+    **settings,
 ) -> ScoreReport:
-    """Score every choice of a benchmark's items with the base model; cached scores cost nothing."""
+    """Score every choice of a benchmark's items with the base model; cached scores cost nothing.
+
+    `settings` are fields of `ScoringConfig` (model, dtype, fewshot, fewshot_split, splits, limit) that
+    override `config`."""
+    config = scoring_settings(config, **settings)
+    model, dtype, fewshot = config.model, config.dtype, config.fewshot
     started, wall = datetime.now(), time.perf_counter()
     with connect_read_only(db) as con:
-        items = load_items(con, benchmark, splits, limit)
-        requests = build_requests(con, items, fewshot, fewshot_split)
+        items = load_items(con, benchmark, config.splits, config.limit)
+        requests = build_requests(con, items, fewshot, config.fewshot_split)
     scorer = CachedScorer(db, model=model, loaded=loaded, dtype=dtype, scorer_options=scorer_options)
     setting = scorer.setting(fewshot)
     cached = scorer.lookup(requests)
@@ -208,7 +162,7 @@ def score_benchmark(
         fresh = scorer.compute([r for r in chunk if (r.context_hash, r.continuation_hash) not in cached])
         scored = [(r, fresh.get((r.context_hash, r.continuation_hash)) or cached[(r.context_hash, r.continuation_hash)])
                   for r in chunk]
-        sink.write(cache_frame(setting, scored), choice_frame(setting, report.run_id, scored))
+        sink.write(loglik_cache=cache_frame(setting, scored), choice_scores=choice_frame(setting, report.run_id, scored))
         all_scored += scored
         if progress:
             progress(len(chunk))
@@ -220,5 +174,5 @@ def score_benchmark(
     report.accuracy = accuracy(all_scored)
     report.seconds = time.perf_counter() - wall
     report.finished_at = datetime.now().isoformat()
-    sink.finish(report)
+    sink.write(score_runs=run_frame(report))
     return report

@@ -1,4 +1,5 @@
-"""The score cache and per-choice scores in the warehouse: lookups before scoring, one transaction after."""
+"""The score tables: lookups in `loglik_cache` before scoring, and the rows a run adds to it and to
+`choice_scores`. Rows are written through a `warehouse.sinks.Sink`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import polars as pl
 
 from likra.scoring.engine import Request, Score
 from likra.scoring.requests import ChoiceRequest
-from warehouse.db import transaction
 
 BASE_ADAPTER = "base"
 
@@ -78,19 +78,3 @@ def choice_frame(setting: Setting, run_id: str, scored: Sequence[tuple[ChoiceReq
         "score_run_id": run_id, "scored_at": datetime.now(),
     }, schema_overrides={"choice": pl.Int32, "fewshot": pl.Int32, "n_tokens": pl.Int32, "n_chars": pl.Int32,
                          "n_bytes": pl.Int32})
-
-
-def save_frames(con: duckdb.DuckDBPyConnection, cache: pl.DataFrame, choices: pl.DataFrame | None = None) -> None:
-    """Add new results to the cache and (re)place choice scores, all in one transaction."""
-    con.register("new_cache", cache)
-    if choices is not None:
-        con.register("new_choices", choices)
-    try:
-        with transaction(con):
-            con.execute("INSERT OR IGNORE INTO loglik_cache BY NAME SELECT * FROM new_cache")
-            if choices is not None:
-                con.execute("INSERT OR REPLACE INTO choice_scores BY NAME SELECT * FROM new_choices")
-    finally:
-        con.unregister("new_cache")
-        if choices is not None:
-            con.unregister("new_choices")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from warehouse.errors import WarehouseError
+from warehouse.errors import LikraError
 
 
-class ScoringError(WarehouseError):
+class ScoringError(LikraError):
     """A request that cannot be scored (empty continuation, continuation longer than the model's context)."""
 
 

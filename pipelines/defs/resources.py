@@ -2,11 +2,13 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from warehouse.paths import resolve_db_path
+from warehouse.sinks import StagingSink
 
 # Every asset that writes the warehouse runs in this pool; dagster.yaml limits pools to 1 at a time,
 # because DuckDB allows one writer process per file.
@@ -31,3 +33,15 @@ class WarehouseResource(dg.ConfigurableResource):
         """The local benchmark collection, if one is configured."""
         root = self.benchmarks_dir or os.environ.get("LIKRA_BENCHMARKS_DIR")
         return Path(root) if root else None
+
+    def staging(self, step: str, benchmark: str, *, fresh: bool = False) -> StagingSink:
+        """The folder where one step of one benchmark partition hands its rows to the writer: beside the warehouse."""
+        return StagingSink(self.path().resolve().parent / "staging" / step / benchmark, fresh=fresh)
+
+
+def pipeline_resources(db_path: str | None = None) -> dict[str, Any]:
+    """Every resource the assets need: the warehouse, and the mining settings all mining assets of a run
+    share (one run-config block, `resources: mining: config:`, sets them for every stage)."""
+    from pipelines.defs.settings import MiningSettings
+
+    return {"warehouse": WarehouseResource(db_path=db_path), "mining": MiningSettings()}

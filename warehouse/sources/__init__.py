@@ -10,7 +10,7 @@ import duckdb
 
 from warehouse.errors import UnknownBenchmarkError
 from warehouse.sources.arc import ArcChallenge, ArcEasy
-from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow
 from warehouse.sources.commonsenseqa import CommonsenseQA
 from warehouse.sources.hellaswag import HellaSwag
 from warehouse.sources.mmlu import Mmlu
@@ -20,7 +20,7 @@ from warehouse.sources.spec import SpecBenchmark, load_spec, parse_spec
 from warehouse.sources.truthfulqa import TruthfulQAMC1, TruthfulQAMC2
 from warehouse.sources.winogrande import Winogrande
 
-__all__ = ["Benchmark", "Item", "LocalFile", "SourceRow", "SpecBenchmark", "builtin_benchmarks",
+__all__ = ["Benchmark", "LocalFile", "SourceRow", "SpecBenchmark", "builtin_benchmarks",
            "demo_benchmark", "get_benchmark", "load_spec", "registered_specs"]
 
 

@@ -7,27 +7,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow, get, index_of, match_files, read_jsonl
+from warehouse.items import Item
+from warehouse.sources.base import (
+    Benchmark,
+    LocalFile,
+    SourceRow,
+    get,
+    labelled_choices,
+    match_files,
+    question_choices_from_local,
+    read_jsonl,
+)
 
 _SPLIT_OF_FILE = {"Train": "train", "Dev": "validation", "Test": "test"}
-
-
-def labelled_choices(doc: Mapping[str, Any]) -> tuple[list[str], int]:
-    """Texts of `choices` and the index of `answerKey` among `choices.label` (letters or digits)."""
-    texts = list(get(doc, "choices", "text"))
-    gold = index_of(get(doc, "answerKey"), list(get(doc, "choices", "label")), "answerKey")
-    return texts, gold
-
-
-def question_choices_from_local(raw: Mapping[str, Any], stem_key: str) -> dict[str, Any]:
-    """AI2 release rows nest `question.stem` and `question.choices[]`; the hub flattens them."""
-    choices = get(raw, "question", "choices")
-    return {
-        "id": get(raw, "id"),
-        stem_key: get(raw, "question", "stem"),
-        "choices": {"text": [c.get("text") for c in choices], "label": [c.get("label") for c in choices]},
-        "answerKey": get(raw, "answerKey"),
-    }
 
 
 class _Arc(Benchmark):

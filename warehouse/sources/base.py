@@ -1,4 +1,5 @@
-"""What every benchmark source shares: rows read from files or the hub, items, and row checks."""
+"""What every benchmark source shares: rows read from files or the hub, and the helpers adapters use to
+turn a row into an `Item`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from warehouse.errors import RowError, SourceFormatError, WarehouseError
+from warehouse.items import Item
 
 
 @dataclass(frozen=True)
@@ -25,23 +27,6 @@ class SourceRow:
     doc: Any = None  # the parsed row; None when it could not be parsed
     error: str | None = None  # why it could not be parsed
     subset: str | None = None  # e.g. the MMLU subject a per-subject file belongs to
-
-
-@dataclass
-class Item:
-    """One multiple-choice question in the shape of the `items` table (ids and provenance aside)."""
-
-    source_id: str
-    prompt: str
-    choices: list[str]
-    gold: int
-    golds: list[int] | None = None
-    subset: str | None = None
-    description: str | None = None
-    format: str = "continuation"
-    continuation: str | None = None
-    target_delimiter: str = " "
-    question: str | None = None  # the bare question where the prompt wraps it; defaults to the prompt
 
 
 @dataclass(frozen=True)
@@ -273,3 +258,29 @@ def as_index(answer: Any, n_choices: int, *, base: int = 0, what: str = "answer"
     if not 0 <= index < n_choices:
         raise RowError(f"{what} {text!r} is out of range for {n_choices} choices")
     return index
+
+
+def labelled_choices(doc: Mapping[str, Any]) -> tuple[list[str], int]:
+    """Texts of `choices` and the index of `answerKey` among `choices.label` (letters or digits), as AI2 releases store them."""
+    texts = list(get(doc, "choices", "text"))
+    gold = index_of(get(doc, "answerKey"), list(get(doc, "choices", "label")), "answerKey")
+    return texts, gold
+
+
+def question_choices_from_local(raw: Mapping[str, Any], stem_key: str) -> dict[str, Any]:
+    """AI2 release rows nest `question.stem` and `question.choices[]`; the hub flattens them."""
+    choices = get(raw, "question", "choices")
+    return {
+        "id": get(raw, "id"),
+        stem_key: get(raw, "question", "stem"),
+        "choices": {"text": [c.get("text") for c in choices], "label": [c.get("label") for c in choices]},
+        "answerKey": get(raw, "answerKey"),
+    }
+
+
+def with_labels_file(benchmark: str, data: Path, split: str, stem: str) -> LocalFile:
+    """A data file and the `<stem>-labels.lst` beside it, which its rows need."""
+    labels = data.with_name(f"{stem}-labels.lst")
+    if not labels.exists():
+        raise SourceFormatError(f"{benchmark}: {data} needs its labels file {labels.name} beside it")
+    return LocalFile(split, data, extras={"labels": labels})

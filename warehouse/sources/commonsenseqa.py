@@ -10,8 +10,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from warehouse.sources.arc import labelled_choices
-from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow, get, match_files, read_jsonl
+from warehouse.items import Item
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, get, labelled_choices, match_files, read_jsonl
 
 _SPLITS = {"train": "train", "dev": "validation"}
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from warehouse.errors import RowError
-from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow, as_index, get, match_files, read_jsonl
+from warehouse.items import Item
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, as_index, get, match_files, read_jsonl
 
 _SPLITS = {"train": "train", "val": "validation"}
 

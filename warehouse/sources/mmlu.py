@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from warehouse.errors import RowError
-from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow, as_index, get, match_files, read_csv
+from warehouse.items import Item
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, as_index, get, match_files, read_csv
 
 _SPLITS = {"dev": "dev", "val": "validation", "test": "test"}
 _LETTERS = "ABCD"

@@ -6,8 +6,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from warehouse.sources.arc import labelled_choices, question_choices_from_local
-from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow, get, match_files, read_jsonl
+from warehouse.items import Item
+from warehouse.sources.base import (
+    Benchmark,
+    LocalFile,
+    SourceRow,
+    get,
+    labelled_choices,
+    match_files,
+    question_choices_from_local,
+    read_jsonl,
+)
 
 _SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 

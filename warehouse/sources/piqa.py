@@ -6,19 +6,20 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from warehouse.errors import SourceFormatError
-from warehouse.sources.base import (Benchmark, Item, LocalFile, SourceRow, as_index, attach_labels, get,
-                                    match_files, read_jsonl)
+from warehouse.items import Item
+from warehouse.sources.base import (
+    Benchmark,
+    LocalFile,
+    SourceRow,
+    as_index,
+    attach_labels,
+    get,
+    match_files,
+    read_jsonl,
+    with_labels_file,
+)
 
 _SPLITS = {"train": "train", "dev": "validation", "valid": "validation"}
-
-
-def with_labels_file(benchmark: str, data: Path, split: str, stem: str) -> LocalFile:
-    """A data file and the `<stem>-labels.lst` beside it, which its rows need."""
-    labels = data.with_name(f"{stem}-labels.lst")
-    if not labels.exists():
-        raise SourceFormatError(f"{benchmark}: {data} needs its labels file {labels.name} beside it")
-    return LocalFile(split, data, extras={"labels": labels})
 
 
 class Piqa(Benchmark):

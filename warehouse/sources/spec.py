@@ -30,8 +30,18 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warehouse.errors import RowError, SourceFormatError, SpecError
-from warehouse.sources.base import (Benchmark, Item, LocalFile, SourceRow, attach_labels, file_provenance,
-                                    hub_rows, read_csv, read_jsonl, read_text)
+from warehouse.items import Item
+from warehouse.sources.base import (
+    Benchmark,
+    LocalFile,
+    SourceRow,
+    attach_labels,
+    file_provenance,
+    hub_rows,
+    read_csv,
+    read_jsonl,
+    read_text,
+)
 
 LOCAL_FORMATS = ("json", "csv", "parquet")
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from warehouse.errors import RowError, SourceFormatError
-from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow, file_provenance, get, match_files, read_text
+from warehouse.items import Item
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, file_provenance, get, match_files, read_text
 
 QA_PRIMER = (
     "Q: What is human life expectancy in the United States?\n"

@@ -8,8 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from warehouse.errors import RowError
-from warehouse.sources.base import Benchmark, Item, LocalFile, SourceRow, as_index, attach_labels, get, match_files, read_jsonl
-from warehouse.sources.piqa import with_labels_file
+from warehouse.items import Item
+from warehouse.sources.base import (
+    Benchmark,
+    LocalFile,
+    SourceRow,
+    as_index,
+    attach_labels,
+    get,
+    match_files,
+    read_jsonl,
+    with_labels_file,
+)
 
 
 class Winogrande(Benchmark):

@@ -5,33 +5,19 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from pipelines.defs.metadata import markdown_table
 from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.db import connect_read_only
-from warehouse.ingest import IngestResult, ingest
 from warehouse.errors import SpecError
+from warehouse.ingest import IngestResult, ingest
+from warehouse.items import COLUMNS
 from warehouse.quality import ItemsQuality, items_quality
 from warehouse.sources import SpecBenchmark, load_spec
 from warehouse.sources.collection import scan_collection
 
-ITEMS_SCHEMA = dg.TableSchema(columns=[
-    dg.TableColumn("item_id", "VARCHAR", description="<benchmark>/<split>/[<subset>/]<source_id>"),
-    dg.TableColumn("benchmark", "VARCHAR"),
-    dg.TableColumn("split", "VARCHAR"),
-    dg.TableColumn("source_id", "VARCHAR", description="the benchmark's own id, or the row number"),
-    dg.TableColumn("position", "INTEGER", description="order within its split, as read"),
-    dg.TableColumn("subset", "VARCHAR", description="e.g. the MMLU subject"),
-    dg.TableColumn("prompt", "VARCHAR", description="scoring context as lm-evaluation-harness builds it"),
-    dg.TableColumn("question", "VARCHAR", description="the bare question, for search and display"),
-    dg.TableColumn("description", "VARCHAR", description="task description put before few-shot examples"),
-    dg.TableColumn("choices", "VARCHAR[]", description="answer texts (contexts, for the partial format)"),
-    dg.TableColumn("gold", "INTEGER", description="0-based index of the correct choice"),
-    dg.TableColumn("golds", "INTEGER[]", description="all correct indices where several are correct"),
-    dg.TableColumn("format", "VARCHAR", description="continuation | partial"),
-    dg.TableColumn("continuation", "VARCHAR", description="partial format: the scored suffix"),
-    dg.TableColumn("target_delimiter", "VARCHAR"),
-    dg.TableColumn("source", "VARCHAR", description="file + content hash, or hub id + revision"),
-])
+ITEMS_SCHEMA = dg.TableSchema(columns=[dg.TableColumn(name, column.sql, description=column.description)
+                                       for name, column in COLUMNS.items()])
 
 
 class ItemsConfig(dg.Config):
@@ -50,20 +36,12 @@ class ItemsConfig(dg.Config):
     max_reject_rate: float = Field(default=0.05, description="The reject-rate check warns above this share")
 
 
-def _cell(text: str, width: int) -> str:
-    """Text fit for one markdown table cell."""
-    return text.replace("\n", " ⏎ ").replace("|", "\\|")[:width]
-
-
 def _preview(con, benchmark: str, n: int = 5) -> str:
-    rows = con.execute(
-        "SELECT item_id, prompt, choices, gold FROM items WHERE benchmark = ? ORDER BY split, item_id LIMIT ?",
-        [benchmark, n]).fetchall()
-    lines = ["| item | prompt | gold | other choices |", "|---|---|---|---|"]
-    for item_id, prompt, choices, gold in rows:
-        others = "; ".join(_cell(c, 40) for i, c in enumerate(choices) if i != gold)
-        lines.append(f"| `{item_id}` | {_cell(prompt, 90)} | **{_cell(choices[gold], 60)}** | {others} |")
-    return "\n".join(lines)
+    frame = con.execute(
+        "SELECT '`' || item_id || '`' AS item, prompt, '**' || choices[gold + 1] || '**' AS gold, "
+        "array_to_string(list_filter(choices, (c, i) -> i <> gold + 1), '; ') AS \"other choices\" "
+        "FROM items WHERE benchmark = ? ORDER BY split, item_id LIMIT ?", [benchmark, n]).pl()
+    return markdown_table(frame, width=90)
 
 
 def _checks(quality: ItemsQuality, max_reject_rate: float) -> list[dg.AssetCheckResult]:

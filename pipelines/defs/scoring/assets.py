@@ -1,32 +1,16 @@
 """Base-model scores of every choice: computed without holding the warehouse, then written in the pool."""
 
-from pathlib import Path
-
 import dagster as dg
-from pydantic import Field
 
-from likra.models import DEFAULT_MODEL
-from likra.scoring.run import StagingSink, load_staged, score_benchmark
+from likra.scoring.run import score_benchmark
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from pipelines.defs.settings import BaseScoresConfig, scoring_config
 from warehouse.db import connect
+from warehouse.sinks import load_staged
 
-
-class BaseScoresConfig(dg.Config):
-    """Which model scores the partition's items, and with what context."""
-
-    model: str = Field(default=DEFAULT_MODEL, description="Hub model id, local folder, or `smollm2` (offline)")
-    dtype: str = Field(default="auto", description="auto (fp32 on CPU, bf16 on CUDA) | bf16 | fp16 | fp32")
-    fewshot: int = Field(default=0, description="Exemplars before each prompt (first k of the few-shot split)")
-    fewshot_split: str | None = Field(default=None, description="Split the exemplars come from")
-    splits: list[str] | None = Field(default=None, description="Only these splits")
-    limit: int | None = Field(default=None, description="At most this many items per split")
-
-
-def staging_dir(warehouse: WarehouseResource, benchmark: str) -> Path:
-    """Where a partition's computed scores wait for the writer: beside the warehouse file."""
-    return warehouse.path().resolve().parent / "staging" / "base_scores" / benchmark
+STEP = "base_scores"
 
 
 @dg.asset(
@@ -39,11 +23,9 @@ def staging_dir(warehouse: WarehouseResource, benchmark: str) -> Path:
 )
 def base_scores(context: dg.AssetExecutionContext, config: BaseScoresConfig,
                 warehouse: WarehouseResource) -> dg.MaterializeResult:
-    report = score_benchmark(
-        context.partition_key, db=warehouse.db_path, model=config.model, dtype=config.dtype,
-        fewshot=config.fewshot, fewshot_split=config.fewshot_split, splits=config.splits, limit=config.limit,
-        sink=StagingSink(staging_dir(warehouse, context.partition_key)),
-    )
+    settings = scoring_config(config)
+    report = score_benchmark(context.partition_key, db=warehouse.db_path, **settings.model_dump(),
+                             sink=warehouse.staging(STEP, context.partition_key, fresh=True))
     return dg.MaterializeResult(metadata={
         "model": report.model,
         "fewshot": report.fewshot,
@@ -68,10 +50,12 @@ def base_scores(context: dg.AssetExecutionContext, config: BaseScoresConfig,
     "(views `item_predictions`, `accuracy`).",
 )
 def choice_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    staged = warehouse.staging(STEP, context.partition_key)
+    run = staged.read("score_runs").row(0, named=True)
     with connect(warehouse.db_path) as con:
-        report = load_staged(con, staging_dir(warehouse, context.partition_key))
+        load_staged(con, staged.folder)
         rows = con.execute("SELECT count(*) FROM choice_scores s JOIN items i USING (item_id) "
                            "WHERE i.benchmark = ? AND model = ? AND fewshot = ?",
-                           [context.partition_key, report.model, report.fewshot]).fetchone()[0]
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "score_run_id": report.run_id,
-                                          "model": report.model})
+                           [context.partition_key, run["model"], run["fewshot"]]).fetchone()[0]
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "score_run_id": run["run_id"],
+                                          "model": run["model"]})

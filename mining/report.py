@@ -1,0 +1,76 @@
+"""What a mining run shows its user, in the CLI and in the Dagster UI alike: counts per origin and tier,
+score statistics, a histogram of similarity and plausibility by tier, and the quality measures the
+asset checks read."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from mining.summary import MiningSummary
+from warehouse.items import Item
+from warehouse.negatives import TIERS
+from warehouse.text import norm_hash
+
+SCORE_COLUMNS = ("loglik", "loglik_per_token", "margin", "margin_per_token", "sim_gold", "sim_question")
+
+
+def tier_table(summary: MiningSummary) -> pl.DataFrame:
+    """Negatives per origin and tier, with a total per origin."""
+    return pl.DataFrame([{"origin": origin, **{tier: counts.get(tier, 0) for tier in TIERS},
+                          "total": sum(counts.values())}
+                         for origin, counts in sorted(summary.by_origin_and_tier.items())],
+                        schema={"origin": pl.String, **{tier: pl.Int64 for tier in TIERS}, "total": pl.Int64})
+
+
+def statistics_table(summary: MiningSummary) -> pl.DataFrame:
+    """One row per score statistic of the run (mean, median, std, min, max)."""
+    return pl.DataFrame([{"statistic": name, **values} for name, values in summary.statistics.items()])
+
+
+def histogram_png(graded: pl.DataFrame) -> bytes:
+    """A PNG: similarity to the gold answer and plausibility margin, one histogram per tier."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for tier, colour in (("far", "#bbbbbb"), ("plausible", "#f0a030"), ("near_miss", "#d03030")):
+        part = graded.filter(pl.col("tier") == tier)
+        if part.height:
+            axes[0].hist(part["sim_gold"].to_numpy(), bins=30, alpha=0.6, label=tier, color=colour)
+            axes[1].hist(part["margin_per_token"].to_numpy(), bins=30, alpha=0.6, label=tier, color=colour)
+    axes[0].set_xlabel("cosine similarity to the gold answer")
+    axes[1].set_xlabel("log-likelihood margin to the gold answer (nats per token)")
+    axes[0].legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class NegativesQuality:
+    """Counts that would make the graded negatives unsafe to train on, or thin."""
+
+    n_items: int
+    equal_to_gold: int  # negatives equal to a true answer of their item after normalisation
+    null_scores: int  # missing or NaN similarity and plausibility scores
+    items_without: int  # items left with no negative
+
+    def lacking_share(self) -> float:
+        """Share of items without any negative."""
+        return self.items_without / self.n_items if self.n_items else 0.0
+
+
+def negatives_quality(graded: pl.DataFrame, items: Sequence[Item]) -> NegativesQuality:
+    """Measure a benchmark's graded negatives against its items."""
+    golds = {(i.item_id, norm_hash(i.choices[g])) for i in items for g in i.true_choices}
+    equal = sum(1 for key in graded.select("item_id", "norm_hash").iter_rows() if key in golds)
+    nulls = graded.select(pl.sum_horizontal(pl.col(c).is_null() | pl.col(c).is_nan() for c in SCORE_COLUMNS).sum())
+    return NegativesQuality(len(items), equal, int(nulls.item() or 0), len(items) - graded["item_id"].n_unique())

@@ -1,0 +1,51 @@
+"""The `likra` command line.
+
+  ingest, benchmarks, sql     the warehouse: benchmarks in, read-only SQL out
+  score                       base-model log-likelihoods of every choice, acc and acc_norm
+  mine, negatives             near-miss negatives: mine and grade them, browse them
+  demo                        the main job: the whole pipeline on the bundled demo set, through Dagster
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipelines.cli.mining_commands import mine, negatives
+from pipelines.cli.render import DB_HELP, render
+from pipelines.cli.scoring_commands import score
+from pipelines.cli.warehouse_commands import benchmarks, ingest, sql
+from warehouse.errors import LikraError, ReadOnlyViolation
+
+
+class _Group(click.Group):
+    """Turns user errors into one line on stderr: exit 2 for refused SQL, 1 for anything else."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ReadOnlyViolation as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except LikraError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+def main() -> None:
+    """Mine near-miss negatives from multiple-choice benchmarks and train Likra models on them."""
+
+
+@click.command()
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def demo(db: str | None) -> None:
+    """The main job: run the pipeline on the bundled demo benchmark through Dagster, then summarise."""
+    from pipelines.demo import run_demo
+
+    run_demo(db, echo=click.echo, render=render)
+
+
+for command in (ingest, benchmarks, sql, score, mine, negatives, demo):
+    main.add_command(command)

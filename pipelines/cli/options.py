@@ -1,0 +1,90 @@
+"""Click options generated from a pydantic settings model: the flag, type, choices, default and help of
+each option come from the model's field, so a default is written only once."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import click
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+
+def _field(model: type[BaseModel], path: str) -> tuple[FieldInfo, Any]:
+    """The field at a dotted path and its default."""
+    default: Any = model()
+    info: FieldInfo | None = None
+    for part in path.split("."):
+        info = type(default).model_fields[part]
+        default = getattr(default, part)
+    assert info is not None
+    return info, default
+
+
+def _bounds(info: FieldInfo) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    for rule in info.metadata:
+        for name, key in (("ge", "min"), ("gt", "min"), ("le", "max"), ("lt", "max")):
+            if getattr(rule, name, None) is not None:
+                bounds[key] = getattr(rule, name)
+                if name in ("gt", "lt"):
+                    bounds[f"{key}_open"] = True
+    return bounds
+
+
+def _click_type(info: FieldInfo) -> tuple[Any, bool]:
+    """(click type, multiple) for a field's annotation."""
+    annotation = info.annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    if typing.get_origin(annotation) is Literal:
+        return click.Choice([str(v) for v in typing.get_args(annotation)]), False
+    if typing.get_origin(annotation) is list:
+        return str, True
+    if annotation in (int, float):
+        bounds = _bounds(info)
+        if not bounds:
+            return annotation, False
+        return (click.IntRange if annotation is int else click.FloatRange)(**bounds), False
+    return str, False
+
+
+def config_options(model: type[BaseModel], flags: Mapping[str, str | Sequence[str]]) -> Callable:
+    """A decorator adding one option per field path in `flags` (e.g. {"tiers.near_miss_margin":
+    "--near-miss-margin"}); the command receives them as `path__with__underscores` keyword arguments."""
+
+    def decorate(command: Callable) -> Callable:
+        for path, declared in reversed(list(flags.items())):
+            info, default = _field(model, path)
+            kind, multiple = _click_type(info)
+            names = [declared] if isinstance(declared, str) else list(declared)
+            help_text = info.description or ""
+            if multiple:
+                command = click.option(*names, path.replace(".", "__"), type=kind, multiple=True,
+                                       help=help_text)(command)
+            else:
+                command = click.option(*names, path.replace(".", "__"), type=kind, default=default,
+                                       show_default=default is not None, help=help_text)(command)
+        return command
+
+    return decorate
+
+
+def config_values(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments `config_options` produced, as a nested dict for the model (empty repeats dropped)."""
+    nested: dict[str, Any] = {}
+    for key, value in options.items():
+        if isinstance(value, tuple):
+            if not value:
+                continue
+            value = list(value)
+        *parents, leaf = key.split("__")
+        target = nested
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return nested

@@ -1,0 +1,36 @@
+"""`likra score`: base-model log-likelihoods of every choice, with acc and acc_norm."""
+
+from __future__ import annotations
+
+import click
+import polars as pl
+
+from likra.scoring.config import ScoringConfig
+from pipelines.cli.options import config_options, config_values
+from pipelines.cli.render import DB_HELP, render
+
+SCORE_FLAGS = {"model": "--model", "fewshot": "--fewshot", "fewshot_split": "--fewshot-split", "splits": "--split",
+               "limit": "--limit", "dtype": "--dtype"}
+
+
+@click.command()
+@click.argument("benchmark")
+@config_options(ScoringConfig, SCORE_FLAGS)
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def score(benchmark: str, db: str | None, **settings) -> None:
+    """Score every choice of BENCHMARK's items with a causal LM; store the scores; print acc and acc_norm."""
+    from tqdm import tqdm
+
+    from likra.scoring.config import scoring_settings
+    from likra.scoring.run import score_benchmark
+
+    config = scoring_settings(**config_values(settings))
+    with tqdm(unit="choice", desc=f"scoring {benchmark}", disable=None) as bar:
+        report = score_benchmark(benchmark, config, db=db, progress=bar.update)
+    rate = f"{report.choices_per_second:.1f} choices/s" if report.compute_seconds else "all cached"
+    click.echo(f"{benchmark}: {report.n_items} items, {report.n_requests} choices ({report.n_cached} cached, "
+               f"{report.n_truncated} truncated) with {report.model}, {config.fewshot}-shot, in {report.seconds:.1f}s; "
+               f"{rate}, {report.forward_tokens} tokens run")
+    frame = pl.DataFrame([{"split": split, "items": int(v["n"]), "acc": round(v["acc"], 4),
+                           "acc_norm": round(v["acc_norm"], 4)} for split, v in report.accuracy.items()])
+    click.echo(render(frame))

@@ -1,0 +1,74 @@
+"""Warehouse commands: ingest benchmarks, list them, run read-only SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import polars as pl
+
+from pipelines.cli.render import DB_HELP, render
+
+
+@click.command()
+@click.argument("benchmark", required=False)
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A YAML spec (lm-eval task-file keys) for a benchmark no adapter knows.")
+@click.option("--path", type=click.Path(path_type=Path),
+              help="Release file or folder as published; without it the Hugging Face hub is used.")
+@click.option("--split", "splits", multiple=True, help="Only this split (repeatable). Default: every split found.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N items per split.")
+@click.option("--hub", "hub_id", help="Hub dataset id, or a local folder laid out like one, instead of the default.")
+@click.option("--revision", help="Hub revision (branch, tag or commit).")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, splits: tuple[str, ...],
+           limit: int | None, hub_id: str | None, revision: str | None, db: str | None) -> None:
+    """Ingest BENCHMARK (or the benchmark a --spec describes) into the warehouse."""
+    from warehouse.ingest import ingest as run_ingest
+    from warehouse.sources import load_spec
+
+    if bool(benchmark) == bool(spec_path):
+        raise click.UsageError("give a BENCHMARK name or --spec SPEC.yaml (one of them)")
+    target = load_spec(spec_path) if spec_path else benchmark
+    result = run_ingest(target, db=db, path=path, splits=list(splits) or None, limit=limit, hub_id=hub_id,
+                        revision=revision)
+    frame = pl.DataFrame({"split": list(result.items), "items": list(result.items.values()),
+                          "rejected": [result.rejects[s] for s in result.items]})
+    click.echo(f"{result.benchmark}: {result.n_items} items, {result.n_rejects} rejected, from {result.origin} "
+               f"in {result.seconds:.2f}s")
+    click.echo(render(frame))
+    if result.n_rejects:
+        from warehouse.sql import run_query
+
+        rejects = run_query(f"SELECT source, row_ref, reason FROM ingest_rejects WHERE run_id = '{result.run_id}' "
+                            "LIMIT 5", db)
+        click.echo("first rejects (all of them: likra sql \"SELECT * FROM ingest_rejects\"):")
+        click.echo(render(rejects, max_width=100))
+
+
+@click.command()
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def benchmarks(db: str | None) -> None:
+    """List the built-in benchmarks (and specs registered in the warehouse) and what each needs."""
+    from warehouse.db import connect_read_only
+    from warehouse.paths import resolve_db_path
+    from warehouse.sources import builtin_benchmarks, registered_specs
+
+    for name, benchmark in builtin_benchmarks().items():
+        click.echo(f"{name:16} {benchmark.describe()}")
+    if resolve_db_path(db).exists():
+        with connect_read_only(db) as con:
+            for name, benchmark in registered_specs(con).items():
+                click.echo(f"{name:16} {benchmark.describe()} [registered spec]")
+
+
+@click.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--max-width", type=int, default=60, show_default=True, help="Truncate table cells (0: never).")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def sql(query: str, fmt: str, max_width: int, db: str | None) -> None:
+    """Run one read-only SQL QUERY over the warehouse (writes, ATTACH, COPY, files: refused, exit 2)."""
+    from warehouse.sql import run_query
+
+    click.echo(render(run_query(query, db), fmt, max_width))

@@ -1,0 +1,68 @@
+"""Typed settings for Dagster, generated from the libraries' own models so each default is written once.
+
+`dagster_config` turns a pydantic settings model (e.g. `MiningConfig`) into a Dagster `Config` (or
+`ConfigurableResource`) class with the same fields, descriptions and defaults, nested models nested;
+the Launchpad shows them, and the run's values convert back to the library model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import yaml
+from pydantic import BaseModel, Field, create_model
+
+from likra.scoring.config import ScoringConfig
+from mining.config import MiningConfig, mining_config
+from mining.errors import MiningConfigError
+
+MINING_CONFIG_ENV = "LIKRA_MINING_CONFIG"
+
+
+def dagster_config(model: type[BaseModel], defaults: BaseModel, base: type = dg.Config, name: str | None = None) -> type:
+    """A Dagster config class mirroring `model`, with the values of `defaults` as its defaults."""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        annotation, default = info.annotation, getattr(defaults, field_name)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested = dagster_config(annotation, default, dg.Config, f"{name or model.__name__}{annotation.__name__}")
+            fields[field_name] = (nested, Field(default=nested(**default.model_dump()), description=info.description))
+        else:
+            fields[field_name] = (annotation, Field(default=default, description=info.description))
+    return create_model(name or model.__name__, __base__=base, __doc__=model.__doc__, **fields)
+
+
+def mining_defaults() -> MiningConfig:
+    """The mining settings runs start from: the YAML file named by $LIKRA_MINING_CONFIG, else the built-in defaults."""
+    path = os.environ.get(MINING_CONFIG_ENV)
+    if not path:
+        return MiningConfig()
+    try:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise MiningConfigError(f"${MINING_CONFIG_ENV} names {path}, which is not a readable YAML file: {exc}") from exc
+    return mining_config(**values)
+
+
+MINING_DEFAULTS = mining_defaults()
+
+
+class _MiningSettingsBase(dg.ConfigurableResource):
+    def mining_config(self) -> MiningConfig:
+        """The run's settings as the mining library's typed, validated config."""
+        return mining_config(**self.model_dump())
+
+
+MiningSettings = dagster_config(MiningConfig, MINING_DEFAULTS, _MiningSettingsBase, "MiningSettings")
+MiningSettings.__doc__ = ("Mining settings shared by the mining assets of a run: candidates, filters, plausibility "
+                          "model and tier rules. Defaults: $LIKRA_MINING_CONFIG (YAML) or the built-in ones.")
+
+BaseScoresConfig = dagster_config(ScoringConfig, ScoringConfig(), dg.Config, "BaseScoresConfig")
+
+
+def scoring_config(config: dg.Config) -> ScoringConfig:
+    """A run's scoring settings as the library's typed config."""
+    return ScoringConfig(**config.model_dump())

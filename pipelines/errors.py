@@ -1,0 +1,7 @@
+"""Errors of the Dagster shell."""
+
+from warehouse.errors import LikraError
+
+
+class PipelineRunError(LikraError):
+    """A Dagster run that did not succeed; the message names the run and where its logs are."""

@@ -1,0 +1,58 @@
+"""The graded-negatives contract: tiers, origins and columns of `graded_negatives`, and how it is read.
+
+Mining writes the table; training and the CLI read it through `load_negatives`. The names live here,
+on the lowest floor, so any package can use them without importing torch or FAISS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+
+TIERS = ("near_miss", "plausible", "far")
+ORIGINS = ("own_distractor", "cross_question", "lexical")
+
+GRADED_SCHEMA: dict[str, pl.DataType] = {
+    "item_id": pl.String(), "benchmark": pl.String(), "negative": pl.String(), "norm_hash": pl.String(),
+    "origin": pl.String(), "origin_item_id": pl.String(), "sim_gold": pl.Float64(), "sim_question": pl.Float64(),
+    "loglik": pl.Float64(), "n_tokens": pl.Int32(), "loglik_per_token": pl.Float64(), "loglik_per_char": pl.Float64(),
+    "gold_loglik": pl.Float64(), "rank": pl.Int32(), "margin": pl.Float64(), "margin_per_token": pl.Float64(),
+    "margin_per_char": pl.Float64(), "tier": pl.String(), "mining_run_id": pl.String(),
+}
+GRADED_COLUMNS = tuple(GRADED_SCHEMA)
+
+
+def _filters(benchmark: str, tiers: Sequence[str] | None, origins: Sequence[str] | None) -> tuple[str, list]:
+    for name, values, known in (("tier", tiers, TIERS), ("origin", origins, ORIGINS)):
+        unknown = sorted(set(values or ()) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {name} {', '.join(unknown)}; known: {', '.join(known)}")
+    where, params = ["g.benchmark = ?"], [benchmark]
+    if tiers:
+        where.append("list_contains(?, g.tier)")
+        params.append(list(tiers))
+    if origins:
+        where.append("list_contains(?, g.origin)")
+        params.append(list(origins))
+    return " AND ".join(where), params
+
+
+def load_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, *, tiers: Sequence[str] | None = None,
+                   origins: Sequence[str] | None = None) -> pl.DataFrame:
+    """A benchmark's graded negatives, optionally of some tiers and origins, per item most plausible first."""
+    where, params = _filters(benchmark, tiers, origins)
+    return con.execute(f"SELECT {', '.join('g.' + c for c in GRADED_COLUMNS)} FROM graded_negatives g "
+                       f"WHERE {where} ORDER BY g.item_id, g.rank, g.norm_hash", params).pl()
+
+
+def browse_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, *, tiers: Sequence[str] | None = None,
+                     origins: Sequence[str] | None = None, limit: int = 20) -> pl.DataFrame:
+    """The most plausible negatives of a benchmark with their question and gold answer, for reading."""
+    where, params = _filters(benchmark, tiers, origins)
+    return con.execute(
+        "SELECT g.item_id, i.question, i.choices[i.gold + 1] AS gold, g.negative, g.origin, g.tier, "
+        "round(g.sim_gold, 3) AS sim_gold, round(g.margin_per_token, 3) AS margin_per_token, g.rank "
+        f"FROM graded_negatives g JOIN items i USING (item_id) WHERE {where} "
+        "ORDER BY g.margin_per_token DESC LIMIT ?", [*params, limit]).pl()
