@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from likra.scoring.cached import CachedScorer
 from likra.scoring.engine import Request, Score
 from likra.scoring.requests import answer_request
-from likra.scoring.run import CachedScorer
 from likra.scoring.store import cache_frame
 from mining.config import MiningConfig
 from warehouse.items import Item
@@ -97,7 +97,7 @@ def score_plausibility(db: str | os.PathLike[str] | None, config: MiningConfig, 
                     if (r.context_hash, r.continuation_hash) not in scores}.values())
     for start in range(0, len(missing), SCORE_CHUNK):
         chunk = missing[start: start + SCORE_CHUNK]
-        fresh = scorer.compute(chunk)
+        [fresh] = scorer.compute(chunk)
         sink.write(loglik_cache=cache_frame(scorer.setting(), [(r, fresh[(r.context_hash, r.continuation_hash)])
                                                                for r in chunk]))
         scores.update(fresh)

@@ -3,5 +3,9 @@
 from warehouse.errors import LikraError
 
 
+class SettingsFileError(LikraError):
+    """A settings file an environment variable names that cannot be read."""
+
+
 class PipelineRunError(LikraError):
     """A Dagster run that did not succeed; the message names the run and where its logs are."""

@@ -93,7 +93,9 @@ def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, mon
     assert "demo/test/demo-001" in result.output
     assert (tmp_path / ".dagster" / "storage").is_dir()  # dagster.yaml keeps instance files in .dagster/
     assert run_query("SELECT count(*) AS n FROM items")["n"][0] == 40
-    assert run_query("SELECT count(*) AS n FROM choice_scores")["n"][0] == 160
+    assert run_query("SELECT count(*) AS n FROM choice_scores WHERE adapter = 'base'")["n"][0] == 160
+    # The whole graph ran: both heads were trained on the demo set and evaluated.
+    assert set(run_query("SELECT DISTINCT mode FROM likra_eval")["mode"]) == {"base", "sft", "likra", "negbase", "posbase"}
 
 
 def test_mine_says_when_it_reuses_candidates_and_searches_again_when_asked(db: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from tiny_models import save_tiny_model
 
-import likra.scoring.run as scoring_run
+import likra.scoring.cached as scoring_cached
 import mining.run as mining_run
 from likra.models import ModelLoadError
 from mining.candidates import generate
@@ -143,7 +143,7 @@ def test_remining_unchanged_inputs_computes_and_searches_nothing(mined_demo, mon
     before = [row[1:] for row in graded(db)]
     [first_run] = run_ids(db)
     monkeypatch.setattr(Embedder, "encode", forbidden)
-    monkeypatch.setattr(scoring_run, "load_model", forbidden)
+    monkeypatch.setattr(scoring_cached, "load_model", forbidden)
     monkeypatch.setattr(mining_run, "find_candidates", forbidden)
 
     summary = mine_benchmark("demo", db=db, config=config)
@@ -158,7 +158,7 @@ def test_remining_unchanged_inputs_computes_and_searches_nothing(mined_demo, mon
 def test_new_tier_rules_regrade_the_stored_candidates(mined_demo, monkeypatch) -> None:
     db, config = mined_demo
     monkeypatch.setattr(Embedder, "encode", forbidden)
-    monkeypatch.setattr(scoring_run, "load_model", forbidden)
+    monkeypatch.setattr(scoring_cached, "load_model", forbidden)
     monkeypatch.setattr(mining_run, "find_candidates", forbidden)
     strict = config.model_copy(update={"tiers": TierRules(near_miss_margin=5.0, plausible_margin=4.0)})
 

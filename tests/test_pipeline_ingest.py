@@ -112,7 +112,8 @@ def test_sensor_adds_builtin_and_registered_partitions(samples: Path, tmp_path: 
 
 def test_definitions_load_and_writers_share_one_pool() -> None:
     assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
-        "items", "base_scores", "choice_scores", "answer_embeddings", "candidates", "candidate_scores", "graded_negatives"}
+        "items", "base_scores", "choice_scores", "answer_embeddings", "candidates", "candidate_scores", "graded_negatives",
+        "likra_training_set", "likra_heads", "likra_eval_scores", "likra_eval"}
     assert items.op.pool == WAREHOUSE_POOL
     validated = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
                                cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from tiny_models import save_tiny_model
 
-import likra.scoring.run as run
+import likra.scoring.cached as cached
 from likra.models import ModelLoadError
 from likra.scoring.run import score_benchmark
 from pipelines.cli import main
@@ -57,7 +57,7 @@ def test_second_run_is_all_cache_hits_without_loading_the_model(demo_db: Path, t
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded although every score was cached")
 
-    monkeypatch.setattr(run, "load_model", no_model)
+    monkeypatch.setattr(cached, "load_model", no_model)
     report = score_benchmark("demo", db=demo_db, model=tiny_model)
 
     assert report.n_cached == report.n_requests == 160 and report.forward_tokens == 0

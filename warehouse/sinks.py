@@ -27,6 +27,12 @@ WRITE_MODES: dict[str, tuple[str, tuple[str, ...]]] = {
     "choice_scores": ("replace", ("item_id", "choice", "model", "adapter", "fewshot")),
     "score_runs": ("ignore", ("run_id",)),
     "text_embeddings": ("anti_join", ("model", "text_hash")),
+    "likra_training_sets": ("ignore", ("set_id",)),
+    "likra_set_items": ("ignore", ("set_id", "item_id")),
+    "likra_training_rows": ("ignore", ("set_id", "head", "position")),
+    "likra_runs": ("replace", ("run_id",)),
+    "likra_checkpoints": ("replace", ("run_id", "head", "n_examples")),
+    "likra_weights": ("ignore", ("run_id", "w")),
 }
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from likra.models import LoadedModel
+from likra.scoring.parts import ModelParts
 from likra.scoring.tokens import Encoded, Encoder, ScoringError
 
 BASE = None  # the adapter name meaning "base model, adapters disabled"
@@ -113,10 +114,7 @@ class Scorer:
         self.max_rows = max_rows
         self.pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
         self.forward_tokens = 0  # tokens run through the model, for throughput reports
-        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        self._decoder = base.get_decoder()
-        self._lm_head = base.get_output_embeddings()
-        self._config = base.config.get_text_config()
+        self._parts = ModelParts(self.model)
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -172,8 +170,7 @@ class Scorer:
         self.forward_tokens += real_tokens
         captured = []
         # The decoder's output feeds the LM head; taking it here lets the head run on scored positions only.
-        hook = self._decoder.register_forward_hook(
-            lambda _module, _args, out: captured.append(out[0] if isinstance(out, tuple) else out.last_hidden_state))
+        hook = self._parts.capture(captured)
         try:
             out = self.model(
                 input_ids=input_ids.to(self.loaded.device),
@@ -187,12 +184,6 @@ class Scorer:
             hook.remove()
         layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]  # the cache, extended
         return (captured[0] if want_hidden else None), layers
-
-    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The LM head on selected hidden states, in fp32, with the model's final soft-capping if any."""
-        logits = self._lm_head(hidden).float()
-        cap = getattr(self._config, "final_logit_softcapping", None)
-        return torch.tanh(logits / cap) * cap if cap else logits
 
     @staticmethod
     def _rows(layers: list[tuple[torch.Tensor, torch.Tensor]], index: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -292,7 +283,7 @@ class Scorer:
         column = torch.tensor([c for _, c, _, _ in scored])
         target = torch.tensor([t for _, _, t, _ in scored], device=hidden.device)
         for a in range(n_adapters):
-            logprobs = F.log_softmax(self._logits(hidden[a * n_rows + row_index, column]), dim=-1)
+            logprobs = F.log_softmax(self._parts.logits(hidden[a * n_rows + row_index, column]), dim=-1)
             token_logprob = logprobs.gather(1, target.unsqueeze(1)).squeeze(1).tolist()
             token_greedy = (logprobs.argmax(dim=-1) == target).tolist()
             offset = 0

@@ -78,14 +78,19 @@ def choice_requests(item: Item, prefix: str = "") -> list[ChoiceRequest]:
     return [ChoiceRequest(item, choice, *answer_request(item, text, prefix)) for choice, text in enumerate(item.choices)]
 
 
-def build_requests(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: int = 0,
-                   fewshot_split: str | None = None) -> list[ChoiceRequest]:
-    """Every choice request of the items, each context led by the description and k exemplars."""
+def context_prefixes(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: int = 0,
+                     fewshot_split: str | None = None) -> dict[str, str]:
+    """What comes before each item's prompt: its task description, then k exemplars with their answers."""
     pools: dict[str | None, list[Item]] = {}
     if k:
         _, pools = fewshot_pools(con, items[0].benchmark, k, fewshot_split, {i.split for i in items})
-    requests = []
-    for item in items:
-        block = "".join(exemplar(ex) for ex in exemplars_for(item, pools.get(item.subset, []), k)) if k else ""
-        requests += choice_requests(item, (item.description or "") + block)
-    return requests
+    return {item.item_id: (item.description or "")
+            + ("".join(exemplar(ex) for ex in exemplars_for(item, pools.get(item.subset, []), k)) if k else "")
+            for item in items}
+
+
+def build_requests(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: int = 0,
+                   fewshot_split: str | None = None) -> list[ChoiceRequest]:
+    """Every choice request of the items, each context led by the description and k exemplars."""
+    prefixes = context_prefixes(con, items, k, fewshot_split) if items else {}
+    return [request for item in items for request in choice_requests(item, prefixes[item.item_id])]

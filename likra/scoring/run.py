@@ -12,11 +12,12 @@ from datetime import datetime
 
 import polars as pl
 
-from likra.models import DEFAULT_MODEL, LoadedModel, load_model, model_key
+from likra.models import LoadedModel
+from likra.scoring.cached import CachedScorer, score_chunks
 from likra.scoring.config import ScoringConfig, scoring_settings
-from likra.scoring.engine import Score, Scorer
+from likra.scoring.engine import Score
 from likra.scoring.requests import ChoiceRequest, build_requests
-from likra.scoring.store import BASE_ADAPTER, Keyed, Setting, cache_frame, cached_scores, choice_frame
+from likra.scoring.store import BASE_ADAPTER
 from warehouse.db import connect_read_only
 from warehouse.items import load_items
 from warehouse.sinks import Sink, WarehouseSink
@@ -78,52 +79,6 @@ def accuracy(scored: Sequence[tuple[ChoiceRequest, Score]]) -> dict[str, dict[st
     return {s: {"acc": v["acc"] / v["n"], "acc_norm": v["acc_norm"] / v["n"], "n": v["n"]} for s, v in totals.items()}
 
 
-class CachedScorer:
-    """Scores keyed requests with one model, answering from `loglik_cache` first and loading the
-    model only when something is missing."""
-
-    def __init__(self, db: str | os.PathLike[str] | None = None, *, model: str = DEFAULT_MODEL,
-                 loaded: LoadedModel | None = None, dtype: str = "auto", scorer_options: dict | None = None):
-        self.db, self.model, self.dtype = db, model, dtype
-        self.loaded = loaded
-        self.scorer_options = scorer_options or {}
-        self._scorer: Scorer | None = None
-        self.compute_seconds = 0.0
-        key = loaded.key if loaded is not None else model_key(model, dtype)
-        if key is None:  # a hub id: its revision is known once loaded
-            self.loaded = load_model(model, dtype=dtype)
-            key = self.loaded.key
-        self.key = key
-
-    @property
-    def forward_tokens(self) -> int:
-        return self._scorer.forward_tokens if self._scorer else 0
-
-    @property
-    def dtype_name(self) -> str:
-        return str(self.loaded.dtype).removeprefix("torch.") if self.loaded is not None else self.dtype
-
-    def setting(self, fewshot: int = 0) -> Setting:
-        return Setting(self.key, BASE_ADAPTER, fewshot)
-
-    def lookup(self, requests: Sequence[Keyed]) -> dict[tuple[str, str], Score]:
-        """Cached scores of these requests."""
-        with connect_read_only(self.db) as con:
-            return cached_scores(con, self.setting(), requests)
-
-    def compute(self, requests: Sequence[Keyed]) -> dict[tuple[str, str], Score]:
-        """Run the engine on these requests (loading the model on first use)."""
-        if not requests:
-            return {}
-        if self._scorer is None:
-            self.loaded = self.loaded or load_model(self.model, dtype=self.dtype)
-            self._scorer = Scorer(self.loaded, **self.scorer_options)
-        started = time.perf_counter()
-        scores = self._scorer.score([r.request for r in requests])[0]
-        self.compute_seconds += time.perf_counter() - started
-        return {(r.context_hash, r.continuation_hash): s for r, s in zip(requests, scores)}
-
-
 def score_benchmark(
     benchmark: str,
     config: ScoringConfig | None = None,
@@ -147,26 +102,12 @@ def score_benchmark(
         items = load_items(con, benchmark, config.splits, config.limit)
         requests = build_requests(con, items, fewshot, config.fewshot_split)
     scorer = CachedScorer(db, model=model, loaded=loaded, dtype=dtype, scorer_options=scorer_options)
-    setting = scorer.setting(fewshot)
-    cached = scorer.lookup(requests)
+    sink = sink or WarehouseSink(db)
     report = ScoreReport(uuid.uuid4().hex, benchmark, scorer.key, BASE_ADAPTER, fewshot, dtype, n_items=len(items),
                          n_requests=len(requests), started_at=started.isoformat())
-    sink = sink or WarehouseSink(db)
-    all_scored: list[tuple[ChoiceRequest, Score]] = []
-    by_item: dict[str, list[ChoiceRequest]] = {}
-    for request in requests:
-        by_item.setdefault(request.item.item_id, []).append(request)
-    item_ids = list(by_item)
-    for begin in range(0, len(item_ids), chunk_items):
-        chunk = [r for item_id in item_ids[begin: begin + chunk_items] for r in by_item[item_id]]
-        fresh = scorer.compute([r for r in chunk if (r.context_hash, r.continuation_hash) not in cached])
-        scored = [(r, fresh.get((r.context_hash, r.continuation_hash)) or cached[(r.context_hash, r.continuation_hash)])
-                  for r in chunk]
-        sink.write(loglik_cache=cache_frame(setting, scored), choice_scores=choice_frame(setting, report.run_id, scored))
-        all_scored += scored
-        if progress:
-            progress(len(chunk))
-    report.n_cached = sum(1 for r in requests if (r.context_hash, r.continuation_hash) in cached)
+    scored, report.n_cached = score_chunks(scorer, requests, {BASE_ADAPTER: None}, fewshot, report.run_id,
+                                           sink, chunk_items=chunk_items, progress=progress)
+    all_scored = scored[BASE_ADAPTER]
     report.n_truncated = sum(1 for _, s in all_scored if s.truncated)
     report.forward_tokens = scorer.forward_tokens
     report.compute_seconds = scorer.compute_seconds

@@ -3,6 +3,8 @@
   ingest, benchmarks, sql     the warehouse: benchmarks in, read-only SQL out
   score                       base-model log-likelihoods of every choice, acc and acc_norm
   mine, negatives             near-miss negatives: mine and grade them, browse them
+  train, evaluate, runs       Likra: two LoRA heads trained with learning-curve checkpoints, evaluated in every mode
+  export                      training pairs for TRL (DPO/ORPO/KTO), per-sample logs for lm-eval
   demo                        the main job: the whole pipeline on the bundled demo set, through Dagster
 """
 
@@ -12,10 +14,12 @@ import sys
 
 import click
 
+from pipelines.cli.likra_commands import evaluate, export, runs, train
 from pipelines.cli.mining_commands import mine, negatives
 from pipelines.cli.render import DB_HELP, render
 from pipelines.cli.scoring_commands import score
 from pipelines.cli.warehouse_commands import benchmarks, ingest, sql
+from pipelines.quiet import quiet_libraries
 from warehouse.errors import LikraError, ReadOnlyViolation
 
 
@@ -36,6 +40,7 @@ class _Group(click.Group):
 @click.group(cls=_Group)
 def main() -> None:
     """Mine near-miss negatives from multiple-choice benchmarks and train Likra models on them."""
+    quiet_libraries()
 
 
 @click.command()
@@ -47,5 +52,5 @@ def demo(db: str | None) -> None:
     run_demo(db, echo=click.echo, render=render)
 
 
-for command in (ingest, benchmarks, sql, score, mine, negatives, demo):
+for command in (ingest, benchmarks, sql, score, mine, negatives, train, evaluate, runs, export, demo):
     main.add_command(command)

@@ -13,6 +13,22 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 
+class CommaList(click.ParamType):
+    """A comma-separated list of numbers: `--sizes 8,16,32`."""
+
+    def __init__(self, item: type):
+        self.item = item
+        self.name = f"{item.__name__},..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list:
+        if isinstance(value, list):
+            return value
+        try:
+            return [self.item(part) for part in str(value).split(",") if part.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of {self.item.__name__} values", param, ctx)
+
+
 def _field(model: type[BaseModel], path: str) -> tuple[FieldInfo, Any]:
     """The field at a dotted path and its default."""
     default: Any = model()
@@ -44,7 +60,8 @@ def _click_type(info: FieldInfo) -> tuple[Any, bool]:
     if typing.get_origin(annotation) is Literal:
         return click.Choice([str(v) for v in typing.get_args(annotation)]), False
     if typing.get_origin(annotation) is list:
-        return str, True
+        item = typing.get_args(annotation)[0]
+        return (str, True) if item is str else (CommaList(item), False)
     if annotation in (int, float):
         bounds = _bounds(info)
         if not bounds:
@@ -67,8 +84,9 @@ def config_options(model: type[BaseModel], flags: Mapping[str, str | Sequence[st
                 command = click.option(*names, path.replace(".", "__"), type=kind, multiple=True,
                                        help=help_text)(command)
             else:
+                shown = ",".join(map(str, default)) if isinstance(default, list) else default
                 command = click.option(*names, path.replace(".", "__"), type=kind, default=default,
-                                       show_default=default is not None, help=help_text)(command)
+                                       show_default=shown if default is not None else False, help=help_text)(command)
         return command
 
     return decorate

@@ -40,8 +40,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def pipeline_resources(db_path: str | None = None) -> dict[str, Any]:
-    """Every resource the assets need: the warehouse, and the mining settings all mining assets of a run
-    share (one run-config block, `resources: mining: config:`, sets them for every stage)."""
-    from pipelines.defs.settings import MiningSettings
+    """Every resource the assets need: the warehouse, and the mining and Likra settings the assets of a stage
+    share (one run-config block, e.g. `resources: likra: config:`, sets them for every asset of the stage)."""
+    from pipelines.defs.settings import LikraSettings, MiningSettings
 
-    return {"warehouse": WarehouseResource(db_path=db_path), "mining": MiningSettings()}
+    return {"warehouse": WarehouseResource(db_path=db_path), "mining": MiningSettings(), "likra": LikraSettings()}

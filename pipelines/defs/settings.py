@@ -15,11 +15,13 @@ import dagster as dg
 import yaml
 from pydantic import BaseModel, Field, create_model
 
+from likra.config import TrainConfig, train_config
 from likra.scoring.config import ScoringConfig
 from mining.config import MiningConfig, mining_config
-from mining.errors import MiningConfigError
+from pipelines.errors import SettingsFileError
 
 MINING_CONFIG_ENV = "LIKRA_MINING_CONFIG"
+LIKRA_CONFIG_ENV = "LIKRA_TRAIN_CONFIG"
 
 
 def dagster_config(model: type[BaseModel], defaults: BaseModel, base: type = dg.Config, name: str | None = None) -> type:
@@ -35,16 +37,25 @@ def dagster_config(model: type[BaseModel], defaults: BaseModel, base: type = dg.
     return create_model(name or model.__name__, __base__=base, __doc__=model.__doc__, **fields)
 
 
+def yaml_settings(variable: str) -> dict:
+    """The settings in the YAML file an environment variable names ({} when it names none)."""
+    path = os.environ.get(variable)
+    if not path:
+        return {}
+    try:
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsFileError(f"${variable} names {path}, which is not a readable YAML file: {exc}") from exc
+
+
 def mining_defaults() -> MiningConfig:
     """The mining settings runs start from: the YAML file named by $LIKRA_MINING_CONFIG, else the built-in defaults."""
-    path = os.environ.get(MINING_CONFIG_ENV)
-    if not path:
-        return MiningConfig()
-    try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise MiningConfigError(f"${MINING_CONFIG_ENV} names {path}, which is not a readable YAML file: {exc}") from exc
-    return mining_config(**values)
+    return mining_config(**yaml_settings(MINING_CONFIG_ENV))
+
+
+def likra_defaults() -> TrainConfig:
+    """The Likra settings runs start from: the YAML file named by $LIKRA_TRAIN_CONFIG, else the built-in defaults."""
+    return train_config(**yaml_settings(LIKRA_CONFIG_ENV))
 
 
 MINING_DEFAULTS = mining_defaults()
@@ -59,6 +70,19 @@ class _MiningSettingsBase(dg.ConfigurableResource):
 MiningSettings = dagster_config(MiningConfig, MINING_DEFAULTS, _MiningSettingsBase, "MiningSettings")
 MiningSettings.__doc__ = ("Mining settings shared by the mining assets of a run: candidates, filters, plausibility "
                           "model and tier rules. Defaults: $LIKRA_MINING_CONFIG (YAML) or the built-in ones.")
+
+LIKRA_DEFAULTS = likra_defaults()
+
+
+class _LikraSettingsBase(dg.ConfigurableResource):
+    def train_config(self) -> TrainConfig:
+        """The run's settings as the Likra library's typed, validated config."""
+        return train_config(**self.model_dump())
+
+
+LikraSettings = dagster_config(TrainConfig, LIKRA_DEFAULTS, _LikraSettingsBase, "LikraSettings")
+LikraSettings.__doc__ = ("Likra settings shared by the Likra assets of a run: policy, sizes, seed, learning rate, "
+                         "LoRA, evaluation. Defaults: $LIKRA_TRAIN_CONFIG (YAML) or the built-in ones.")
 
 BaseScoresConfig = dagster_config(ScoringConfig, ScoringConfig(), dg.Config, "BaseScoresConfig")
 

@@ -1,0 +1,112 @@
+"""The settings of a Likra run, stated once: the `likra train` options and the Dagster `likra` resource are
+generated from them. Defaults follow the released code (PAPER.md §2-3)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from likra.models import DEFAULT_MODEL, Dtype
+from warehouse.errors import LikraError
+
+Policy = Literal["first", "random", "most_plausible", "least_plausible", "mined_near_miss", "mined_far",
+                 "other_question", "other_benchmark"]
+POLICIES: tuple[str, ...] = get_args(Policy)
+
+
+class LikraConfigError(LikraError):
+    """Likra settings with an unknown key or a bad value."""
+
+
+class LoraSettings(BaseModel):
+    """The LoRA adapter of each head (peft's zero-initialised B, so an untrained head equals the base model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    r: int = Field(default=8, ge=1, description="LoRA rank.")
+    alpha: int = Field(default=8, ge=1, description="LoRA alpha (scale alpha / r).")
+    dropout: float = Field(default=0.0, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: list[str] = Field(default=["gate_proj", "up_proj", "down_proj"],
+                                      description="Modules that get adapters (the released code: MLP projections).")
+
+
+class TrainConfig(BaseModel):
+    """How a benchmark's training set is built, how both heads are trained, and how they are evaluated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(default=DEFAULT_MODEL, description="Base model: hub id, local folder, or `smollm2` (offline).")
+    dtype: Dtype = Field(default="auto", description="auto: fp32 on CPU, bf16 on CUDA.")
+    policy: Policy = Field(default="random", description="How each question's negative is chosen.")
+    sizes: list[int] | None = Field(default=None, min_length=1,
+                                    description="Checkpoints when the examples seen reach these sizes; training stops "
+                                    "at the largest (default: 8, 16, 32, ... and the end of the training data).")
+    seed: int = Field(default=42, description="Seeds the question order, random choices and the LoRA init.")
+    lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate, constant, no warmup.")
+    batch_size: int = Field(default=8, ge=1, description="Examples per optimizer step (before accumulation).")
+    grad_accum: int = Field(default=1, ge=1, description="Batches accumulated per optimizer step.")
+    epochs: int = Field(default=1, ge=1, description="Passes over the training rows.")
+    max_grad_norm: float = Field(default=1.0, gt=0, description="Gradient clipping norm.")
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="The LoRA adapter of each head.")
+    heads: Literal["both", "neg", "pos"] = Field(default="both",
+                                                 description="Train both heads, or only the negative (negbase) or "
+                                                 "only the positive head (sft).")
+    train_splits: list[str] | None = Field(default=None,
+                                           description="Splits to train on (default: every split but the "
+                                           "evaluation split).")
+    eval_split: str | None = Field(default=None,
+                                   description="Split to evaluate on (default: test, else validation; a benchmark "
+                                   "with one labelled split is split into a deterministic hold-out).")
+    holdout: float = Field(default=0.5, gt=0, lt=1,
+                           description="Share of a single labelled split held out for evaluation.")
+    train_fewshot: int = Field(default=0, ge=0, description="Exemplars in each training row's context.")
+    plausibility_fewshot: int = Field(default=0, ge=0,
+                                      description="Which base scores rank own distractors for most/least_plausible.")
+    other_benchmark: str | None = Field(default=None,
+                                        description="other_benchmark policy: the benchmark answers come from "
+                                        "(default: any other ingested one).")
+    fewshot: int = Field(default=0, ge=0, description="Exemplars before each evaluation prompt.")
+    fewshot_split: str | None = Field(default=None, description="Split the evaluation exemplars come from.")
+    eval_limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N evaluation items.")
+    weights: list[float] = Field(default=[1.0], min_length=1,
+                                 description="Negative-head weights w the run is evaluated at.")
+
+    @field_validator("sizes")
+    @classmethod
+    def _positive_sizes(cls, sizes: list[int] | None) -> list[int] | None:
+        if sizes is None:
+            return None
+        if any(size < 1 for size in sizes):
+            raise ValueError(f"every size must be at least 1, got {sizes}")
+        return sorted(set(sizes))
+
+    def set_settings(self) -> dict:
+        """The settings a training set depends on."""
+        return self.model_dump(include={"policy", "seed", "train_splits", "eval_split", "holdout", "train_fewshot",
+                                        "plausibility_fewshot", "other_benchmark"})
+
+    def needs_base_scores(self) -> bool:
+        """Whether the policy ranks own distractors by the base model's scores."""
+        return self.policy in ("most_plausible", "least_plausible")
+
+    def training_settings(self) -> dict:
+        """The settings trained heads depend on (evaluation settings excluded)."""
+        return self.model_dump(exclude={"fewshot", "fewshot_split", "eval_limit", "weights"})
+
+    def digest(self) -> str:
+        """Stable hash of the training settings (16 hex digits)."""
+        import json
+
+        text = json.dumps(self.training_settings(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def train_config(**values) -> TrainConfig:
+    """Validate settings, naming the key that is wrong."""
+    try:
+        return TrainConfig(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise LikraConfigError(f"likra configuration: {problems}") from exc

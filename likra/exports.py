@@ -1,0 +1,143 @@
+"""Exports: the rows a training set taught, as datasets other trainers read, and per-sample evaluation logs.
+
+* preference pairs `prompt` / `chosen` / `rejected` (TRL's DPO, ORPO, CPO trainers, "standard" format):
+  one per training question, the gold and the policy's negative after the same prompt;
+* unpaired rows `prompt` / `completion` / `label` (TRL's KTO trainer): each positive row labelled true,
+  each negative row false, in training order;
+* per-sample logs in lm-evaluation-harness's `--log_samples` layout for one run, size, mode and w.
+
+Completions keep their leading delimiter (" Mars"), as the scoring engine scores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from likra.evaluate import mode_scores
+from likra.scoring.requests import build_requests
+from warehouse.db import connect_read_only
+from warehouse.errors import LikraError
+from warehouse.items import read_items
+
+
+class ExportError(LikraError):
+    """An export that lacks what it exports; the message says what to give or run."""
+
+
+def set_rows(con: duckdb.DuckDBPyConnection, set_id: str) -> pl.DataFrame:
+    """The recorded rows of a training set (both heads)."""
+    return con.execute("SELECT * FROM likra_training_rows WHERE set_id = ? ORDER BY position, head DESC", [set_id]).pl()
+
+
+def preference_pairs(rows: pl.DataFrame) -> pl.DataFrame:
+    """One (prompt, chosen, rejected) row per training question, in training order."""
+    positive = rows.filter(pl.col("head") == "positive").select(
+        "position", "item_id", pl.col("context").alias("prompt"), pl.col("continuation").alias("chosen"))
+    negative = rows.filter(pl.col("head") == "negative").select(
+        "position", pl.col("continuation").alias("rejected"), pl.col("source").alias("rejected_source"))
+    return positive.join(negative, on="position").sort("position").select(
+        "prompt", "chosen", "rejected", "item_id", "position", "rejected_source")
+
+
+def unpaired_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """One (prompt, completion, label) row per training row: positives true, negatives false."""
+    return rows.sort("position", pl.col("head") == "negative").select(
+        pl.col("context").alias("prompt"), pl.col("continuation").alias("completion"),
+        (pl.col("head") == "positive").alias("label"), "item_id", "position", "source")
+
+
+def write_dataset(frame: pl.DataFrame, stem: Path) -> list[Path]:
+    """The frame as `<stem>.jsonl` and `<stem>.parquet` (both load with `datasets.load_dataset`)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    jsonl, parquet = stem.with_suffix(".jsonl"), stem.with_suffix(".parquet")
+    frame.write_ndjson(jsonl)
+    frame.write_parquet(parquet)
+    return [jsonl, parquet]
+
+
+def _sha(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def log_samples(con: duckdb.DuckDBPyConnection, run_id: str, n_examples: int, mode: str, w: float = 1.0,
+                fewshot: int = 0) -> list[dict]:
+    """One lm-eval sample record per evaluated item: the requests, each choice's score under the mode, acc, acc_norm."""
+    rows = con.execute(
+        "SELECT item_id, choice, base, pos, neg, n_chars FROM likra_eval_choices "
+        "WHERE run_id = ? AND n_examples = ? AND fewshot = ? ORDER BY item_id, choice",
+        [run_id, n_examples, fewshot]).fetchall()
+    by_item: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_item.setdefault(row[0], []).append(row)
+    ordered = read_items(con, "item_id IN (SELECT unnest(?))", [list(by_item)])
+    requests = {(r.item.item_id, r.choice): r.request for r in build_requests(con, ordered, fewshot)}
+    samples = []
+    for doc_id, item in enumerate(ordered):
+        choices = by_item[item.item_id]
+        scores = [mode_scores(mode, base, pos, neg, w) if n_examples else base for _, _, base, pos, neg, _ in choices]
+        if any(score is None for score in scores):
+            continue
+        norms = [score / max(1, n_chars) for score, (*_, n_chars) in zip(scores, choices)]
+        doc = {"item_id": item.item_id, "question": item.question, "choices": list(item.choices), "gold": item.gold}
+        arguments = {f"gen_args_{c}": {"arg_0": requests[(item.item_id, c)].context,
+                                       "arg_1": requests[(item.item_id, c)].continuation}
+                     for c in range(len(item.choices))}
+        samples.append({
+            "doc_id": doc_id, "doc": doc, "target": item.gold, "arguments": arguments,
+            "resps": [[[score, False]] for score in scores], "filtered_resps": [[score, False] for score in scores],
+            "filter": "none", "metrics": ["acc", "acc_norm"],
+            "doc_hash": _sha(doc), "prompt_hash": _sha(arguments["gen_args_0"]["arg_0"]), "target_hash": _sha(str(item.gold)),
+            "acc": float(scores.index(max(scores)) == item.gold), "acc_norm": float(norms.index(max(norms)) == item.gold),
+            "likra": {"run": run_id, "n_examples": n_examples, "mode": mode, "w": w, "fewshot": fewshot},
+        })
+    return samples
+
+
+def write_samples(samples: list[dict], path: Path) -> Path:
+    """Per-sample records as JSON lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
+    return path
+
+
+def export_benchmark(benchmark: str, fmt: str, *, db: str | os.PathLike[str] | None = None, run_id: str | None = None,
+                     policy: str = "random", seed: int = 42, mode: str = "likra", w: float = 1.0,
+                     n_examples: int | None = None, out: Path | None = None) -> list[Path]:
+    """Write a training set as TRL pairs (`dpo`) or rows (`kto`), or a run's samples (`lm-eval`); the paths written.
+
+    The training set is the run's when `run_id` is given, else the one `likra train` would build for the
+    policy and seed."""
+    from likra.config import train_config
+    from likra.data import build_training_set
+    from likra.runs import get_run
+    from likra.workflow import base_model_key
+
+    with connect_read_only(db) as con:
+        run = get_run(con, run_id) if run_id else None
+        if fmt == "lm-eval":
+            if run is None:
+                raise ExportError("--format lm-eval exports a run's evaluation: give --run RUN (see `likra runs`)")
+            sizes = [n for (n,) in con.execute("SELECT DISTINCT n_examples FROM likra_eval_choices WHERE run_id = ? "
+                                               "ORDER BY 1", [run.run_id]).fetchall()]
+            size = n_examples if n_examples is not None else (sizes[-1] if sizes else 0)
+            if size not in sizes:
+                raise ExportError(f"run {run.run_id} has no evaluated checkpoint of {size} examples; "
+                                  f"evaluated: {', '.join(map(str, sizes)) or 'none (run likra evaluate)'}")
+            samples = log_samples(con, run.run_id, size, mode, w, run.config.fewshot)
+            path = (out or Path("exports") / f"samples_{run.run_id}_{mode}_w{w:g}_n{size}").with_suffix(".jsonl")
+            return [write_samples(samples, path)]
+        if run is not None:
+            rows, name = set_rows(con, run.set_id), run.set_id
+        else:
+            config = train_config(policy=policy, seed=seed)
+            training = build_training_set(con, benchmark, config,
+                                          base_model_key(config) if config.needs_base_scores() else None)
+            rows, name = training.rows, training.set_id
+    frame = preference_pairs(rows) if fmt == "dpo" else unpaired_rows(rows)
+    return write_dataset(frame, out or Path("exports") / f"{name}-{fmt}")
