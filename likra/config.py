@@ -56,6 +56,9 @@ class TrainConfig(BaseModel):
     train_splits: list[str] | None = Field(default=None,
                                            description="Splits to train on (default: every split but the "
                                            "evaluation split).")
+    also_train_on: list[str] = Field(default=[],
+                                     description="Other benchmarks whose items (every split) join the training "
+                                     "pool, as the paper trains ARC-Challenge heads on ARC-Easy too.")
     eval_split: str | None = Field(default=None,
                                    description="Split to evaluate on (default: test, else validation; a benchmark "
                                    "with one labelled split is split into a deterministic hold-out).")
@@ -84,8 +87,8 @@ class TrainConfig(BaseModel):
 
     def set_settings(self) -> dict:
         """The settings a training set depends on."""
-        return self.model_dump(include={"policy", "seed", "train_splits", "eval_split", "holdout", "train_fewshot",
-                                        "plausibility_fewshot", "other_benchmark"})
+        return self.model_dump(include={"policy", "seed", "train_splits", "also_train_on", "eval_split", "holdout",
+                                        "train_fewshot", "plausibility_fewshot", "other_benchmark"})
 
     def needs_base_scores(self) -> bool:
         """Whether the policy ranks own distractors by the base model's scores."""

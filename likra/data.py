@@ -5,6 +5,8 @@ Rules:
 * Training and evaluation never share an item or a question: training items whose normalised
   question text equals an evaluation item's are left out (some benchmarks repeat a question across
   splits or files) and counted as `twin_of_eval_question`.
+* `also_train_on` adds other benchmarks' items to the training pool (the paper trains its ARC-Challenge
+  heads on ARC-Easy as well); the twin rule applies to them too.
 * The evaluation split defaults to `test`, else `validation`. Where the benchmark has only that one
   labelled split, a deterministic hold-out is taken from it: an item is held out when the hash of its
   normalised question text falls below the `holdout` share, so twins land on the same side and every
@@ -104,6 +106,8 @@ def split_items(con: duckdb.DuckDBPyConnection, benchmark: str, config: TrainCon
         kept = [i for i in evaluated if holdout_share(i.question) < config.holdout]
         trained += [i for i in evaluated if holdout_share(i.question) >= config.holdout]
         evaluated = kept
+    for other in config.also_train_on:
+        trained += load_items(con, other)
     eval_questions = {normalize(i.question) for i in evaluated}
     train = [i for i in trained if normalize(i.question) not in eval_questions]
     return Split(train, evaluated, sorted({*train_splits, *([eval_split] if holdout else [])}), eval_split, holdout,

@@ -75,18 +75,20 @@ def weights_key(folder: Path, head: str) -> str:
 
 
 def save_checkpoint(model: Any, head: str, folder: Path, provenance: dict, base_name: str,
-                    state: dict | None = None) -> str:
+                    state: dict | None = None, label: str | None = None) -> str:
     """Save one head's adapter, its provenance and (to resume from) the trainer state into `folder`,
-    atomically; returns its adapter key."""
+    atomically; returns its adapter key (named by `label`, default the head's peft name)."""
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     model.peft_config[head].base_model_name_or_path = base_name
     with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
         model.save_pretrained(scratch, selected_adapters=[head])
         saved = Path(scratch) / head if (Path(scratch) / head).is_dir() else Path(scratch)
         shutil.move(str(saved), partial)
-    key = weights_key(partial, head)
-    (partial / PROVENANCE).write_text(json.dumps({**provenance, "head": head, "adapter": key}, indent=1, default=str))
+    key = weights_key(partial, label or head)
+    (partial / PROVENANCE).write_text(json.dumps({**provenance, "head": label or head, "adapter": key}, indent=1,
+                                                 default=str))
     if state is not None:
         torch.save(state, partial / STATE)
     shutil.rmtree(folder, ignore_errors=True)

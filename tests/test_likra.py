@@ -381,3 +381,13 @@ def test_cli_trains_evaluates_and_lists_runs(demo_db: Path, tiny_model: str) -> 
     assert " 0.5 " in evaluated.output and "sft" not in evaluated.output
     missing = CliRunner().invoke(main, ["evaluate", "nope", "--db", str(demo_db)])
     assert missing.exit_code == 1 and missing.output.startswith("error: no Likra run 'nope'; recent runs: demo-first-")
+
+
+def test_other_benchmarks_can_join_the_training_pool(demo_db: Path, samples: Path) -> None:
+    ingest("arc_easy", db=demo_db, path=samples / "arc_easy", limit=12)
+    with connect_read_only(demo_db) as con:
+        alone = build_training_set(con, "demo", TrainConfig(), None)
+        joined = build_training_set(con, "demo", TrainConfig(also_train_on=["arc_easy"]), None)
+    trained = set(joined.rows["item_id"].to_list())
+    assert joined.n_train == alone.n_train + 12 and sum(i.startswith("arc_easy/") for i in trained) == 12
+    assert [i.item_id for i in joined.split.eval] == [i.item_id for i in alone.split.eval]

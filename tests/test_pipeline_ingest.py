@@ -11,6 +11,7 @@ import duckdb
 import pytest
 from spec_files import quiz_spec
 
+from likra.experiments.config import EXPERIMENTS
 from pipelines.definitions import defs
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.partitions import benchmark_partitions
@@ -113,7 +114,8 @@ def test_sensor_adds_builtin_and_registered_partitions(samples: Path, tmp_path: 
 def test_definitions_load_and_writers_share_one_pool() -> None:
     assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
         "items", "base_scores", "choice_scores", "answer_embeddings", "candidates", "candidate_scores", "graded_negatives",
-        "likra_training_set", "likra_heads", "likra_eval_scores", "likra_eval"}
+        "likra_training_set", "likra_heads", "likra_eval_scores", "likra_eval",
+        *(f"experiment_{name.replace('-', '_')}" for name in EXPERIMENTS)}
     assert items.op.pool == WAREHOUSE_POOL
     validated = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
                                cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -21,7 +21,7 @@ from warehouse.db import connect, transaction
 
 # How new rows meet existing ones, per table the sinks write. `ignore` and `replace` use the table's
 # primary key; `text_embeddings` has none (a growing key index made every checkpoint slower), so its
-# writers skip cached keys with an anti-join.
+# writers skip cached keys with an anti-join; `swap` replaces every row sharing the key's values.
 WRITE_MODES: dict[str, tuple[str, tuple[str, ...]]] = {
     "loglik_cache": ("ignore", ("model", "adapter", "context_hash", "continuation_hash")),
     "choice_scores": ("replace", ("item_id", "choice", "model", "adapter", "fewshot")),
@@ -33,6 +33,8 @@ WRITE_MODES: dict[str, tuple[str, tuple[str, ...]]] = {
     "likra_runs": ("replace", ("run_id",)),
     "likra_checkpoints": ("replace", ("run_id", "head", "n_examples")),
     "likra_weights": ("ignore", ("run_id", "w")),
+    "likra_experiments": ("replace", ("experiment_id",)),
+    "likra_experiment_results": ("swap", ("experiment_id",)),
 }
 
 
@@ -49,6 +51,10 @@ def save_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -
             con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM new_rows")
         elif mode == "replace":
             con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM new_rows")
+        elif mode == "swap":
+            columns = ", ".join(key)
+            con.execute(f"DELETE FROM {table} WHERE ({columns}) IN (SELECT DISTINCT {columns} FROM new_rows)")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
         else:
             columns = ", ".join(key)
             con.execute(f"INSERT INTO {table} BY NAME SELECT DISTINCT ON ({columns}) * FROM new_rows "

@@ -89,9 +89,11 @@ def score_benchmark(
     sink: Sink | None = None,
     progress: Callable[[int], None] | None = None,
     scorer_options: dict | None = None,
+    item_ids: Sequence[str] | None = None,
     **settings,
 ) -> ScoreReport:
-    """Score every choice of a benchmark's items with the base model; cached scores cost nothing.
+    """Score every choice of a benchmark's items (or only of `item_ids`) with the base model; cached scores
+    cost nothing.
 
     `settings` are fields of `ScoringConfig` (model, dtype, fewshot, fewshot_split, splits, limit) that
     override `config`."""
@@ -100,6 +102,9 @@ def score_benchmark(
     started, wall = datetime.now(), time.perf_counter()
     with connect_read_only(db) as con:
         items = load_items(con, benchmark, config.splits, config.limit)
+        if item_ids is not None:
+            wanted = set(item_ids)
+            items = [item for item in items if item.item_id in wanted]
         requests = build_requests(con, items, fewshot, config.fewshot_split)
     scorer = CachedScorer(db, model=model, loaded=loaded, dtype=dtype, scorer_options=scorer_options)
     sink = sink or WarehouseSink(db)

@@ -5,6 +5,7 @@
   mine, negatives             near-miss negatives: mine and grade them, browse them
   train, evaluate, runs       Likra: two LoRA heads trained with learning-curve checkpoints, evaluated in every mode
   export                      training pairs for TRL (DPO/ORPO/KTO), per-sample logs for lm-eval
+  experiment                  E1-E6: learning curves, gain, negative types, weight sweep, likelihood shift, DPO
   demo                        the main job: the whole pipeline on the bundled demo set, through Dagster
 """
 
@@ -14,6 +15,7 @@ import sys
 
 import click
 
+from pipelines.cli.experiment_commands import experiment
 from pipelines.cli.likra_commands import evaluate, export, runs, train
 from pipelines.cli.mining_commands import mine, negatives
 from pipelines.cli.render import DB_HELP, render
@@ -52,5 +54,5 @@ def demo(db: str | None) -> None:
     run_demo(db, echo=click.echo, render=render)
 
 
-for command in (ingest, benchmarks, sql, score, mine, negatives, train, evaluate, runs, export, demo):
+for command in (ingest, benchmarks, sql, score, mine, negatives, train, evaluate, runs, export, experiment, demo):
     main.add_command(command)

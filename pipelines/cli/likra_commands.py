@@ -15,7 +15,8 @@ from pipelines.cli.render import DB_HELP, render
 # Flags of `likra train`, by the TrainConfig field they set; type, default and help come from the field.
 TRAIN_FLAGS = {"policy": "--policy", "sizes": "--sizes", "model": "--model", "dtype": "--dtype", "seed": "--seed",
                "lr": "--lr", "batch_size": "--batch-size", "grad_accum": "--grad-accum", "epochs": "--epochs",
-               "heads": "--heads", "train_splits": "--train-split", "eval_split": "--eval-split",
+               "heads": "--heads", "train_splits": "--train-split", "also_train_on": "--also-train-on",
+               "eval_split": "--eval-split",
                "holdout": "--holdout", "train_fewshot": "--train-fewshot", "other_benchmark": "--other-benchmark",
                "fewshot": "--fewshot", "eval_limit": "--eval-limit", "weights": "--w", "lora.r": "--lora-r",
                "lora.alpha": "--lora-alpha", "lora.dropout": "--lora-dropout"}

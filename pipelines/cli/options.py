@@ -61,7 +61,9 @@ def _click_type(info: FieldInfo) -> tuple[Any, bool]:
         return click.Choice([str(v) for v in typing.get_args(annotation)]), False
     if typing.get_origin(annotation) is list:
         item = typing.get_args(annotation)[0]
-        return (str, True) if item is str else (CommaList(item), False)
+        if item is str:
+            return str, True
+        return CommaList(str if typing.get_origin(item) is Literal else item), False
     if annotation in (int, float):
         bounds = _bounds(info)
         if not bounds:
@@ -84,9 +86,10 @@ def config_options(model: type[BaseModel], flags: Mapping[str, str | Sequence[st
                 command = click.option(*names, path.replace(".", "__"), type=kind, multiple=True,
                                        help=help_text)(command)
             else:
-                shown = ",".join(map(str, default)) if isinstance(default, list) else default
+                # A list default reads best as the comma list the option takes.
+                shown: str | bool = ",".join(map(str, default)) if isinstance(default, list) else default is not None
                 command = click.option(*names, path.replace(".", "__"), type=kind, default=default,
-                                       show_default=shown if default is not None else False, help=help_text)(command)
+                                       show_default=shown, help=help_text)(command)
         return command
 
     return decorate

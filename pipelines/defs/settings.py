@@ -8,8 +8,9 @@ the Launchpad shows them, and the run's values convert back to the library model
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 import yaml
@@ -24,6 +25,14 @@ MINING_CONFIG_ENV = "LIKRA_MINING_CONFIG"
 LIKRA_CONFIG_ENV = "LIKRA_TRAIN_CONFIG"
 
 
+def _dagster_type(annotation: Any) -> Any:
+    """The annotation Dagster's config understands: a list of literals becomes a list of strings (the library
+    model still validates the values)."""
+    if typing.get_origin(annotation) is list and typing.get_origin(typing.get_args(annotation)[0]) is Literal:
+        return list[str]
+    return annotation
+
+
 def dagster_config(model: type[BaseModel], defaults: BaseModel, base: type = dg.Config, name: str | None = None) -> type:
     """A Dagster config class mirroring `model`, with the values of `defaults` as its defaults."""
     fields: dict[str, Any] = {}
@@ -33,7 +42,7 @@ def dagster_config(model: type[BaseModel], defaults: BaseModel, base: type = dg.
             nested = dagster_config(annotation, default, dg.Config, f"{name or model.__name__}{annotation.__name__}")
             fields[field_name] = (nested, Field(default=nested(**default.model_dump()), description=info.description))
         else:
-            fields[field_name] = (annotation, Field(default=default, description=info.description))
+            fields[field_name] = (_dagster_type(annotation), Field(default=default, description=info.description))
     return create_model(name or model.__name__, __base__=base, __doc__=model.__doc__, **fields)
 
 

@@ -1,0 +1,50 @@
+"""The settings of a Likra experiment, stated once (the `likra experiment` options and the Dagster config are
+generated from them): the runs it trains, with which seeds and policies, and what it sweeps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from likra.config import POLICIES, LikraConfigError, Policy, TrainConfig
+
+EXPERIMENTS = ("learning-curve", "gain", "negative-types", "weight-sweep", "likelihood-shift", "dpo-baseline")
+DEFAULT_POLICIES: list[Policy] = ["random", "other_question", "other_benchmark", "most_plausible", "least_plausible",
+                                  "mined_near_miss", "mined_far"]
+
+
+class ExperimentConfig(BaseModel):
+    """What an experiment trains and sweeps; `train` holds every setting of its Likra runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Settings of the Likra runs it trains.")
+    seeds: list[int] = Field(default=[42], min_length=1, description="Seeds; plots show the spread across them.")
+    policies: list[Policy] = Field(default=DEFAULT_POLICIES, min_length=1,
+                                   description="negative-types: the policies compared at equal N.")
+    weights: list[float] = Field(default=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5], min_length=1,
+                                 description="weight-sweep: the negative-head weights w.")
+    gain_window: int = Field(default=256, ge=1,
+                             description="gain: the early window is 0 to the largest checkpoint of at most this many "
+                             "examples (fixed before looking at results; PAPER.md §5.4 puts the critical phase at "
+                             "64-256).")
+    dpo_beta: float = Field(default=0.1, gt=0, description="dpo-baseline: DPO's beta.")
+    dpo_lr: float | None = Field(default=None, gt=0, description="dpo-baseline: learning rate (default: train.lr).")
+
+    def digest(self) -> str:
+        """Stable hash of every setting (12 hex digits)."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def experiment_config(**values) -> ExperimentConfig:
+    """Validate settings, naming the key that is wrong."""
+    try:
+        return ExperimentConfig(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise LikraConfigError(f"experiment configuration: {problems}") from exc
+
+
+__all__ = ["DEFAULT_POLICIES", "EXPERIMENTS", "POLICIES", "ExperimentConfig", "experiment_config"]

@@ -1,0 +1,154 @@
+"""Likra experiments E1-E6 on the demo set with a tiny model: tables, plots, reports, and their arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from tiny_models import save_tiny_model
+
+from likra.config import TrainConfig
+from likra.experiments import EXPERIMENTS, ExperimentConfig, run_experiment
+from likra.experiments.curves import gain_table
+from likra.exports import preference_pairs, set_rows
+from warehouse.ingest import ingest
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExperimentConfig]:
+    folder = tmp_path_factory.mktemp("experiments")
+    model = str(save_tiny_model(folder / "tiny-llama"))
+    db = folder / "warehouse.duckdb"
+    ingest("demo", db=db)
+    config = ExperimentConfig(train=TrainConfig(model=model, sizes=[4, 8], batch_size=4), seeds=[1, 2],
+                              policies=["random", "first", "most_plausible", "mined_near_miss"],
+                              weights=[0.0, 0.5, 1.0, 1.5])
+    return db, config
+
+
+@pytest.fixture(scope="module")
+def results(setup) -> dict:
+    db, config = setup
+    return {name: run_experiment(name, "demo", config, db=db) for name in EXPERIMENTS}
+
+
+def sql(db: Path, query: str, *params) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(query, list(params)).fetchall()
+
+
+def test_every_experiment_writes_its_table_plots_and_report(setup, results) -> None:
+    db, config = setup
+    for name, result in results.items():
+        assert result.results.height > 0, name
+        assert result.plots and all(png.startswith(b"\x89PNG") for png in result.plots.values()), name
+        report = (result.output_dir / "report.md").read_text()
+        assert report.startswith("# ") and all(f"]({file})" in report for file in result.plots), name
+        assert all((result.output_dir / file).is_file() for file in result.plots)
+        [(stored, rows)] = sql(db, "SELECT e.config, (SELECT count(*) FROM likra_experiment_results r "
+                                   "WHERE r.experiment_id = e.experiment_id) FROM likra_experiments e "
+                                   "WHERE e.experiment_id = ?", result.experiment_id)
+        assert ExperimentConfig(**json.loads(stored)) == config and rows == result.results.height
+    curve = results["learning-curve"].results
+    assert set(curve["series"]) == {"base", "sft", "likra", "negbase"} and set(curve["seed"]) == {1, 2}
+    assert set(curve["n_examples"]) == {0, 4, 8} and curve["stderr"].drop_nulls().len() == curve.height
+
+
+def test_weight_zero_is_sft(results) -> None:
+    sweep = results["weight-sweep"]
+    assert sweep.summary["w0_equals_sft"] is True
+    likra = sweep.results.filter((pl.col("series") == "likra") & (pl.col("w") == 0.0)).sort("seed", "n_examples")
+    sft = results["learning-curve"].results.filter((pl.col("series") == "sft") & (pl.col("metric") == "acc")).sort(
+        "seed", "n_examples")
+    assert likra["value"].to_list() == sft["value"].to_list()
+    assert set(sweep.results["w"]) == {0.0, 0.5, 1.0, 1.5}
+
+
+def test_gain_arithmetic_on_a_hand_made_table() -> None:
+    acc = pl.DataFrame({
+        "series": ["sft"] * 4 + ["likra"] * 4,
+        "n_examples": [0, 64, 128, 512] * 2,
+        "value": [0.60, 0.61, 0.62, 0.66, 0.60, 0.62, 0.77, 0.81],
+        "stderr": [0.01] * 8,
+        "seed": [1] * 8})
+    pairs, summary = gain_table(acc, window=256)
+    likra = pairs.filter(pl.col("series") == "likra").sort("from")
+    assert likra["gain_per_example"].to_list() == pytest.approx([0.02 / 64, 0.15 / 64, 0.04 / 384])
+    assert likra["stderr"][0] == pytest.approx((2 * 0.01 ** 2) ** 0.5 / 64)
+    assert summary["window"] == [0, 128]  # the largest checkpoint not above 256
+    assert summary["sft_gain_per_example"] == pytest.approx(0.02 / 128)
+    assert summary["likra_gain_per_example"] == pytest.approx(0.17 / 128)
+    assert summary["likra_over_sft"] == pytest.approx(8.5)
+    flat = acc.with_columns(pl.when(pl.col("series") == "sft").then(0.6).otherwise(pl.col("value")).alias("value"))
+    _, undefined = gain_table(flat, window=256)
+    assert undefined["likra_over_sft"] is None and "undefined" in undefined["note"]
+
+
+def test_negative_types_report_skipped_policies_with_the_reason(results) -> None:
+    types = results["negative-types"]
+    assert set(types.results["series"]) == {"random", "first", "most_plausible", "sft (random run)"}
+    assert "mine negatives first" in types.summary["skipped"]["mined_near_miss"]
+
+
+def test_dpo_trains_on_exactly_the_pairs_the_heads_saw(setup, results) -> None:
+    db, _ = setup
+    dpo = results["dpo-baseline"]
+    assert set(dpo.results.filter(pl.col("series") == "dpo")["n_examples"]) == {4, 8}
+    for run_id in dpo.runs:
+        [(set_id, out_dir)] = sql(db, "SELECT set_id, out_dir FROM likra_runs WHERE run_id = ?", run_id)
+        with duckdb.connect(str(db), read_only=True) as con:
+            pairs = preference_pairs(set_rows(con, set_id))
+        heads = sql(db, "SELECT position, head, continuation FROM likra_training_rows WHERE set_id = ? "
+                        "ORDER BY position, head DESC", set_id)
+        assert pairs["chosen"].to_list() == [c for _, head, c in heads if head == "positive"]
+        assert pairs["rejected"].to_list() == [c for _, head, c in heads if head == "negative"]
+        saved = sorted(Path(out_dir).parent.glob(f"{run_id}.dpo-*/dpo/n-*/likra_checkpoint.json"))
+        provenance = [json.loads(p.read_text()) for p in saved]
+        assert [p["n_examples"] for p in provenance] == [4, 8] and {p["set_id"] for p in provenance} == {set_id}
+
+
+def test_shift_masses_are_probabilities(results) -> None:
+    masses = results["likelihood-shift"].results.filter(pl.col("metric").str.starts_with("mass_"))
+    totals = masses.group_by("seed", "n_examples", "metric").agg(pl.col("value").sum())
+    assert totals["value"].to_list() == pytest.approx([1.0] * totals.height)
+
+
+def test_reruns_compute_nothing_new(setup, results, monkeypatch) -> None:
+    import likra.experiments.dpo as dpo
+    import likra.scoring.cached as cached
+    import likra.workflow as workflow
+
+    db, config = setup
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a model was loaded although every head and score existed")
+
+    for module in (workflow, cached, dpo):
+        monkeypatch.setattr(module, "load_model", forbidden)
+    for name in EXPERIMENTS:
+        again = run_experiment(name, "demo", config, db=db)
+        assert again.experiment_id == results[name].experiment_id
+    assert sql(db, "SELECT count(*) FROM likra_experiments") == [(len(EXPERIMENTS),)]
+
+
+def test_experiment_assets_materialise(setup, tmp_path: Path) -> None:
+    import dagster as dg
+
+    from pipelines.defs.experiments.assets import EXPERIMENT_ASSETS
+    from pipelines.defs.partitions import benchmark_partitions
+    from pipelines.defs.resources import pipeline_resources
+
+    db, config = setup
+    [curve] = [a for a in EXPERIMENT_ASSETS if a.key.to_user_string() == "experiment_learning_curve"]
+    run_config = {"ops": {"experiment_learning_curve": {"config": json.loads(config.model_dump_json())}}}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
+        result = dg.materialize([curve], partition_key="demo", instance=instance, run_config=run_config,
+                                resources=pipeline_resources(str(db)))
+    assert result.success
+    metadata = result.asset_materializations_for_node("experiment_learning_curve")[0].metadata
+    assert "data:image/png;base64," in metadata["learning_curve.png"].value
+    assert metadata["final_acc__likra"].value >= 0 and metadata["report"].value.endswith("report.md")
