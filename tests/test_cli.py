@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -89,8 +90,15 @@ def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, mon
     result = CliRunner().invoke(main, ["demo"])
 
     assert result.exit_code == 0, result.output
-    assert "succeeded; checks: item_ids_unique passed, gold_in_range passed" in result.output
-    assert "demo/test/demo-001" in result.output
+    # One line per step, not Dagster's event stream, which goes to the log file the demo names.
+    assert "[11/11] likra_eval" in result.output and "DEBUG" not in result.output
+    assert "of 9 checks passed" in result.output and "9 of 9 checks passed" in result.output
+    log_file = Path(re.search(r"events: (\S+)\)", result.output).group(1))
+    assert "STEP_SUCCESS" in log_file.read_text()
+    assert "n_examples    base    sft    likra    negbase" in result.output
+    report = Path(re.search(r"Plot and report: (\S+), (\S+)", result.output).group(2))
+    assert report.is_file() and (report.parent / "learning_curve.png").read_bytes().startswith(b"\x89PNG")
+    assert 'likra sql "SELECT' in result.output and "make ui" in result.output
     assert (tmp_path / ".dagster" / "storage").is_dir()  # dagster.yaml keeps instance files in .dagster/
     assert run_query("SELECT count(*) AS n FROM items")["n"][0] == 40
     assert run_query("SELECT count(*) AS n FROM choice_scores WHERE adapter = 'base'")["n"][0] == 160

@@ -46,12 +46,17 @@ def main() -> None:
 
 
 @click.command()
+@click.option("--benchmark", default="demo", show_default=True, help="The benchmark partition to run.")
+@click.option("--data", type=click.Path(file_okay=False, exists=True),
+              help="A folder of release files, one subfolder per benchmark (as ../shared/data/benchmarks).")
+@click.option("--limit", type=click.IntRange(min=1), help="Items per split of a real benchmark (default 200).")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
-def demo(db: str | None) -> None:
-    """The main job: run the pipeline on the bundled demo benchmark through Dagster, then summarise."""
+def demo(benchmark: str, data: str | None, limit: int | None, db: str | None) -> None:
+    """The main job: the whole pipeline for one benchmark (default: the bundled demo set) through Dagster,
+    from ingestion to the Likra learning curve, then a summary."""
     from pipelines.demo import run_demo
 
-    run_demo(db, echo=click.echo, render=render)
+    run_demo(db, echo=click.echo, render=render, benchmark=benchmark, data=data, limit=limit)
 
 
 for command in (ingest, benchmarks, sql, score, mine, negatives, train, evaluate, runs, export, experiment, demo):

@@ -55,7 +55,7 @@ def choice_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     with connect(warehouse.db_path) as con:
         load_staged(con, staged.folder)
         rows = con.execute("SELECT count(*) FROM choice_scores s JOIN items i USING (item_id) "
-                           "WHERE i.benchmark = ? AND model = ? AND fewshot = ?",
+                           "WHERE i.benchmark = ? AND model = ? AND fewshot = ? AND adapter = 'base'",
                            [context.partition_key, run["model"], run["fewshot"]]).fetchone()[0]
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "score_run_id": run["run_id"],
                                           "model": run["model"]})
