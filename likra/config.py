@@ -4,12 +4,14 @@ generated from them. Defaults follow the released code (PAPER.md §2-3)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from likra.models import DEFAULT_MODEL, Dtype
 from warehouse.errors import LikraError
+from warehouse.validation import validated
 
 Policy = Literal["first", "random", "most_plausible", "least_plausible", "mined_near_miss", "mined_far",
                  "other_question", "other_benchmark"]
@@ -100,16 +102,10 @@ class TrainConfig(BaseModel):
 
     def digest(self) -> str:
         """Stable hash of the training settings (16 hex digits)."""
-        import json
-
         text = json.dumps(self.training_settings(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def train_config(**values) -> TrainConfig:
     """Validate settings, naming the key that is wrong."""
-    try:
-        return TrainConfig(**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise LikraConfigError(f"likra configuration: {problems}") from exc
+    return validated(TrainConfig, values, "likra configuration", LikraConfigError)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from likra.models import DEFAULT_MODEL, Dtype
 from mining.embeddings import DEFAULT_EMBEDDER
 from mining.errors import MiningConfigError
 from mining.grading import TierRules
 from mining.search import IndexConfig
+from warehouse.validation import validated
 
 
 class MiningConfig(BaseModel):
@@ -43,11 +44,4 @@ class MiningConfig(BaseModel):
 
 def mining_config(**values) -> MiningConfig:
     """Validate settings, naming the key that is wrong."""
-    try:
-        return MiningConfig(**values)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "config"
-            problems.append(f"{key}: {error['msg']}")
-        raise MiningConfigError("mining configuration: " + "; ".join(problems)) from exc
+    return validated(MiningConfig, values, "mining configuration", MiningConfigError)

@@ -47,3 +47,20 @@ def smollm2_dir() -> Path:
     from likra.models import packaged_model_dir
 
     return packaged_model_dir("smollm2", MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random Llama saved as a local model folder (fast tests)."""
+    from tiny_models import save_tiny_model
+
+    return str(save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama"))
+
+
+@pytest.fixture()
+def demo_db(db: Path) -> Path:
+    """A fresh warehouse holding the bundled demo benchmark."""
+    from warehouse.ingest import ingest
+
+    ingest("demo", db=db)
+    return db

@@ -30,17 +30,6 @@ from warehouse.items import load_items
 from warehouse.text import normalize
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama"))
-
-
-@pytest.fixture()
-def demo_db(db: Path) -> Path:
-    ingest("demo", db=db)
-    return db
-
-
 def config(model: str, **values) -> TrainConfig:
     return TrainConfig(model=model, sizes=[4, 8], batch_size=4, **values)
 

@@ -8,7 +8,6 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from tiny_models import save_tiny_model
 
 import likra.scoring.cached as scoring_cached
 import mining.run as mining_run
@@ -28,11 +27,6 @@ from warehouse.items import Item
 from warehouse.sinks import save_rows
 from warehouse.text import normalize
 from warehouse.text import short_text_hash as text_hash
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama"))
 
 
 def item(item_id: str, question: str, choices: list[str], gold: int) -> Item:

@@ -7,7 +7,6 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from tiny_models import save_tiny_model
 
 import likra.scoring.cached as cached
 from likra.models import ModelLoadError
@@ -15,19 +14,7 @@ from likra.scoring.run import score_benchmark
 from pipelines.cli import main
 from warehouse.db import connect
 from warehouse.errors import WarehouseError
-from warehouse.ingest import ingest
 from warehouse.sinks import StagingSink, WarehouseSink, load_staged
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama"))
-
-
-@pytest.fixture()
-def demo_db(db: Path) -> Path:
-    ingest("demo", db=db)
-    return db
 
 
 def scores(db: Path) -> list[tuple]:

@@ -10,14 +10,7 @@ from click.testing import CliRunner
 
 from pipelines.cli import main
 from warehouse.errors import ReadOnlyViolation, WarehouseError
-from warehouse.ingest import ingest
 from warehouse.sql import run_query
-
-
-@pytest.fixture()
-def demo_db(db: Path) -> Path:
-    ingest("demo", db=db)
-    return db
 
 
 @pytest.mark.parametrize("query", [

@@ -16,12 +16,13 @@ QUERIES = re.findall(r"^## (.+?)\n.*?```sql\n(.*?)```", COOKBOOK.read_text(), re
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo set ingested, scored, mined and trained on with a tiny model."""
+    from tiny_models import save_tiny_model
+
     from likra.config import TrainConfig
     from likra.scoring.run import score_benchmark
     from likra.workflow import train_benchmark
     from mining.config import MiningConfig
     from mining.run import mine_benchmark
-    from tiny_models import save_tiny_model
     from warehouse.ingest import ingest
 
     folder = tmp_path_factory.mktemp("cookbook")

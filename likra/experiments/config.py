@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from likra.config import POLICIES, LikraConfigError, Policy, TrainConfig
+from warehouse.validation import validated
 
 EXPERIMENTS = ("learning-curve", "gain", "negative-types", "weight-sweep", "likelihood-shift", "dpo-baseline")
 DEFAULT_POLICIES: list[Policy] = ["random", "other_question", "other_benchmark", "most_plausible", "least_plausible",
@@ -40,11 +41,7 @@ class ExperimentConfig(BaseModel):
 
 def experiment_config(**values) -> ExperimentConfig:
     """Validate settings, naming the key that is wrong."""
-    try:
-        return ExperimentConfig(**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise LikraConfigError(f"experiment configuration: {problems}") from exc
+    return validated(ExperimentConfig, values, "experiment configuration", LikraConfigError)
 
 
 __all__ = ["DEFAULT_POLICIES", "EXPERIMENTS", "POLICIES", "ExperimentConfig", "experiment_config"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from likra.models import DEFAULT_MODEL, Dtype
 from likra.scoring.tokens import ScoringError
+from warehouse.validation import validated
 
 
 class ScoringConfig(BaseModel):
@@ -25,8 +26,5 @@ class ScoringConfig(BaseModel):
 
 def scoring_settings(config: ScoringConfig | None = None, **overrides) -> ScoringConfig:
     """`config` (default: the defaults) with some fields replaced, validated; a bad value is named."""
-    try:
-        return ScoringConfig(**{**(config or ScoringConfig()).model_dump(), **overrides})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ScoringError(f"scoring settings: {problems}") from exc
+    return validated(ScoringConfig, {**(config or ScoringConfig()).model_dump(), **overrides}, "scoring settings",
+                     ScoringError)
