@@ -30,8 +30,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warehouse.errors import RowError, SourceFormatError, SpecError
-from warehouse.sources.base import (Benchmark, Item, LocalFile, SourceRow, attach_labels, file_provenance,
-                                    hub_rows, read_csv, read_jsonl, read_text)
+from warehouse.sources.base import (Benchmark, Item, LocalFile, SourceRow, attach_labels, entry_undecodable,
+                                    file_provenance, hub_rows, json_problem, read_csv, read_jsonl, read_rows_text,
+                                    read_text)
 
 LOCAL_FORMATS = ("json", "csv", "parquet")
 
@@ -282,19 +283,19 @@ def _read_json(file: LocalFile) -> Iterator[SourceRow]:
     """JSON lines, or a JSON array of objects (as datasets' json builder accepts both)."""
     import json
 
-    text = read_text(file.path)
+    text = read_rows_text(file.path)
     if not text.lstrip().startswith("["):
         yield from read_jsonl(file)
         return
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceFormatError(f"{file.path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise SourceFormatError(f"{file.path}: not valid JSON ({json_problem(exc, line=True)})") from exc
     provenance = file_provenance(file.path)
     for position, entry in enumerate(entries):
-        ok = isinstance(entry, dict)
+        error = "expected a JSON object" if not isinstance(entry, dict) else entry_undecodable(entry)
         yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"entry {position}",
-                        position=position, doc=entry if ok else None, error=None if ok else "expected a JSON object")
+                        position=position, doc=None if error else entry, error=error)
 
 
 def _read_parquet(file: LocalFile) -> Iterator[SourceRow]:
