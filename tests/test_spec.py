@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from warehouse.errors import SpecError
+from warehouse.errors import SourceFormatError, SpecError
 from warehouse.ingest import ingest
 from warehouse.sources import get_benchmark, load_spec, registered_specs
 
@@ -157,3 +158,43 @@ def test_bundled_demo_is_a_spec_with_forty_questions(db: Path) -> None:
         golds = [g for (g,) in con.execute("SELECT gold FROM items").fetchall()]
         choice_counts = {n for (n,) in con.execute("SELECT len(choices) FROM items").fetchall()}
     assert choice_counts == {4} and sorted(set(golds)) == [0, 1, 2, 3]
+
+
+QUIZ_SPEC = """
+task: quiz
+dataset_path: json
+dataset_kwargs: {{data_files: {{test: {data}}}}}
+test_split: test
+doc_to_text: "{text}"
+doc_to_choice: choices
+doc_to_target: answer
+{extra}"""
+QUIZ_ROWS = "".join(json.dumps({"id": f"q{n}", "question": f"Question {n}?", "choices": ["yes", "no"], "answer": n % 2})
+                    + "\n" for n in range(3))
+
+
+def quiz(folder: Path, data: str = "quiz.jsonl", text: str = "{{question}}", extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "quiz.jsonl").write_text(QUIZ_ROWS)
+    return write_spec(folder, QUIZ_SPEC.format(data=data, text=text, extra=extra))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{{ 'x' * 1000000000 }}", "'*' would make 1,000,000,000 characters, over the limit of 1,000,000"),
+    ("{% for i in range(100000000) %}x{% endfor %}", "range of 100,000,000 items is over the limit of 1,000,000"),
+    ("{{ question | regex_replace('', 'y' * 600000) }}", "regex_replace would make more than 1,000,000 characters"),
+])
+def test_a_template_bomb_stops_naming_the_key_and_the_row(tmp_path: Path, db: Path, text: str, message: str) -> None:
+    with pytest.raises(SourceFormatError, match="quiz.jsonl has no valid row") as raised:
+        ingest(load_spec(quiz(tmp_path, text=text)), db=db)
+    assert f"line 1: doc_to_text: {message}" in str(raised.value)
+    assert not db.exists()
+
+
+def test_a_template_error_rejects_only_its_row(tmp_path: Path, db: Path) -> None:
+    result = ingest(load_spec(quiz(tmp_path, text="{{ 10 / (answer - 1) }}")), db=db)
+    assert result.items == {"test": 2}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT row_ref, reason FROM ingest_rejects").fetchall() == [
+            ("line 2", "doc_to_text: ZeroDivisionError: division by zero")]
+

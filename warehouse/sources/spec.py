@@ -9,9 +9,10 @@
     doc_to_target: "{{answer}}"        # an index, or the answer text itself
     labels_file: quiz-labels.lst       # optional: one label per row, available as `label`
 
-Templates are Jinja, rendered with the row's fields (and the whole row as `doc`). Local json, csv
-and parquet files are read row by row here, so one malformed line becomes a reject instead of
-failing the load; hub ids go through `datasets.load_dataset` with `dataset_name` and `dataset_kwargs`.
+Templates are Jinja in a bounded sandbox (`templates.py`), rendered with the row's fields (and the
+whole row as `doc`). Local json, csv and parquet files are read row by row here, so one malformed
+line becomes a reject instead of failing the load; hub ids go through `datasets.load_dataset` with
+`dataset_name` and `dataset_kwargs`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warehouse.errors import RowError, SourceFormatError, SpecError
 from warehouse.sources.base import (Benchmark, Item, LocalFile, SourceRow, attach_labels, entry_undecodable,
                                     file_provenance, hub_rows, json_problem, read_csv, read_jsonl, read_rows_text,
                                     read_text)
+from warehouse.sources.templates import MAX_TEXT, BoundedSandbox, TemplateLimitError, render_bounded
 
 LOCAL_FORMATS = ("json", "csv", "parquet")
 
@@ -119,7 +120,17 @@ def load_spec(path: Path) -> SpecBenchmark:
 
 
 def _regex_replace(text: str, pattern: str, replacement: str) -> str:
-    return re.sub(pattern, replacement, text)
+    size = len(text)
+
+    def expand(match: re.Match) -> str:
+        nonlocal size  # an empty pattern matches everywhere: bound the text as it grows
+        new = match.expand(replacement)
+        size += len(new) - len(match.group(0))
+        if size > MAX_TEXT:
+            raise TemplateLimitError(f"regex_replace would make more than {MAX_TEXT:,} characters")
+        return new
+
+    return re.sub(pattern, expand, text)
 
 
 class SpecBenchmark(Benchmark):
@@ -136,8 +147,8 @@ class SpecBenchmark(Benchmark):
         self.hub_config = spec.dataset_name
         self.hub_splits = tuple(spec.splits)
         self.yaml_text = yaml_text if yaml_text is not None else yaml.safe_dump(spec.model_dump(exclude_none=True), sort_keys=False)
-        env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
-        env.filters["regex_replace"] = _regex_replace
+        env = BoundedSandbox(keep_trailing_newline=True)
+        env.add_filter("regex_replace", _regex_replace)
         self._env = env
 
     def describe(self) -> str:
@@ -222,9 +233,11 @@ class SpecBenchmark(Benchmark):
 
     def _render(self, key: str, doc: Mapping[str, Any]) -> str:
         try:
-            return self._templates[key].render(**doc, doc=doc)
+            return render_bounded(self._templates[key], {**doc, "doc": doc})
         except TemplateError as exc:
             raise RowError(f"{key}: {exc}") from exc
+        except Exception as exc:  # a template is user code: any failure of it is this row's, named by its key
+            raise RowError(f"{key}: {type(exc).__name__}: {exc}") from exc
 
     def _choices(self, doc: Mapping[str, Any]) -> list[str]:
         value = self.spec.doc_to_choice
