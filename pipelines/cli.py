@@ -66,9 +66,12 @@ def render(frame: pl.DataFrame, fmt: str = "table", max_width: int = 60) -> str:
 @click.option("--limit", type=click.IntRange(min=1), help="At most N items per split.")
 @click.option("--hub", "hub_id", help="Hub dataset id, or a local folder laid out like one, instead of the default.")
 @click.option("--revision", help="Hub revision (branch, tag or commit).")
+@click.option("--allow-outside-files", is_flag=True,
+              help="Let a spec name data or labels files outside its own folder.")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, splits: tuple[str, ...],
-           limit: int | None, hub_id: str | None, revision: str | None, db: str | None) -> None:
+           limit: int | None, hub_id: str | None, revision: str | None, allow_outside_files: bool,
+           db: str | None) -> None:
     """Ingest BENCHMARK (or the benchmark a --spec describes) into the warehouse."""
     from warehouse.ingest import ingest as run_ingest
     from warehouse.sources import load_spec
@@ -77,7 +80,7 @@ def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, spl
         raise click.UsageError("give a BENCHMARK name or --spec SPEC.yaml (one of them)")
     target = load_spec(spec_path) if spec_path else benchmark
     result = run_ingest(target, db=db, path=path, splits=list(splits) or None, limit=limit, hub_id=hub_id,
-                        revision=revision)
+                        revision=revision, allow_outside_files=allow_outside_files)
     frame = pl.DataFrame({"split": list(result.items), "items": list(result.items.values()),
                           "rejected": [result.rejects[s] for s in result.items]})
     click.echo(f"{result.benchmark}: {result.n_items} items, {result.n_rejects} rejected, from {result.origin} "

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
+from pipelines.cli import main
 from warehouse.errors import SourceFormatError, SpecError
 from warehouse.ingest import ingest
 from warehouse.sources import get_benchmark, load_spec, registered_specs
@@ -43,7 +45,7 @@ def test_jsonl_spec_matches_the_builtin_adapter(samples: Path, tmp_path: Path, d
     data = samples / "arc_challenge" / "ARC-Challenge-Test.jsonl"
     spec = write_spec(tmp_path, ARC_SPEC.format(data=data))
 
-    result = ingest(load_spec(spec), db=db)
+    result = ingest(load_spec(spec), db=db, allow_outside_files=True)
     ingest("arc_challenge", db=db, path=data)
 
     assert result.items == {"test": 1172} and result.n_rejects == 0
@@ -198,3 +200,43 @@ def test_a_template_error_rejects_only_its_row(tmp_path: Path, db: Path) -> None
         assert con.execute("SELECT row_ref, reason FROM ingest_rejects").fetchall() == [
             ("line 2", "doc_to_text: ZeroDivisionError: division by zero")]
 
+
+@pytest.mark.parametrize(("data", "extra", "named"), [
+    ("../outside.jsonl", "", "data file ../outside.jsonl"),
+    ("{outside}", "", "data file {outside}"),
+    ("link.jsonl", "", "data file link.jsonl"),
+    ("quiz.jsonl", "labels_file: ../labels.lst", "labels file ../labels.lst"),
+], ids=["parent", "absolute", "symlink", "labels"])
+def test_a_spec_may_not_name_files_outside_its_folder(tmp_path: Path, db: Path, data: str, extra: str,
+                                                     named: str) -> None:
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text(QUIZ_ROWS)
+    (tmp_path / "labels.lst").write_text("0\n1\n0\n")
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    (folder / "link.jsonl").symlink_to(outside)
+    spec = quiz(folder, data=data.format(outside=outside), extra=extra)
+
+    with pytest.raises(SpecError, match="is outside the spec's folder") as raised:
+        ingest(load_spec(spec), db=db)
+
+    assert named.format(outside=outside) in str(raised.value) and "--allow-outside-files" in str(raised.value)
+    assert not db.exists()
+
+
+def test_files_outside_the_spec_folder_are_read_when_allowed(tmp_path: Path, db: Path) -> None:
+    (tmp_path / "outside.jsonl").write_text(QUIZ_ROWS)
+    spec = quiz(tmp_path / "spec", data="../outside.jsonl")
+    assert ingest(load_spec(spec), db=db, allow_outside_files=True).items == {"test": 3}
+
+
+def test_cli_reads_files_outside_the_spec_folder_only_with_the_flag(tmp_path: Path, db: Path) -> None:
+    (tmp_path / "outside.jsonl").write_text(QUIZ_ROWS)
+    spec = str(quiz(tmp_path / "spec", data="../outside.jsonl"))
+    runner = CliRunner()
+
+    refused = runner.invoke(main, ["ingest", "--spec", spec, "--db", str(db)])
+    allowed = runner.invoke(main, ["ingest", "--spec", spec, "--allow-outside-files", "--db", str(db)])
+
+    assert refused.exit_code == 1 and "pass --allow-outside-files" in refused.output
+    assert allowed.exit_code == 0 and allowed.output.startswith("quiz: 3 items, 0 rejected")

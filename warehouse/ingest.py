@@ -240,14 +240,20 @@ def resolve(benchmark: str | Benchmark, con: duckdb.DuckDBPyConnection | None = 
 
 def ingest(benchmark: str | Benchmark, *, db: str | os.PathLike[str] | None = None,
            path: str | os.PathLike[str] | None = None, splits: list[str] | None = None,
-           limit: int | None = None, hub_id: str | None = None, revision: str | None = None) -> IngestResult:
-    """Ingest a benchmark from local release files (`path`), its spec's files, or the hub."""
+           limit: int | None = None, hub_id: str | None = None, revision: str | None = None,
+           allow_outside_files: bool = False) -> IngestResult:
+    """Ingest a benchmark from local release files (`path`), its spec's files, or the hub.
+
+    A spec may only name files in its own folder unless `allow_outside_files` is set.
+    """
     started = time.perf_counter()
     if isinstance(benchmark, str) and benchmark not in builtin_benchmarks() and resolve_db_path(db).exists():
         with connect_read_only(db) as con:  # registered specs live in the warehouse
             resolved = resolve(benchmark, con)
     else:
         resolved = resolve(benchmark)
+    if allow_outside_files and isinstance(resolved, SpecBenchmark):
+        resolved = resolved.with_outside_files()
     if limit is not None and limit < 1:
         raise SourceFormatError(f"--limit must be at least 1, got {limit}")
     collected = collect(resolved, path=Path(path) if path is not None else None, splits=splits, limit=limit,

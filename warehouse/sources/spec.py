@@ -18,6 +18,7 @@ line becomes a reject instead of failing the load; hub ids go through `datasets.
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import re
 from collections.abc import Iterator, Mapping
@@ -169,9 +170,22 @@ class SpecBenchmark(Benchmark):
 
     # -- files ---------------------------------------------------------------------------------
 
-    def _resolve(self, name: str) -> Path:
+    allow_outside_files = False  # spec-named files must sit in the spec's folder unless the user says otherwise
+
+    def with_outside_files(self) -> SpecBenchmark:
+        """This benchmark, allowed to read files its spec names outside the spec's folder."""
+        allowed = copy.copy(self)
+        allowed.allow_outside_files = True
+        return allowed
+
+    def _resolve(self, name: str, what: str) -> Path:
         path = Path(name).expanduser()
-        return path if path.is_absolute() else self.base_dir / path
+        path = path if path.is_absolute() else self.base_dir / path
+        # A spec may come from anywhere: without consent it must not turn other local files into items.
+        if not self.allow_outside_files and not path.resolve().is_relative_to(self.base_dir.resolve()):
+            raise SpecError(f"spec {self.name}: {what} {name} is outside the spec's folder {self.base_dir} "
+                            "(symbolic links resolved); move it there, or pass --allow-outside-files")
+        return path
 
     def _declared_files(self) -> dict[str, list[Path]]:
         data_files = self.spec.dataset_kwargs.get("data_files")
@@ -182,14 +196,14 @@ class SpecBenchmark(Benchmark):
             data_files = {self.spec.splits[0]: data_files}
         if not isinstance(data_files, dict):
             raise SpecError(f"spec {self.name}: key 'dataset_kwargs.data_files' must be a path, a list or a mapping split -> path")
-        return {split: [self._resolve(f) for f in ([files] if isinstance(files, str) else files)]
+        return {split: [self._resolve(f, "data file") for f in ([files] if isinstance(files, str) else files)]
                 for split, files in data_files.items()}
 
     def _labels_for(self, split: str) -> Path | None:
         labels = self.spec.labels_file
         if isinstance(labels, dict):
             labels = labels.get(split)
-        return self._resolve(labels) if labels else None
+        return self._resolve(labels, "labels file") if labels else None
 
     def local_files(self, path: Path | None, split: str | None = None) -> list[LocalFile]:
         if path is not None and path.is_dir():
