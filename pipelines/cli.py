@@ -26,6 +26,9 @@ class _Group(click.Group):
         except WarehouseError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted (Ctrl-C)", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=_Group)
@@ -115,12 +118,14 @@ def benchmarks(db: str | None) -> None:
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--max-width", type=int, default=60, show_default=True, help="Truncate table cells (0: never).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60, show_default=True,
+              help="Stop the query after SECONDS (0: no limit); Ctrl-C stops it too.")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
-def sql(query: str, fmt: str, max_width: int, db: str | None) -> None:
+def sql(query: str, fmt: str, max_width: int, timeout: float, db: str | None) -> None:
     """Run one read-only SQL QUERY over the warehouse (writes, ATTACH, COPY, files: refused, exit 2)."""
     from warehouse.sql import run_query
 
-    click.echo(render(run_query(query, db), fmt, max_width))
+    click.echo(render(run_query(query, db, timeout=timeout), fmt, max_width))
 
 
 @main.command()
