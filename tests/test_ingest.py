@@ -10,8 +10,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from warehouse.db import connect
-from warehouse.errors import SourceFormatError, UnknownBenchmarkError
+from warehouse.db import connect, connect_read_only
+from warehouse.errors import SourceFormatError, UnknownBenchmarkError, WarehouseError
 from warehouse.ingest import collect, ingest, write
 from warehouse.sources import get_benchmark
 
@@ -250,3 +250,34 @@ def test_a_json_escape_that_is_not_unicode_is_rejected(tmp_path: Path, db: Path)
     [(reason,)] = rows(db, "SELECT reason FROM ingest_rejects")
     assert reason.startswith("prompt is not valid Unicode text")
 
+
+def test_a_warehouse_from_a_newer_toolkit_is_refused(db: Path) -> None:
+    ingest("demo", db=db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', now()::TIMESTAMP)")
+    message = r"has schema version 99, newer than this toolkit \(\d+\): upgrade likra-toolkit"
+    with pytest.raises(WarehouseError, match=message):
+        connect(db)
+    with pytest.raises(WarehouseError, match=message):
+        connect_read_only(db)
+
+
+@pytest.mark.parametrize(("content", "kind"), [
+    (b"SQLite format 3\x00" + bytes(100), "a SQLite database"),
+    (b"item_id,question\n", "another kind of file"),
+    (b"", "empty"),
+])
+def test_a_file_that_is_not_a_warehouse_is_named(tmp_path: Path, content: bytes, kind: str) -> None:
+    path = tmp_path / "other.db"
+    path.write_bytes(content)
+    for opener in (connect, connect_read_only):
+        with pytest.raises(WarehouseError, match=rf"other\.db is not a DuckDB warehouse \(it is {kind}\)"):
+            opener(path)
+    assert path.read_bytes() == content
+
+
+def test_a_warehouse_under_a_regular_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("a file\n")
+    for opener in (connect, connect_read_only):
+        with pytest.raises(WarehouseError, match=r"its parent .*notes is a file, not a folder"):
+            opener(tmp_path / "notes" / "deeper" / "warehouse.duckdb")

@@ -40,6 +40,7 @@ class ScoreReport:
     forward_tokens: int = 0
     seconds: float = 0.0
     compute_seconds: float = 0.0
+    load_seconds: float = 0.0  # loading the model, apart from scoring
     started_at: str = ""
     finished_at: str = ""
     accuracy: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> {acc, acc_norm, n}
@@ -136,11 +137,17 @@ class CachedScorer:
         self.scorer_options = scorer_options or {}
         self._scorer: Scorer | None = None
         self.compute_seconds = 0.0
+        self.load_seconds = 0.0
         key = loaded.key if loaded is not None else model_key(model, dtype)
         if key is None:  # a hub id: its revision is known once loaded
-            self.loaded = load_model(model, dtype=dtype)
+            self._load()
             key = self.loaded.key
         self.key = key
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        self.loaded = load_model(self.model, dtype=self.dtype)
+        self.load_seconds += time.perf_counter() - started
 
     @property
     def forward_tokens(self) -> int:
@@ -163,7 +170,8 @@ class CachedScorer:
         if not requests:
             return {}
         if self._scorer is None:
-            self.loaded = self.loaded or load_model(self.model, dtype=self.dtype)
+            if self.loaded is None:
+                self._load()
             self._scorer = Scorer(self.loaded, **self.scorer_options)
         started = time.perf_counter()
         scores = self._scorer.score([r.request for r in requests])[0]
@@ -216,6 +224,7 @@ def score_benchmark(
     report.n_truncated = sum(1 for _, s in all_scored if s.truncated)
     report.forward_tokens = scorer.forward_tokens
     report.compute_seconds = scorer.compute_seconds
+    report.load_seconds = scorer.load_seconds
     report.dtype = scorer.dtype_name
     report.accuracy = accuracy(all_scored)
     report.seconds = time.perf_counter() - wall
