@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from warehouse.errors import LikraError
+from warehouse.errors import LikraError, one_line
 from warehouse.paths import data_dir
 
 DEFAULT_MODEL = "smollm2"
@@ -158,6 +158,9 @@ def local_model_dir(spec: str) -> Path | None:
     if spec in PACKAGED:
         return packaged_model_dir(spec)
     path = Path(spec).expanduser()
+    if path.is_file():
+        raise ModelLoadError(f"model path {path} is a file; give a model folder saved by save_pretrained "
+                             "(config.json, weights and tokenizer)")
     if path.exists():
         if not (path / "config.json").exists():
             raise ModelLoadError(f"model path {path} has no config.json: give a folder saved by save_pretrained")
@@ -191,8 +194,8 @@ def load_model(spec: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str | 
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
         model = AutoModelForCausalLM.from_pretrained(source, revision=revision, dtype=torch_dtype)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load model {spec!r}: {exc}") from exc
+    except Exception as exc:  # transformers and safetensors raise many types for files they cannot use
+        raise ModelLoadError(f"cannot load model {spec!r}: {one_line(exc)}") from exc
     model.to(target_device).eval()
     if isinstance(source, Path):
         weights = _folder_key(source)

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from mining.errors import EmbedderLoadError, MiningError
 from warehouse.db import connect_read_only
+from warehouse.errors import one_line
 from warehouse.sinks import Sink
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
@@ -130,8 +131,8 @@ def _load_sentence_transformer(spec: str, device: str | None):
 
     try:
         return SentenceTransformer(embedder_source(spec), device=device)
-    except (OSError, ValueError) as exc:
-        raise EmbedderLoadError(f"cannot load embedding model {spec!r}: {exc}") from exc
+    except Exception as exc:  # transformers and safetensors raise many types for files they cannot use
+        raise EmbedderLoadError(f"cannot load embedding model {spec!r}: {one_line(exc)}") from exc
 
 
 def _with_hashes(con: duckdb.DuckDBPyConnection, hashes: Sequence[str], query: str, params: list) -> pa.Table:

@@ -10,8 +10,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from warehouse.db import connect
-from warehouse.errors import SourceFormatError, UnknownBenchmarkError
+from warehouse.db import connect, connect_read_only
+from warehouse.errors import SourceFormatError, UnknownBenchmarkError, WarehouseError
 from warehouse.ingest import collect, ingest, write
 from warehouse.sources import get_benchmark
 
@@ -162,3 +162,122 @@ def test_schema_is_migrated_once_and_versioned(db: Path) -> None:
         second = con.execute("SELECT version, name FROM schema_migrations").fetchall()
     shipped = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "warehouse" / "migrations").glob("*.sql"))
     assert first == second == [(n + 1, name) for n, name in enumerate(shipped)]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n   \n\t\n"], ids=["empty", "blank_lines"])
+def test_a_file_without_rows_fails_naming_it_and_keeps_the_split(tmp_path: Path, db: Path, content: bytes) -> None:
+    data = tmp_path / "ARC-Challenge-Test.jsonl"
+    data.write_text("\n".join(arc_line(n) for n in range(5)) + "\n")
+    ingest("arc_challenge", db=db, path=data)
+    data.write_bytes(content)
+
+    with pytest.raises(SourceFormatError, match=r"ARC-Challenge-Test\.jsonl has no rows; nothing was changed"):
+        ingest("arc_challenge", db=db, path=data)
+
+    assert rows(db, "SELECT count(*) FROM items") == [(5,)]
+
+
+def test_a_split_full_at_its_limit_does_not_read_the_next_file(samples: Path, db: Path) -> None:
+    result = ingest("mmlu", db=db, path=samples / "mmlu", splits=["dev"], limit=3)
+    assert result.items == {"dev": 3}
+
+
+def test_byte_order_mark_and_crlf_are_read_as_plain_lines(tmp_path: Path, db: Path) -> None:
+    data = tmp_path / "ARC-Challenge-Test.jsonl"
+    data.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(arc_line(n) for n in range(3)).encode() + b"\r\n")
+
+    result = ingest("arc_challenge", db=db, path=data)
+
+    assert result.items == {"test": 3} and result.n_rejects == 0
+
+
+def test_a_line_that_is_not_utf8_is_rejected_alone(tmp_path: Path, db: Path) -> None:
+    data = tmp_path / "ARC-Challenge-Test.jsonl"
+    bad = arc_line(2).encode().replace(b"red", b"r\xffd")
+    data.write_bytes(b"\n".join([arc_line(1).encode(), bad, arc_line(3).encode()]) + b"\n")
+
+    result = ingest("arc_challenge", db=db, path=data)
+
+    assert result.items == {"test": 2}
+    assert rows(db, "SELECT row_ref, reason FROM ingest_rejects") == [
+        ("line 2", "not UTF-8 text (byte 0xff at column 53)")]
+
+
+def test_a_labels_line_that_is_not_utf8_rejects_its_row(samples: Path, tmp_path: Path, db: Path) -> None:
+    folder = tmp_path / "piqa"
+    folder.mkdir()
+    shutil.copy(samples / "piqa" / "dev.jsonl", folder / "dev.jsonl")
+    labels = (samples / "piqa" / "dev-labels.lst").read_bytes().split(b"\n")
+    labels[1] = b"\xfe"
+    (folder / "dev-labels.lst").write_bytes(b"\xef\xbb\xbf" + b"\n".join(labels))
+
+    result = ingest("piqa", db=db, path=folder)
+
+    assert result.items == {"validation": 999}
+    assert rows(db, "SELECT row_ref, reason FROM ingest_rejects") == [
+        ("line 2", "label on line 2 of dev-labels.lst: not UTF-8 text (byte 0xfe at column 1)")]
+
+
+def test_invalid_json_reason_names_the_column_once(tmp_path: Path, db: Path) -> None:
+    data = tmp_path / "ARC-Challenge-Test.jsonl"
+    data.write_text(arc_line(1) + "\n" + '{"id": "Q2", "question": "unterminated\n')
+
+    ingest("arc_challenge", db=db, path=data)
+
+    assert rows(db, "SELECT reason FROM ingest_rejects") == [
+        ("invalid JSON (Unterminated string starting at column 26)",)]
+
+
+def test_a_field_too_long_for_any_model_is_rejected(tmp_path: Path, db: Path) -> None:
+    data = tmp_path / "ARC-Challenge-Test.jsonl"
+    huge = json.dumps({**json.loads(arc_line(2)), "question": {**ARC_ROW["question"], "stem": "x" * 2_000_000}})
+    data.write_text("\n".join([arc_line(1), huge, arc_line(3)]) + "\n")
+
+    result = ingest("arc_challenge", db=db, path=data)
+
+    assert result.items == {"test": 2}
+    assert rows(db, "SELECT reason FROM ingest_rejects") == [
+        ("prompt has 2,000,018 characters, over the limit of 1,000,000",)]
+
+
+def test_a_json_escape_that_is_not_unicode_is_rejected(tmp_path: Path, db: Path) -> None:
+    data = tmp_path / "ARC-Challenge-Test.jsonl"
+    data.write_text("\n".join([arc_line(1), arc_line(2).replace("Which", "\\ud800Which"), arc_line(3)]) + "\n")
+
+    result = ingest("arc_challenge", db=db, path=data)
+
+    assert result.items == {"test": 2}
+    [(reason,)] = rows(db, "SELECT reason FROM ingest_rejects")
+    assert reason.startswith("prompt is not valid Unicode text")
+
+
+def test_a_warehouse_from_a_newer_toolkit_is_refused(db: Path) -> None:
+    ingest("demo", db=db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', now()::TIMESTAMP)")
+    message = r"has schema version 99, newer than this toolkit \(\d+\): upgrade likra-toolkit"
+    with pytest.raises(WarehouseError, match=message):
+        connect(db)
+    with pytest.raises(WarehouseError, match=message):
+        connect_read_only(db)
+
+
+@pytest.mark.parametrize(("content", "kind"), [
+    (b"SQLite format 3\x00" + bytes(100), "a SQLite database"),
+    (b"item_id,question\n", "another kind of file"),
+    (b"", "empty"),
+])
+def test_a_file_that_is_not_a_warehouse_is_named(tmp_path: Path, content: bytes, kind: str) -> None:
+    path = tmp_path / "other.db"
+    path.write_bytes(content)
+    for opener in (connect, connect_read_only):
+        with pytest.raises(WarehouseError, match=rf"other\.db is not a DuckDB warehouse \(it is {kind}\)"):
+            opener(path)
+    assert path.read_bytes() == content
+
+
+def test_a_warehouse_under_a_regular_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("a file\n")
+    for opener in (connect, connect_read_only):
+        with pytest.raises(WarehouseError, match=r"its parent .*notes is a file, not a folder"):
+            opener(tmp_path / "notes" / "deeper" / "warehouse.duckdb")

@@ -101,7 +101,7 @@ def test_sensor_adds_builtin_and_registered_partitions(samples: Path, tmp_path: 
                     "doc_to_text: '{{question.stem}}'\n"
                     "doc_to_choice: \"{{question.choices | map(attribute='text') | list}}\"\n"
                     "doc_to_target: \"{{(question.choices | map(attribute='label') | list).index(answerKey)}}\"\n")
-    ingest(load_spec(spec), db=db, limit=3)
+    ingest(load_spec(spec), db=db, limit=3, allow_outside_files=True)
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"warehouse": WarehouseResource(db_path=str(db))})
         result = benchmark_partitions_sensor(context)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
-from warehouse.errors import SpecError
+from pipelines.cli import main
+from warehouse.errors import SourceFormatError, SpecError
 from warehouse.ingest import ingest
 from warehouse.sources import get_benchmark, load_spec, registered_specs
 
@@ -42,7 +45,7 @@ def test_jsonl_spec_matches_the_builtin_adapter(samples: Path, tmp_path: Path, d
     data = samples / "arc_challenge" / "ARC-Challenge-Test.jsonl"
     spec = write_spec(tmp_path, ARC_SPEC.format(data=data))
 
-    result = ingest(load_spec(spec), db=db)
+    result = ingest(load_spec(spec), db=db, allow_outside_files=True)
     ingest("arc_challenge", db=db, path=data)
 
     assert result.items == {"test": 1172} and result.n_rejects == 0
@@ -157,3 +160,83 @@ def test_bundled_demo_is_a_spec_with_forty_questions(db: Path) -> None:
         golds = [g for (g,) in con.execute("SELECT gold FROM items").fetchall()]
         choice_counts = {n for (n,) in con.execute("SELECT len(choices) FROM items").fetchall()}
     assert choice_counts == {4} and sorted(set(golds)) == [0, 1, 2, 3]
+
+
+QUIZ_SPEC = """
+task: quiz
+dataset_path: json
+dataset_kwargs: {{data_files: {{test: {data}}}}}
+test_split: test
+doc_to_text: "{text}"
+doc_to_choice: choices
+doc_to_target: answer
+{extra}"""
+QUIZ_ROWS = "".join(json.dumps({"id": f"q{n}", "question": f"Question {n}?", "choices": ["yes", "no"], "answer": n % 2})
+                    + "\n" for n in range(3))
+
+
+def quiz(folder: Path, data: str = "quiz.jsonl", text: str = "{{question}}", extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "quiz.jsonl").write_text(QUIZ_ROWS)
+    return write_spec(folder, QUIZ_SPEC.format(data=data, text=text, extra=extra))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{{ 'x' * 1000000000 }}", "'*' would make 1,000,000,000 characters, over the limit of 1,000,000"),
+    ("{% for i in range(100000000) %}x{% endfor %}", "range of 100,000,000 items is over the limit of 1,000,000"),
+    ("{{ question | regex_replace('', 'y' * 600000) }}", "regex_replace would make more than 1,000,000 characters"),
+])
+def test_a_template_bomb_stops_naming_the_key_and_the_row(tmp_path: Path, db: Path, text: str, message: str) -> None:
+    with pytest.raises(SourceFormatError, match="quiz.jsonl has no valid row") as raised:
+        ingest(load_spec(quiz(tmp_path, text=text)), db=db)
+    assert f"line 1: doc_to_text: {message}" in str(raised.value)
+    assert not db.exists()
+
+
+def test_a_template_error_rejects_only_its_row(tmp_path: Path, db: Path) -> None:
+    result = ingest(load_spec(quiz(tmp_path, text="{{ 10 / (answer - 1) }}")), db=db)
+    assert result.items == {"test": 2}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT row_ref, reason FROM ingest_rejects").fetchall() == [
+            ("line 2", "doc_to_text: ZeroDivisionError: division by zero")]
+
+
+@pytest.mark.parametrize(("data", "extra", "named"), [
+    ("../outside.jsonl", "", "data file ../outside.jsonl"),
+    ("{outside}", "", "data file {outside}"),
+    ("link.jsonl", "", "data file link.jsonl"),
+    ("quiz.jsonl", "labels_file: ../labels.lst", "labels file ../labels.lst"),
+], ids=["parent", "absolute", "symlink", "labels"])
+def test_a_spec_may_not_name_files_outside_its_folder(tmp_path: Path, db: Path, data: str, extra: str,
+                                                     named: str) -> None:
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text(QUIZ_ROWS)
+    (tmp_path / "labels.lst").write_text("0\n1\n0\n")
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    (folder / "link.jsonl").symlink_to(outside)
+    spec = quiz(folder, data=data.format(outside=outside), extra=extra)
+
+    with pytest.raises(SpecError, match="is outside the spec's folder") as raised:
+        ingest(load_spec(spec), db=db)
+
+    assert named.format(outside=outside) in str(raised.value) and "--allow-outside-files" in str(raised.value)
+    assert not db.exists()
+
+
+def test_files_outside_the_spec_folder_are_read_when_allowed(tmp_path: Path, db: Path) -> None:
+    (tmp_path / "outside.jsonl").write_text(QUIZ_ROWS)
+    spec = quiz(tmp_path / "spec", data="../outside.jsonl")
+    assert ingest(load_spec(spec), db=db, allow_outside_files=True).items == {"test": 3}
+
+
+def test_cli_reads_files_outside_the_spec_folder_only_with_the_flag(tmp_path: Path, db: Path) -> None:
+    (tmp_path / "outside.jsonl").write_text(QUIZ_ROWS)
+    spec = str(quiz(tmp_path / "spec", data="../outside.jsonl"))
+    runner = CliRunner()
+
+    refused = runner.invoke(main, ["ingest", "--spec", spec, "--db", str(db)])
+    allowed = runner.invoke(main, ["ingest", "--spec", spec, "--allow-outside-files", "--db", str(db)])
+
+    assert refused.exit_code == 1 and "pass --allow-outside-files" in refused.output
+    assert allowed.exit_code == 0 and allowed.output.startswith("quiz: 3 items, 0 rejected")

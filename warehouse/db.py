@@ -66,7 +66,45 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 LOCK_WAIT_SECONDS = float(os.environ.get("LIKRA_LOCK_WAIT", "15"))
 
 
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def _check_is_duckdb(path: Path) -> None:
+    """Refuse a --db that exists but is not a DuckDB file, before DuckDB guesses (it would load sqlite_scanner)."""
+    if path.is_dir():
+        raise WarehouseError(f"warehouse {path} is a folder, not a DuckDB warehouse file; point --db at a file")
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if head[8:12] != _DUCKDB_MAGIC:
+        kind = "a SQLite database" if head.startswith(b"SQLite format 3") else "empty" if not head else "another kind of file"
+        raise WarehouseError(f"{path} is not a DuckDB warehouse (it is {kind}); point --db at a warehouse "
+                             "made by likra, or at a new file name to create one")
+
+
+def _check_parent(path: Path) -> None:
+    """Refuse a --db under a regular file, which no folder can be made in."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise WarehouseError(f"warehouse {path} cannot be there: its parent {parent} is a file, "
+                                     "not a folder; choose another --db path")
+            return
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The warehouse's schema version; one from a newer toolkit is refused rather than misread."""
+    version = schema_version(con)
+    if version > latest_version():
+        con.close()
+        raise WarehouseError(f"warehouse {path} has schema version {version}, newer than this toolkit "
+                             f"({latest_version()}): upgrade likra-toolkit")
+    return version
+
+
 def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    _check_is_duckdb(path)
     # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little.
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     delay = 0.05
@@ -78,7 +116,8 @@ def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.Duc
                 raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
             if time.monotonic() + delay > deadline:
                 raise WarehouseError(
-                    f"warehouse {path} is locked by another process (DuckDB allows one writer); "
+                    f"warehouse {path} is locked by another process (DuckDB allows one writer, and no reader "
+                    "beside it: a `likra sql` query holds the file until it ends or its --timeout); "
                     "wait for it to finish or stop it, then retry"
                 ) from exc
             time.sleep(delay)
@@ -88,8 +127,10 @@ def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.Duc
 def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-write, creating it if needed and applying pending migrations."""
     path = resolve_db_path(db)
+    _check_parent(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _open(path, read_only=False)
+    _check_version(con, path)
     migrate(con)
     return con
 
@@ -99,6 +140,7 @@ def connect_read_only(
 ) -> duckdb.DuckDBPyConnection:
     """Open an existing warehouse read-only; `sandbox` also disables access to any other file."""
     path = resolve_db_path(db)
+    _check_parent(path)
     if not path.exists():
         raise WarehouseError(
             f"no warehouse at {path}: ingest a benchmark first (`likra ingest demo`), "
@@ -106,7 +148,7 @@ def connect_read_only(
         )
     config = {"enable_external_access": False, "lock_configuration": True} if sandbox else None
     con = _open(path, read_only=True, config=config)
-    version = schema_version(con)
+    version = _check_version(con, path)
     if version < latest_version():
         con.close()
         raise WarehouseError(

@@ -26,5 +26,15 @@ class ReadOnlyViolation(WarehouseError):
     """A SQL statement that would change the warehouse or reach outside it."""
 
 
+class QueryTimeout(WarehouseError):
+    """A query that ran past its time limit and was interrupted."""
+
+
 class RowError(Exception):
     """One malformed source row; it becomes a row of `ingest_rejects`, the rest is ingested."""
+
+
+def one_line(error: BaseException | str, limit: int = 300) -> str:
+    """Another library's error message on one line, cut to `limit` characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -69,8 +69,29 @@ class _Stream:
     rows: Iterator[SourceRow]
 
 
+MAX_FIELD_CHARS = 1_000_000  # far beyond any model's context; a bigger field is a broken row, not a question
+
+
+def _check_texts(item: Item) -> None:
+    """Every text must be storable (valid Unicode) and of a sane size."""
+    texts = {"id": item.source_id, "prompt": item.prompt, "question": item.question, "subset": item.subset,
+             "description": item.description, "continuation": item.continuation,
+             "target_delimiter": item.target_delimiter,
+             **{f"choice {index}": str(choice) for index, choice in enumerate(item.choices)}}
+    for name, text in texts.items():
+        if text is None:
+            continue
+        if len(text) > MAX_FIELD_CHARS:
+            raise RowError(f"{name} has {len(text):,} characters, over the limit of {MAX_FIELD_CHARS:,}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from a JSON escape like \ud800
+            raise RowError(f"{name} is not valid Unicode text ({exc.reason} at character {exc.start + 1})") from exc
+
+
 def check_item(item: Item) -> None:
     """Raise RowError unless the item can be scored: a prompt, two non-empty choices, golds in range."""
+    _check_texts(item)
     if item.format == "continuation" and not item.prompt.strip():
         raise RowError("prompt is empty")
     if len(item.choices) < 2:
@@ -98,11 +119,25 @@ def _streams(benchmark: Benchmark, path: Path | None, splits: list[str] | None,
                     f"found splits {', '.join(sorted({f.split for f in files}))}")
             files = [f for f in files if f.split in splits]
         origin = str(path) if path is not None else f"spec {benchmark.name}"
-        return origin, [_Stream(f.split, f.path.name, True, benchmark.read_local(f)) for f in files]
+        return origin, [_Stream(f.split, str(f.path), True, benchmark.read_local(f)) for f in files]
     dataset = hub_id or benchmark.hub_id
     wanted = splits or list(benchmark.hub_splits)
     return f"hub {dataset}", [_Stream(s, f"{dataset}[{s}]", False, benchmark.read_hub(s, hub_id, revision))
                               for s in wanted]
+
+
+def _no_valid_row(benchmark: Benchmark, stream: _Stream, problems: list[str]) -> SourceFormatError:
+    """The error for a source without one valid row: it must not replace the rows already stored."""
+    if not problems:
+        return SourceFormatError(f"{benchmark.name}: {stream.origin} has no rows; nothing was changed. "
+                                 "Point --path (or the spec) at the file that holds the questions")
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    if isinstance(benchmark, SpecBenchmark):
+        hint = "check the spec's templates against the file's fields"
+    else:
+        hint = f"so it is not a {benchmark.name} file in the expected layout " \
+               f"({benchmark.local_layout if stream.local else benchmark.hub_id})"
+    return SourceFormatError(f"{benchmark.name}: {stream.origin} has no valid row, {hint}: {shown}")
 
 
 def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str] | None = None,
@@ -116,9 +151,10 @@ def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str]
     seen: dict[str, str] = {}
     per_split: Counter[str] = Counter()
     for stream in streams:
-        valid_before, problems = len(items), []
+        valid_before, problems, full = len(items), [], False
         for row in stream.rows:
             if limit is not None and per_split[stream.split] >= limit:
+                full = True  # the split reached --limit in an earlier file: this one was not read
                 break
             try:
                 if row.error:
@@ -138,11 +174,8 @@ def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str]
             seen[key] = f"{row.origin} {row.ref}"
             items.append(item.row(row.provenance, run_id, started_at))
             per_split[stream.split] += 1
-        if len(items) == valid_before and problems:
-            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-            raise SourceFormatError(
-                f"{benchmark.name}: {stream.origin} has no valid row, so it is not a {benchmark.name} file "
-                f"in the expected layout ({benchmark.local_layout if stream.local else benchmark.hub_id}): {shown}")
+        if len(items) == valid_before and not full:
+            raise _no_valid_row(benchmark, stream, problems)
     splits_done = sorted({s.split for s in streams})
     return Collected(benchmark, origin, splits_done, items_frame(items),
                      pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row"), run_id, started_at)
@@ -189,14 +222,20 @@ def resolve(benchmark: str | Benchmark, con: duckdb.DuckDBPyConnection | None = 
 
 def ingest(benchmark: str | Benchmark, *, db: str | os.PathLike[str] | None = None,
            path: str | os.PathLike[str] | None = None, splits: list[str] | None = None,
-           limit: int | None = None, hub_id: str | None = None, revision: str | None = None) -> IngestResult:
-    """Ingest a benchmark from local release files (`path`), its spec's files, or the hub."""
+           limit: int | None = None, hub_id: str | None = None, revision: str | None = None,
+           allow_outside_files: bool = False) -> IngestResult:
+    """Ingest a benchmark from local release files (`path`), its spec's files, or the hub.
+
+    A spec may only name files in its own folder unless `allow_outside_files` is set.
+    """
     started = time.perf_counter()
     if isinstance(benchmark, str) and benchmark not in builtin_benchmarks() and resolve_db_path(db).exists():
         with connect_read_only(db) as con:  # registered specs live in the warehouse
             resolved = resolve(benchmark, con)
     else:
         resolved = resolve(benchmark)
+    if allow_outside_files and isinstance(resolved, SpecBenchmark):
+        resolved = resolved.with_outside_files()
     if limit is not None and limit < 1:
         raise SourceFormatError(f"--limit must be at least 1, got {limit}")
     collected = collect(resolved, path=Path(path) if path is not None else None, splits=splits, limit=limit,

@@ -38,11 +38,17 @@ class CachedScorer:
         self.scorer_options = scorer_options or {}
         self._scorer: Scorer | None = None
         self.compute_seconds = 0.0
+        self.load_seconds = 0.0
         key = loaded.key if loaded is not None else model_key(model, dtype)
         if key is None:  # a hub id: its revision is known once loaded
-            self.loaded = self.loader()
+            self._load()
             key = self.loaded.key
         self.key = key
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        self.loaded = self.loader()
+        self.load_seconds += time.perf_counter() - started
 
     @property
     def forward_tokens(self) -> int:
@@ -68,7 +74,8 @@ class CachedScorer:
         if not requests:
             return [{} for _ in adapters]
         if self._scorer is None:
-            self.loaded = self.loaded or self.loader()
+            if self.loaded is None:
+                self._load()
             self._scorer = Scorer(self.loaded, **self.scorer_options)
         started = time.perf_counter()
         scores = self._scorer.score([r.request for r in requests], adapters=adapters)

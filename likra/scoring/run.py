@@ -40,6 +40,7 @@ class ScoreReport:
     forward_tokens: int = 0
     seconds: float = 0.0
     compute_seconds: float = 0.0
+    load_seconds: float = 0.0  # loading the model, apart from scoring
     started_at: str = ""
     finished_at: str = ""
     accuracy: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> {acc, acc_norm, n}
@@ -116,6 +117,7 @@ def score_benchmark(
     report.n_truncated = sum(1 for _, s in all_scored if s.truncated)
     report.forward_tokens = scorer.forward_tokens
     report.compute_seconds = scorer.compute_seconds
+    report.load_seconds = scorer.load_seconds
     report.dtype = scorer.dtype_name
     report.accuracy = accuracy(all_scored)
     report.seconds = time.perf_counter() - wall

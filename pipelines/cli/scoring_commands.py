@@ -27,10 +27,14 @@ def score(benchmark: str, db: str | None, **settings) -> None:
     config = scoring_settings(**config_values(settings))
     with tqdm(unit="choice", desc=f"scoring {benchmark}", disable=None) as bar:
         report = score_benchmark(benchmark, config, db=db, progress=bar.update)
-    rate = f"{report.choices_per_second:.1f} choices/s" if report.compute_seconds else "all cached"
+    if report.compute_seconds:
+        rate = (f"model load {report.load_seconds:.1f}s, scoring {report.compute_seconds:.1f}s at "
+                f"{report.choices_per_second:.1f} choices/s, {report.forward_tokens} tokens run")
+    else:
+        rate = "all cached"
     click.echo(f"{benchmark}: {report.n_items} items, {report.n_requests} choices ({report.n_cached} cached, "
-               f"{report.n_truncated} truncated) with {report.model}, {config.fewshot}-shot, in {report.seconds:.1f}s; "
-               f"{rate}, {report.forward_tokens} tokens run")
+               f"{report.n_truncated} truncated) with {report.model}, {config.fewshot}-shot; {report.seconds:.1f}s in all "
+               f"({rate})")
     frame = pl.DataFrame([{"split": split, "items": int(v["n"]), "acc": round(v["acc"], 4),
                            "acc_norm": round(v["acc_norm"], 4)} for split, v in report.accuracy.items()])
     click.echo(render(frame))

@@ -20,9 +20,12 @@ from pipelines.cli.render import DB_HELP, render
 @click.option("--limit", type=click.IntRange(min=1), help="At most N items per split.")
 @click.option("--hub", "hub_id", help="Hub dataset id, or a local folder laid out like one, instead of the default.")
 @click.option("--revision", help="Hub revision (branch, tag or commit).")
+@click.option("--allow-outside-files", is_flag=True,
+              help="Let a spec name data or labels files outside its own folder.")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, splits: tuple[str, ...],
-           limit: int | None, hub_id: str | None, revision: str | None, db: str | None) -> None:
+           limit: int | None, hub_id: str | None, revision: str | None, allow_outside_files: bool,
+           db: str | None) -> None:
     """Ingest BENCHMARK (or the benchmark a --spec describes) into the warehouse."""
     from warehouse.ingest import ingest as run_ingest
     from warehouse.sources import load_spec
@@ -31,7 +34,7 @@ def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, spl
         raise click.UsageError("give a BENCHMARK name or --spec SPEC.yaml (one of them)")
     target = load_spec(spec_path) if spec_path else benchmark
     result = run_ingest(target, db=db, path=path, splits=list(splits) or None, limit=limit, hub_id=hub_id,
-                        revision=revision)
+                        revision=revision, allow_outside_files=allow_outside_files)
     frame = pl.DataFrame({"split": list(result.items), "items": list(result.items.values()),
                           "rejected": [result.rejects[s] for s in result.items]})
     click.echo(f"{result.benchmark}: {result.n_items} items, {result.n_rejects} rejected, from {result.origin} "
@@ -66,9 +69,11 @@ def benchmarks(db: str | None) -> None:
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--max-width", type=int, default=60, show_default=True, help="Truncate table cells (0: never).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60, show_default=True,
+              help="Stop the query after SECONDS (0: no limit); Ctrl-C stops it too.")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
-def sql(query: str, fmt: str, max_width: int, db: str | None) -> None:
+def sql(query: str, fmt: str, max_width: int, timeout: float, db: str | None) -> None:
     """Run one read-only SQL QUERY over the warehouse (writes, ATTACH, COPY, files: refused, exit 2)."""
     from warehouse.sql import run_query
 
-    click.echo(render(run_query(query, db), fmt, max_width))
+    click.echo(render(run_query(query, db, timeout=timeout), fmt, max_width))

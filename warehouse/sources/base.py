@@ -115,11 +115,46 @@ def file_provenance(path: Path) -> str:
 
 
 def read_text(path: Path) -> str:
-    """A release file as text; a file that is not UTF-8 is a format error naming it."""
+    """A whole file as text, without a UTF-8 byte-order mark; a file that is not UTF-8 is a format error naming it."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SourceFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def read_rows_text(path: Path) -> str:
+    """A release file as text, without a byte-order mark and with \\n line ends, for readers of rows.
+
+    Bytes that are not UTF-8 are kept as lone surrogates (`surrogateescape`), so that a reader can
+    reject just the line holding them (see `undecodable`) and keep the others.
+    """
+    text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def undecodable(text: str, *, column: bool = True) -> str | None:
+    """Why text from `read_rows_text` is not UTF-8 ('byte 0xff at column 7'), or None when it is."""
+    bad = _UNDECODABLE.search(text)
+    if bad is None:
+        return None
+    where = f" at column {bad.start() + 1}" if column else ""
+    return f"not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x}{where})"
+
+
+def entry_undecodable(entry: Any) -> str | None:
+    """Why an entry of a JSON array read by `read_rows_text` is not UTF-8 text, or None."""
+    import json
+
+    return undecodable(json.dumps(entry, ensure_ascii=False), column=False)
+
+
+def json_problem(exc: Any, *, line: bool = False) -> str:
+    """json's message and where, worded once ('Unterminated string starting at column 5')."""
+    where = f"line {exc.lineno} column {exc.colno}" if line else f"column {exc.colno}"
+    return f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
 
 
 def read_jsonl(file: LocalFile) -> Iterator[SourceRow]:
@@ -128,16 +163,21 @@ def read_jsonl(file: LocalFile) -> Iterator[SourceRow]:
 
     provenance = file_provenance(file.path)
     position = 0
-    for line_no, line in enumerate(read_text(file.path).splitlines(), start=1):
+    # Split on \n only: JSON strings may hold U+2028 and other characters str.splitlines() breaks at.
+    for line_no, line in enumerate(read_rows_text(file.path).split("\n"), start=1):
         if not line.strip():
             continue
         common = dict(split=file.split, origin=file.path.name, provenance=provenance,
                       ref=f"line {line_no}", position=position, subset=file.subset)
         position += 1
+        problem = undecodable(line)
+        if problem:
+            yield SourceRow(**common, error=problem)
+            continue
         try:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield SourceRow(**common, error=f"invalid JSON ({exc.msg} at column {exc.colno})")
+            yield SourceRow(**common, error=f"invalid JSON ({json_problem(exc)})")
             continue
         if not isinstance(doc, dict):
             yield SourceRow(**common, error=f"expected a JSON object, found {type(doc).__name__}")
@@ -151,7 +191,7 @@ def read_csv(file: LocalFile, *, header: bool, columns: list[str] | None = None)
     import io
 
     provenance = file_provenance(file.path)
-    reader = csv.reader(io.StringIO(read_text(file.path), newline=""))
+    reader = csv.reader(io.StringIO(read_rows_text(file.path), newline=""))
     names = columns
     if header:
         try:
@@ -163,28 +203,38 @@ def read_csv(file: LocalFile, *, header: bool, columns: list[str] | None = None)
     position = 0
     last_line = reader.line_num
     while True:
+        error = None
         try:
             record = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            raise SourceFormatError(f"{file.path}: unreadable CSV near line {reader.line_num} ({exc})") from exc
+        except csv.Error as exc:  # e.g. a field over csv's size limit: the reader goes on at the next line
+            record, error = [], f"unreadable CSV ({exc})"
         first, last_line = last_line + 1, reader.line_num
-        if not any(cell.strip() for cell in record):
+        if not error and not any(cell.strip() for cell in record):
             continue
         lines = f"line {first}" if first == last_line else f"lines {first}-{last_line}"
         common = dict(split=file.split, origin=file.path.name, provenance=provenance,
                       ref=f"record {position + 1} ({lines})", position=position, subset=file.subset)
         position += 1
+        if error:
+            yield SourceRow(**common, error=error)
+            continue
         if names is not None and len(record) != len(names):
             yield SourceRow(**common, error=f"expected {len(names)} fields, found {len(record)}")
+            continue
+        problem = next((f"field {k + 1}: {undecodable(cell)}" for k, cell in enumerate(record) if undecodable(cell)), None)
+        if problem:
+            yield SourceRow(**common, error=problem)
             continue
         yield SourceRow(**common, doc=dict(zip(names, record)) if names else record)
 
 
 def attach_labels(rows: Iterable[SourceRow], labels_path: Path, key: str) -> Iterator[SourceRow]:
     """Give each row the label on the same line of a labels file; unmatched lines become error rows."""
-    labels = read_text(labels_path).splitlines()
+    labels = read_rows_text(labels_path).split("\n")
+    if labels and not labels[-1]:
+        labels.pop()  # the newline that ends the last line starts no line
     count = 0
     for index, row in enumerate(rows):
         count = index + 1
@@ -192,6 +242,8 @@ def attach_labels(rows: Iterable[SourceRow], labels_path: Path, key: str) -> Ite
             yield _with_error(row, f"no label: {labels_path.name} has only {len(labels)} lines")
         elif row.doc is None:
             yield row
+        elif undecodable(labels[index]):
+            yield _with_error(row, f"label on line {index + 1} of {labels_path.name}: {undecodable(labels[index])}")
         else:
             yield SourceRow(**{**row.__dict__, "doc": {**row.doc, key: labels[index].strip()}})
     for extra in range(count, len(labels)):

@@ -9,14 +9,16 @@
     doc_to_target: "{{answer}}"        # an index, or the answer text itself
     labels_file: quiz-labels.lst       # optional: one label per row, available as `label`
 
-Templates are Jinja, rendered with the row's fields (and the whole row as `doc`). Local json, csv
-and parquet files are read row by row here, so one malformed line becomes a reject instead of
-failing the load; hub ids go through `datasets.load_dataset` with `dataset_name` and `dataset_kwargs`.
+Templates are Jinja in a bounded sandbox (`templates.py`), rendered with the row's fields (and the
+whole row as `doc`). Local json, csv and parquet files are read row by row here, so one malformed
+line becomes a reject instead of failing the load; hub ids go through `datasets.load_dataset` with
+`dataset_name` and `dataset_kwargs`.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import re
 from collections.abc import Iterator, Mapping
@@ -25,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warehouse.errors import RowError, SourceFormatError, SpecError
@@ -36,12 +37,16 @@ from warehouse.sources.base import (
     LocalFile,
     SourceRow,
     attach_labels,
+    entry_undecodable,
     file_provenance,
     hub_rows,
+    json_problem,
     read_csv,
     read_jsonl,
+    read_rows_text,
     read_text,
 )
+from warehouse.sources.templates import MAX_TEXT, BoundedSandbox, TemplateLimitError, render_bounded
 
 LOCAL_FORMATS = ("json", "csv", "parquet")
 
@@ -128,7 +133,17 @@ def load_spec(path: Path) -> SpecBenchmark:
 
 
 def _regex_replace(text: str, pattern: str, replacement: str) -> str:
-    return re.sub(pattern, replacement, text)
+    size = len(text)
+
+    def expand(match: re.Match) -> str:
+        nonlocal size  # an empty pattern matches everywhere: bound the text as it grows
+        new = match.expand(replacement)
+        size += len(new) - len(match.group(0))
+        if size > MAX_TEXT:
+            raise TemplateLimitError(f"regex_replace would make more than {MAX_TEXT:,} characters")
+        return new
+
+    return re.sub(pattern, expand, text)
 
 
 class SpecBenchmark(Benchmark):
@@ -145,8 +160,8 @@ class SpecBenchmark(Benchmark):
         self.hub_config = spec.dataset_name
         self.hub_splits = tuple(spec.splits)
         self.yaml_text = yaml_text if yaml_text is not None else yaml.safe_dump(spec.model_dump(exclude_none=True), sort_keys=False)
-        env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
-        env.filters["regex_replace"] = _regex_replace
+        env = BoundedSandbox(keep_trailing_newline=True)
+        env.add_filter("regex_replace", _regex_replace)
         self._env = env
 
     def describe(self) -> str:
@@ -167,9 +182,22 @@ class SpecBenchmark(Benchmark):
 
     # -- files ---------------------------------------------------------------------------------
 
-    def _resolve(self, name: str) -> Path:
+    allow_outside_files = False  # spec-named files must sit in the spec's folder unless the user says otherwise
+
+    def with_outside_files(self) -> SpecBenchmark:
+        """This benchmark, allowed to read files its spec names outside the spec's folder."""
+        allowed = copy.copy(self)
+        allowed.allow_outside_files = True
+        return allowed
+
+    def _resolve(self, name: str, what: str) -> Path:
         path = Path(name).expanduser()
-        return path if path.is_absolute() else self.base_dir / path
+        path = path if path.is_absolute() else self.base_dir / path
+        # A spec may come from anywhere: without consent it must not turn other local files into items.
+        if not self.allow_outside_files and not path.resolve().is_relative_to(self.base_dir.resolve()):
+            raise SpecError(f"spec {self.name}: {what} {name} is outside the spec's folder {self.base_dir} "
+                            "(symbolic links resolved); move it there, or pass --allow-outside-files")
+        return path
 
     def _declared_files(self) -> dict[str, list[Path]]:
         data_files = self.spec.dataset_kwargs.get("data_files")
@@ -180,14 +208,14 @@ class SpecBenchmark(Benchmark):
             data_files = {self.spec.splits[0]: data_files}
         if not isinstance(data_files, dict):
             raise SpecError(f"spec {self.name}: key 'dataset_kwargs.data_files' must be a path, a list or a mapping split -> path")
-        return {split: [self._resolve(f) for f in ([files] if isinstance(files, str) else files)]
+        return {split: [self._resolve(f, "data file") for f in ([files] if isinstance(files, str) else files)]
                 for split, files in data_files.items()}
 
     def _labels_for(self, split: str) -> Path | None:
         labels = self.spec.labels_file
         if isinstance(labels, dict):
             labels = labels.get(split)
-        return self._resolve(labels) if labels else None
+        return self._resolve(labels, "labels file") if labels else None
 
     def local_files(self, path: Path | None, split: str | None = None) -> list[LocalFile]:
         if path is not None and path.is_dir():
@@ -231,9 +259,11 @@ class SpecBenchmark(Benchmark):
 
     def _render(self, key: str, doc: Mapping[str, Any]) -> str:
         try:
-            return self._templates[key].render(**doc, doc=doc)
+            return render_bounded(self._templates[key], {**doc, "doc": doc})
         except TemplateError as exc:
             raise RowError(f"{key}: {exc}") from exc
+        except Exception as exc:  # a template is user code: any failure of it is this row's, named by its key
+            raise RowError(f"{key}: {type(exc).__name__}: {exc}") from exc
 
     def _choices(self, doc: Mapping[str, Any]) -> list[str]:
         value = self.spec.doc_to_choice
@@ -292,19 +322,19 @@ def _read_json(file: LocalFile) -> Iterator[SourceRow]:
     """JSON lines, or a JSON array of objects (as datasets' json builder accepts both)."""
     import json
 
-    text = read_text(file.path)
+    text = read_rows_text(file.path)
     if not text.lstrip().startswith("["):
         yield from read_jsonl(file)
         return
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceFormatError(f"{file.path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise SourceFormatError(f"{file.path}: not valid JSON ({json_problem(exc, line=True)})") from exc
     provenance = file_provenance(file.path)
     for position, entry in enumerate(entries):
-        ok = isinstance(entry, dict)
+        error = "expected a JSON object" if not isinstance(entry, dict) else entry_undecodable(entry)
         yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"entry {position}",
-                        position=position, doc=entry if ok else None, error=None if ok else "expected a JSON object")
+                        position=position, doc=None if error else entry, error=error)
 
 
 def _read_parquet(file: LocalFile) -> Iterator[SourceRow]:

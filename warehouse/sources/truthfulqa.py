@@ -17,7 +17,17 @@ from typing import Any
 
 from warehouse.errors import RowError, SourceFormatError
 from warehouse.items import Item
-from warehouse.sources.base import Benchmark, LocalFile, SourceRow, file_provenance, get, match_files, read_text
+from warehouse.sources.base import (
+    Benchmark,
+    LocalFile,
+    SourceRow,
+    entry_undecodable,
+    file_provenance,
+    get,
+    json_problem,
+    match_files,
+    read_rows_text,
+)
 
 QA_PRIMER = (
     "Q: What is human life expectancy in the United States?\n"
@@ -38,17 +48,18 @@ QA_PRIMER = (
 def read_mc_task(file: LocalFile) -> Iterator[SourceRow]:
     """Rows of `mc_task.json`: a JSON array whose targets map answer text to 1 (true) or 0."""
     try:
-        entries = json.loads(read_text(file.path))
+        entries = json.loads(read_rows_text(file.path))
     except json.JSONDecodeError as exc:
-        raise SourceFormatError(f"{file.path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise SourceFormatError(f"{file.path}: not valid JSON ({json_problem(exc, line=True)})") from exc
     if not isinstance(entries, list):
         raise SourceFormatError(f"{file.path}: expected a JSON array of questions")
     provenance = file_provenance(file.path)
     for position, entry in enumerate(entries):
         row = SourceRow(split=file.split, origin=file.path.name, provenance=provenance,
                         ref=f"entry {position}", position=position)
-        if not isinstance(entry, dict):
-            yield SourceRow(**{**row.__dict__, "error": "expected a JSON object"})
+        error = "expected a JSON object" if not isinstance(entry, dict) else entry_undecodable(entry)
+        if error:
+            yield SourceRow(**{**row.__dict__, "error": error})
             continue
         doc = {"question": entry.get("question")}
         for key in ("mc1_targets", "mc2_targets"):

@@ -34,6 +34,7 @@ class ItemsConfig(dg.Config):
     splits: list[str] | None = Field(default=None, description="Only these splits (default: all available)")
     limit: int | None = Field(default=None, description="At most this many items per split")
     max_reject_rate: float = Field(default=0.05, description="The reject-rate check warns above this share")
+    allow_outside_files: bool = Field(default=False, description="Let the spec name files outside its own folder")
 
 
 def _preview(con, benchmark: str, n: int = 5) -> str:
@@ -89,7 +90,8 @@ def items(context: dg.AssetExecutionContext, config: ItemsConfig, warehouse: War
         if target.name != benchmark:
             raise SpecError(f"spec {spec} describes benchmark {target.name!r}, not this partition ({benchmark!r})")
     result: IngestResult = ingest(target, db=warehouse.db_path, path=path, splits=config.splits,
-                                  limit=config.limit, hub_id=config.hub_id, revision=config.revision)
+                                  limit=config.limit, hub_id=config.hub_id, revision=config.revision,
+                                  allow_outside_files=config.allow_outside_files)
     context.log.info(f"ingested {result.n_items} items, {result.n_rejects} rejects from {result.origin}")
     with connect_read_only(warehouse.db_path) as con:
         quality = items_quality(con, benchmark)

@@ -1,0 +1,120 @@
+"""Every malformed input of the bad-input corpus (tests/data/bad/manifest.yaml), through the real CLI.
+
+An input that cannot be used stops with one line naming it and leaves the warehouse as it was; a
+malformed row becomes a reject naming the row, and every valid row is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from pipelines.cli import main
+
+CORPUS = Path(__file__).resolve().parent / "data" / "bad"
+CASES = yaml.safe_load((CORPUS / "manifest.yaml").read_text(encoding="utf-8"))
+
+
+def ten_megabyte_field(folder: Path, db: Path) -> None:
+    """An ARC file whose second question is 10,000,000 characters long (too big to commit)."""
+    lines = (CORPUS / "arc_valid" / "ARC-Challenge-Test.jsonl").read_text().splitlines()
+    lines[1] = lines[1].replace("Which planet is red?", "x" * 10_000_000)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ARC-Challenge-Test.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def csv_field_over_the_csv_limit(folder: Path, db: Path) -> None:
+    """An MMLU file whose second question is longer than Python's csv module reads (131,072 characters)."""
+    (folder / "test").mkdir(parents=True, exist_ok=True)
+    rows = ['"What is 2 + 2?",3,4,5,6,B', f'"{"x" * 200_000}",5,6,7,8,B', '"What is 4 + 4?",6,7,8,9,C']
+    (folder / "test" / "algebra_test.csv").write_text("\n".join(rows) + "\n")
+
+
+def symlink_outside(folder: Path, db: Path) -> None:
+    """A data file in the spec's folder that is a link to a file outside it."""
+    outside = folder.parent / "outside.jsonl"
+    shutil.copy(CORPUS / "spec_bad_template" / "quiz.jsonl", outside)
+    (folder / "link.jsonl").symlink_to(outside)
+
+
+def sqlite_warehouse(folder: Path, db: Path) -> None:
+    """A SQLite database where a warehouse is expected."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(folder / "warehouse.sqlite") as con:
+        con.execute("CREATE TABLE items (item_id TEXT)")
+
+
+def newer_schema_warehouse(folder: Path, db: Path) -> None:
+    """A warehouse a newer toolkit has migrated to schema version 99."""
+    folder.mkdir(parents=True, exist_ok=True)
+    assert CliRunner().invoke(main, ["ingest", "demo", "--db", str(folder / "warehouse.duckdb")]).exit_code == 0
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+        con.execute("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', now()::TIMESTAMP)")
+
+
+MAKERS: dict[str, Callable[[Path, Path], None]] = {f.__name__: f for f in (
+    ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse)}
+
+
+def _command(args: list[str], files: Path, db: Path) -> list[str]:
+    filled = [a.replace("{files}", str(files)).replace("{corpus}", str(CORPUS)) for a in args]
+    return filled if "--db" in filled else [*filled, "--db", str(db)]
+
+
+def _state(path: Path) -> str | None:
+    """The warehouse file's content hash (None when there is none): what `unchanged` compares."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_the_corpus_has_every_kind_of_bad_input() -> None:
+    assert len(CASES) >= 25
+    assert len({case["case"] for case in CASES}) == len(CASES)
+    for case in CASES:
+        assert ("error" in case) != ("rejects" in case), case["case"]
+        assert "files" not in case or (CORPUS / case["files"]).is_dir(), case["case"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["case"] for case in CASES])
+def test_bad_input_gives_one_line_or_rejects_naming_the_row(case: dict, tmp_path: Path, db: Path) -> None:
+    files = tmp_path / "input" / case["case"]
+    if "files" in case:
+        shutil.copytree(CORPUS / case["files"], files)
+    if "make" in case:
+        MAKERS[case["make"]](files, db)
+    runner = CliRunner()
+    for before in case.get("before", []):
+        done = runner.invoke(main, _command(before, files, db))
+        assert done.exit_code == 0, done.output
+    command = _command(case["run"], files, db)
+    warehouse = Path(command[command.index("--db") + 1])
+    state = _state(warehouse)
+
+    result = runner.invoke(main, command)
+
+    assert "Traceback" not in result.output and not isinstance(result.exception, AssertionError)
+    if "error" in case:
+        errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert result.exit_code == case.get("exit", 1), result.output
+        assert len(errors) == 1 and case["error"] in errors[0], result.output
+        assert result.output.rstrip("\n").endswith(errors[0])  # nothing printed after the error line
+        assert _state(warehouse) == state
+    else:
+        assert result.exit_code == 0, result.output
+        rejects = dict(_rows(db, "SELECT row_ref, reason FROM ingest_rejects"))
+        assert set(rejects) == set(case["rejects"]), rejects
+        for row_ref, reason in case["rejects"].items():
+            assert reason in rejects[row_ref]
+        assert _rows(db, "SELECT count(*) FROM items") == [(case["items"],)]
