@@ -8,16 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from warehouse.items import Item
-from warehouse.sources.base import (
-    Benchmark,
-    LocalFile,
-    SourceRow,
-    get,
-    labelled_choices,
-    match_files,
-    question_choices_from_local,
-    read_jsonl,
-)
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, get, labelled_choices, question_choices_from_local
+from warehouse.sources.files import match_files, read_jsonl
 
 _SPLIT_OF_FILE = {"Train": "train", "Dev": "validation", "Test": "test"}
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from warehouse.errors import RowError
 from warehouse.items import Item
-from warehouse.sources.base import Benchmark, LocalFile, SourceRow, as_index, get, match_files, read_csv
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, as_index, get
+from warehouse.sources.files import match_files, read_csv
 
 _SPLITS = {"dev": "dev", "val": "validation", "test": "test"}
 _LETTERS = "ABCD"

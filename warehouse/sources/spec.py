@@ -32,18 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warehouse.errors import RowError, SourceFormatError, SpecError
 from warehouse.items import Item
-from warehouse.sources.base import (
-    Benchmark,
-    LocalFile,
-    SourceRow,
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, hub_rows
+from warehouse.sources.files import (
     attach_labels,
-    entry_undecodable,
-    file_provenance,
-    hub_rows,
-    json_problem,
+    format_of,
     read_csv,
-    read_jsonl,
-    read_rows_text,
+    read_json_file,
+    read_parquet,
     read_text,
 )
 from warehouse.sources.templates import MAX_TEXT, BoundedSandbox, TemplateLimitError, render_bounded
@@ -237,14 +232,14 @@ class SpecBenchmark(Benchmark):
         return found
 
     def read_local(self, file: LocalFile) -> Iterator[SourceRow]:
-        fmt = self.spec.dataset_path if self.spec.is_local else _format_of(file.path)
+        fmt = self.spec.dataset_path if self.spec.is_local else format_of(file.path)
         if fmt == "json":
-            rows = _read_json(file)
+            rows = read_json_file(file)
         elif fmt == "csv":
             columns = self.spec.dataset_kwargs.get("column_names")
             rows = read_csv(file, header=columns is None, columns=columns)
         else:
-            rows = _read_parquet(file)
+            rows = read_parquet(file)
         labels = file.extras.get("labels")
         return attach_labels(rows, labels, "label") if labels else rows
 
@@ -311,40 +306,3 @@ class SpecBenchmark(Benchmark):
         question = None if query is None else str(doc[query]) if query in doc else self._render("doc_to_decontamination_query", doc)
         return Item(source_id=str(source_id), prompt=stripped, choices=choices, gold=self._target(doc, choices),
                     description=self.spec.description, target_delimiter=delimiter, question=question)
-
-
-def _format_of(path: Path) -> str:
-    suffix = path.suffix.lower()
-    return {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(suffix, "json")
-
-
-def _read_json(file: LocalFile) -> Iterator[SourceRow]:
-    """JSON lines, or a JSON array of objects (as datasets' json builder accepts both)."""
-    import json
-
-    text = read_rows_text(file.path)
-    if not text.lstrip().startswith("["):
-        yield from read_jsonl(file)
-        return
-    try:
-        entries = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourceFormatError(f"{file.path}: not valid JSON ({json_problem(exc, line=True)})") from exc
-    provenance = file_provenance(file.path)
-    for position, entry in enumerate(entries):
-        error = "expected a JSON object" if not isinstance(entry, dict) else entry_undecodable(entry)
-        yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"entry {position}",
-                        position=position, doc=None if error else entry, error=error)
-
-
-def _read_parquet(file: LocalFile) -> Iterator[SourceRow]:
-    import polars as pl
-
-    try:
-        frame = pl.read_parquet(file.path)
-    except Exception as exc:  # polars raises several error types for a file that is not parquet
-        raise SourceFormatError(f"{file.path}: not a readable parquet file ({exc})") from exc
-    provenance = file_provenance(file.path)
-    for position, doc in enumerate(frame.iter_rows(named=True)):
-        yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"row {position}",
-                        position=position, doc=doc)

@@ -17,17 +17,8 @@ from typing import Any
 
 from warehouse.errors import RowError, SourceFormatError
 from warehouse.items import Item
-from warehouse.sources.base import (
-    Benchmark,
-    LocalFile,
-    SourceRow,
-    entry_undecodable,
-    file_provenance,
-    get,
-    json_problem,
-    match_files,
-    read_rows_text,
-)
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, get
+from warehouse.sources.files import entry_undecodable, file_provenance, json_problem, match_files, read_rows_text
 
 QA_PRIMER = (
     "Q: What is human life expectancy in the United States?\n"

@@ -9,17 +9,8 @@ from typing import Any
 
 from warehouse.errors import RowError
 from warehouse.items import Item
-from warehouse.sources.base import (
-    Benchmark,
-    LocalFile,
-    SourceRow,
-    as_index,
-    attach_labels,
-    get,
-    match_files,
-    read_jsonl,
-    with_labels_file,
-)
+from warehouse.sources.base import Benchmark, LocalFile, SourceRow, as_index, get
+from warehouse.sources.files import attach_labels, match_files, read_jsonl, with_labels_file
 
 
 class Winogrande(Benchmark):
