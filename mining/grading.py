@@ -8,7 +8,9 @@ so any other rule is one SQL query away.
 * far: everything else.
 
 The margin is measured per token by default; `measure` can make it per character (lm-eval's
-acc_norm normalisation) or the raw sum (which favours short answers).
+acc_norm normalisation), the raw sum (which favours short answers), or the pointwise mutual information
+with the question (`pmi`: log p(a | question) - log p(a | premise), summed nats), which discounts
+answers that are likely anywhere ("Pluto", "1") and asks what is plausible for this question.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ class TierRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    measure: Literal["per_token", "per_char", "sum"] = Field(
-        default="per_token", description="How margins compare: per token, per character, or summed.")
+    measure: Literal["per_token", "per_char", "sum", "pmi"] = Field(
+        default="per_token",
+        description="How margins compare: per token, per character, summed, or as PMI with the question.")
     near_miss_margin: float = Field(
         default=-0.5, description="near_miss: per-token log-likelihood margin to the gold answer at least this.")
     near_miss_min_sim: float = Field(default=0.2, ge=-1, le=1,
@@ -44,7 +47,7 @@ class TierRules(BaseModel):
         return self
 
 
-MARGIN_COLUMN = {"per_token": "margin_per_token", "per_char": "margin_per_char", "sum": "margin"}
+MARGIN_COLUMN = {"per_token": "margin_per_token", "per_char": "margin_per_char", "sum": "margin", "pmi": "margin_pmi"}
 
 
 def grade(frame: pl.DataFrame, rules: TierRules) -> pl.DataFrame:

@@ -161,4 +161,4 @@ def test_schema_is_migrated_once_and_versioned(db: Path) -> None:
     with connect(db) as con:
         second = con.execute("SELECT version, name FROM schema_migrations").fetchall()
     shipped = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "warehouse" / "migrations").glob("*.sql"))
-    assert first == second == [(n + 1, name) for n, name in enumerate(shipped)]
+    assert first == second == [(int(name[:4]), name) for name in shipped]  # numbers may skip one reserved for later

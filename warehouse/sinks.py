@@ -27,6 +27,7 @@ WRITE_MODES: dict[str, tuple[str, tuple[str, ...]]] = {
     "choice_scores": ("replace", ("item_id", "choice", "model", "adapter", "fewshot")),
     "score_runs": ("ignore", ("run_id",)),
     "text_embeddings": ("anti_join", ("model", "text_hash")),
+    "question_keys": ("ignore", ("text_hash",)),
 }
 
 
