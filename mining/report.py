@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from mining.grading import MARGIN_COLUMN, MARGIN_UNITS
 from mining.summary import MiningSummary
 from warehouse.items import Item
 from warehouse.negatives import TIERS
@@ -57,8 +58,8 @@ def statistics_table(summary: MiningSummary) -> pl.DataFrame:
     return pl.DataFrame([{"statistic": name, **values} for name, values in summary.statistics.items()])
 
 
-def histogram_png(graded: pl.DataFrame) -> bytes:
-    """A PNG: similarity to the gold answer and plausibility margin, one histogram per tier."""
+def histogram_png(graded: pl.DataFrame, measure: str = "pmi") -> bytes:
+    """A PNG: similarity to the gold answer and the plausibility margin the tiers use, one histogram per tier."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,9 +70,10 @@ def histogram_png(graded: pl.DataFrame) -> bytes:
         part = graded.filter(pl.col("tier") == tier)
         if part.height:
             axes[0].hist(part["sim_gold"].to_numpy(), bins=30, alpha=0.6, label=tier, color=colour)
-            axes[1].hist(part["margin_per_token"].to_numpy(), bins=30, alpha=0.6, label=tier, color=colour)
+            axes[1].hist(part[MARGIN_COLUMN[measure]].drop_nulls().to_numpy(), bins=30, alpha=0.6, label=tier,
+                         color=colour)
     axes[0].set_xlabel("cosine similarity to the gold answer")
-    axes[1].set_xlabel("log-likelihood margin to the gold answer (nats per token)")
+    axes[1].set_xlabel(f"plausibility margin to the gold answer ({MARGIN_UNITS[measure]})")
     axes[0].legend()
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from mining.candidates import CandidateSet
+from mining.grading import MARGIN_COLUMN
 from mining.quality import quality_report
 from mining.twins import QuestionGroups
 from warehouse.items import Item
@@ -48,7 +49,7 @@ def _stats(values: pl.Series) -> dict[str, float]:
 
 
 def summarize(summary: MiningSummary, items: list[Item], candidates: CandidateSet, graded: pl.DataFrame,
-              groups: QuestionGroups | None = None, measure: str = "per_token") -> None:
+              groups: QuestionGroups | None = None, measure: str = "pmi") -> None:
     """Fill the counts, score statistics and quality report of a run."""
     summary.items = len(items)
     with_negatives = set(graded["item_id"].to_list())
@@ -66,7 +67,7 @@ def summarize(summary: MiningSummary, items: list[Item], candidates: CandidateSe
         "margin_per_token": _stats(graded["margin_per_token"]),
         "margin_pmi": _stats(graded["margin_pmi"].drop_nulls()),
         "sim_gold": _stats(graded["sim_gold"]),
-        **{f"margin_per_token[{tier}]": _stats(part["margin_per_token"])
+        **{f"{MARGIN_COLUMN[measure]}[{tier}]": _stats(part[MARGIN_COLUMN[measure]].drop_nulls())
            for (tier,), part in graded.group_by("tier")},
         **{f"sim_gold[{tier}]": _stats(part["sim_gold"]) for (tier,), part in graded.group_by("tier")},
     }
