@@ -5,7 +5,8 @@ from ../shared/data/benchmarks; the pool is every answer text of the four. Both 
 search by the question's embedding and keep 3 negatives per question. Ours runs the candidate stage
 of `likra mine` (embed what the cache lacks, search, filter, store the candidates) for each
 benchmark: cold (empty warehouse caches), warm (nothing changed), and again with the search forced
-(as after a change of settings: embeddings cached, search and filters rerun). Each side runs
+(as after a change of settings: embeddings cached, search and filters rerun), with and without the
+answer-equivalence guard, whose added cost is reported per 1,000 candidates. Each side runs
 `--repeat` times, on a fresh warehouse for ours; the best time of each counts, because other load on
 a shared machine only ever adds time.
 
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 from mining.config import MiningConfig
+from mining.guard import GuardConfig
 from mining.inputs import load_inputs
 from mining.run import candidate_stage
 from warehouse.ingest import ingest
@@ -31,11 +33,14 @@ from warehouse.text import normalize
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 BENCHMARKS = ["arc_challenge", "arc_easy", "openbookqa", "commonsenseqa"]
 NEGATIVES = 3
+CANDIDATES = 0  # candidates the last call of `ours` found
 
 
 def ours(db: Path, config: MiningConfig, reuse: bool = True) -> tuple[float, dict[str, list[str]], dict[str, str], int]:
     """Our candidate stage for the four benchmarks; (seconds, question -> negatives, question -> gold, sets reused)."""
+    global CANDIDATES
     started = time.perf_counter()
+    CANDIDATES = 0
     mined: dict[str, list[str]] = {}
     golds: dict[str, str] = {}
     reused = 0
@@ -43,6 +48,7 @@ def ours(db: Path, config: MiningConfig, reuse: bool = True) -> tuple[float, dic
         inputs = load_inputs(db, benchmark, config)
         stage = candidate_stage(db, inputs, config, run_id=f"bench-{time.time_ns()}", reuse=reuse)
         reused += stage.reused_from is not None
+        CANDIDATES += stage.found.frame.height
         questions = {i.item_id: i.question for i in inputs.items}
         golds.update({i.question: i.choices[i.gold] for i in inputs.items})
         cross = stage.found.frame.filter(stage.found.frame["origin"] == "cross_question")
@@ -77,7 +83,8 @@ def main() -> None:
     from mining.embeddings import Embedder
 
     Embedder().encode(["warm up the import and the model files"])  # both sides start with libraries loaded
-    colds, warms, researches, their_times = [], [], [], []
+    unguarded = config.model_copy(update={"guard": GuardConfig(surface=False, paraphrase="off")})
+    colds, warms, researches, bare, their_times = [], [], [], [], []
     for _ in range(args.repeat):  # the sides alternate, so a change of load on the machine hits both
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "bench.duckdb"
@@ -86,15 +93,19 @@ def main() -> None:
             cold, ours_mined, gold_of, _ = ours(db, config)
             warm, again, _, reused = ours(db, config)
             research, searched, _, _ = ours(db, config, reuse=False)
+            candidates = CANDIDATES
+            without_guard = ours(db, unguarded, reuse=False)[0]
             assert again == ours_mined == searched, "warm runs must return the same candidates"
             assert reused == len(BENCHMARKS), "a warm run reuses every benchmark's candidates"
             corpus = sorted(set(load_inputs(db, BENCHMARKS[0], config).pool["text"].to_list()))
         questions = list(gold_of)
         their_seconds, their_mined = theirs(questions, [gold_of[q] for q in questions], corpus)
         colds.append(cold), warms.append(warm), researches.append(research), their_times.append(their_seconds)
+        bare.append(without_guard)
         print(f"  ours: cold {cold:6.2f} s, warm {warm:5.2f} s, search again {research:5.2f} s; "
               f"theirs: {their_seconds:6.2f} s", flush=True)
     cold, warm, research, their_seconds = min(colds), min(warms), min(researches), min(their_times)
+    unguarded_research = min(bare)
 
     def gold_repeats(mined: dict[str, list[str]]) -> int:
         return sum(normalize(n) == normalize(gold_of[q]) for q, negatives in mined.items() for n in negatives)
@@ -107,6 +118,8 @@ def main() -> None:
     print(f"ours cold      {cold:7.2f} s  (embeddings computed, candidates searched and stored)")
     print(f"ours warm      {warm:7.2f} s  (nothing changed: candidates reused) = {warm / cold:.1%} of cold")
     print(f"ours re-search {research:7.2f} s  (embeddings cached, search and filters rerun) = {research / cold:.1%} of cold")
+    print(f"ours re-search without the answer-equivalence guard {unguarded_research:7.2f} s: the guard adds "
+          f"{(research - unguarded_research) / candidates * 1000:.3f} s per 1,000 candidates ({candidates} candidates)")
     print(f"sentence-transformers mine_hard_negatives (FAISS) {their_seconds:7.2f} s; ours cold / theirs = "
           f"{cold / their_seconds:.2f}")
     print(f"overlap: {overlap} of their {total_theirs} negatives are among ours ({overlap / max(1, total_theirs):.1%})")

@@ -1,20 +1,23 @@
 """Candidate negatives per item: its own distractors, the nearest answers of other questions, and
-(optionally) BM25 matches, with the false-negative filters counted as they remove candidates."""
+(optionally) BM25 matches, with the false-negative filters (`mining.guard`) counted as they remove
+candidates. A removed neighbour is replaced by the next one, so items keep k mined candidates."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import polars as pl
 
 from mining.config import MiningConfig
+from mining.guard import EQUALS_GOLD, PARAPHRASE_MODEL, TOO_SIMILAR, TWIN_TRUE_ANSWER, Guard
 from mining.inputs import MiningInputs
 from mining.lexical import bm25_hits
 from mining.search import build_index, search
-from mining.select import select_hits
+from mining.select import Selection, select_hits
 from warehouse.items import Item
 from warehouse.negatives import ORIGINS
 from warehouse.text import norm_hash, short_text_hash
@@ -78,14 +81,48 @@ class _Rows:
         }, schema=CANDIDATE_SCHEMA)
 
 
+def _guard(items: Sequence[Item], golds_of: list[tuple[int, ...]], known_true: dict[str, tuple[str, ...]],
+           vectors: dict[str, np.ndarray], config: MiningConfig) -> Guard:
+    texts = [tuple(item.choices[g] for g in golds) + known_true.get(item.item_id, ())
+             for item, golds in zip(items, golds_of)]
+    matrices = [np.stack([vectors[short_text_hash(t)] for t in row]) for row in texts]
+    dim = matrices[0].shape[1] if matrices else 0
+    wrong = [[t for c, t in enumerate(item.choices) if c not in golds] for item, golds in zip(items, golds_of)]
+    false = [np.stack([vectors[short_text_hash(t)] for t in row]) if row else np.empty((0, dim), dtype=np.float32)
+             for row in wrong]
+    return Guard(config.guard, texts, matrices, false, [item.question for item in items])
+
+
+def _guarded_selection(guard: Guard, rows: list[int], ids: np.ndarray, pool_texts: list[str], pool_vectors: np.ndarray,
+                       removed: Counter, choose: Callable[..., Selection]) -> Selection:
+    """`choose(blocked=...)` until every kept hit has passed the guard: a blocked hit makes room for the next one."""
+    blocked = np.zeros(ids.shape, dtype=bool)
+    checked = np.zeros(ids.shape, dtype=bool)
+    while True:
+        chosen = choose(blocked=blocked)
+        todo = chosen.keep & ~checked
+        if not guard.active or not todo.any():
+            return chosen
+        for q, c in zip(*np.nonzero(todo)):
+            checked[q, c] = True
+            p = int(ids[q, c])
+            found = guard.rule(rows[q], pool_texts[p], pool_vectors[p])
+            if found:
+                blocked[q, c] = True
+                removed[found] += 1
+
+
 def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.ndarray], config: MiningConfig,
-             lexical: dict[str, list[tuple[str, int]]] | None = None) -> CandidateSet:
+             lexical: dict[str, list[tuple[str, int]]] | None = None,
+             known_true: dict[str, tuple[str, ...]] | None = None) -> CandidateSet:
     """Candidates for every item.
 
     `pool` is the answer pool (one row per normalised answer, `text_hash` of its first surface form);
-    `vectors` maps text hashes (pool texts, every item's choices and questions) to embeddings;
-    `lexical` maps item ids to BM25 hits (pool norm_hash, rank), when lexical mining is on.
+    `vectors` maps text hashes (pool texts, every item's choices, questions and known-true answers) to
+    embeddings; `lexical` maps item ids to BM25 hits (pool norm_hash, rank), when lexical mining is on;
+    `known_true` maps item ids to the true answers of their twin questions.
     """
+    known_true = known_true or {}
     rows = _Rows()
     removed: Counter = Counter()
     pool_hashes = pool["norm_hash"].to_list()
@@ -96,6 +133,8 @@ def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.nd
     choice_norms = [[norm_hash(t) for t in i.choices] for i in items]
     golds_of = [i.true_choices for i in items]
     gold_norms = [{norms[g] for g in golds} for norms, golds in zip(choice_norms, golds_of)]
+    twin_norms = [{norm_hash(t) for t in known_true.get(i.item_id, ())} - gold_norms[r] for r, i in enumerate(items)]
+    guard = _guard(items, golds_of, known_true, vectors, config)
     gold_matrix = np.stack([vectors[short_text_hash(i.choices[i.gold])] for i in items]) if items else np.empty((0, 0))
     question_matrix = np.stack([vectors[short_text_hash(i.question)] for i in items]) if items else np.empty((0, 0))
 
@@ -105,7 +144,9 @@ def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.nd
             if choice in golds_of[r]:
                 continue
             if h in gold_norms[r]:
-                removed["equals_gold"] += 1
+                removed[EQUALS_GOLD] += 1
+            elif h in twin_norms[r]:
+                removed[TWIN_TRUE_ANSWER] += 1
             elif h in seen:
                 removed["duplicate"] += 1
             else:
@@ -132,9 +173,13 @@ def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.nd
                 reused[q, : len(gold_row)] = [pool_occurrences[g] > mine[pool_hashes[g]] for g in gold_row]
             sim_gold = scores if config.query == "gold" else np.einsum(
                 "qkd,qd->qk", pool_vectors[np.maximum(ids, 0)], gold_matrix[batch])
-            chosen = select_hits(ids, sim_gold, own, golds, reused, config.max_sim_to_gold, config.k)
-            removed["too_similar_to_gold"] += chosen.too_similar
-            removed["equals_gold"] += chosen.equals_gold
+            known = _padded([[by_norm[h] for h in twin_norms[r] if h in by_norm] for r in batch])
+            choose = partial(select_hits, ids, sim_gold, own, golds, reused, config.max_sim_to_gold, config.k,
+                             known=known)
+            chosen = _guarded_selection(guard, batch, ids, pool_texts, pool_vectors, removed, choose)
+            removed[TOO_SIMILAR] += chosen.too_similar
+            removed[EQUALS_GOLD] += chosen.equals_gold
+            removed[TWIN_TRUE_ANSWER] += chosen.twin_true
             for q, c in zip(*np.nonzero(chosen.keep)):
                 p = int(ids[q, c])
                 rows.add(batch[q], pool_texts[p], pool_hashes[p], CROSS_QUESTION, pool_first_items[p], int(c) + 1,
@@ -155,20 +200,31 @@ def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.nd
                     # As for neighbours: the item's own gold counts as a removed false negative only when
                     # another question has it as an answer too.
                     copies = choice_norms[r].count(h)
-                    removed["equals_gold"] += int(h in gold_norms[r] and pool_occurrences[by_norm[h]] > copies)
+                    removed[EQUALS_GOLD] += int(h in gold_norms[r] and pool_occurrences[by_norm[h]] > copies)
                     continue
                 vector = vectors[short_text_hash(text)]
-                if float(vector @ gold_matrix[r]) >= config.max_sim_to_gold:
-                    removed["too_similar_to_gold"] += 1
+                if h in twin_norms[r]:
+                    removed[TWIN_TRUE_ANSWER] += 1
+                elif float(vector @ gold_matrix[r]) >= config.max_sim_to_gold:
+                    removed[TOO_SIMILAR] += 1
+                elif guard.active and (found := guard.rule(r, text, vector)):
+                    removed[found] += 1
                 else:
                     rows.add(r, text, h, LEXICAL, pool_first_items[by_norm[h]], rank, vector)
                     mine.add(h)
                     accepted += 1
 
     frame = rows.frame(items, gold_matrix, question_matrix)
-    with_candidates = set(rows.item)
+    mined = [i for i, origin in enumerate(rows.origin) if origin != OWN_DISTRACTOR]
+    paraphrases = guard.cross_encoder_paraphrases([rows.item[i] for i in mined], [rows.text[i] for i in mined])
+    if paraphrases.any():  # the cross-encoder judges the chosen candidates only: it is the costly check
+        drop = np.zeros(frame.height, dtype=bool)
+        drop[np.asarray(mined)[paraphrases]] = True
+        frame = frame.filter(~pl.Series(drop))
+        removed[PARAPHRASE_MODEL] += int(paraphrases.sum())
+    with_candidates = set(frame["item_id"].to_list())
     removed = Counter({name: n for name, n in removed.items() if n})
-    return CandidateSet(frame, removed, sum(1 for r in range(len(items)) if r not in with_candidates))
+    return CandidateSet(frame, removed, sum(1 for item in items if item.item_id not in with_candidates))
 
 
 def find_candidates(inputs: MiningInputs, vectors: dict[str, np.ndarray], config: MiningConfig) -> CandidateSet:
@@ -178,4 +234,4 @@ def find_candidates(inputs: MiningInputs, vectors: dict[str, np.ndarray], config
     if config.lexical_k:
         questions = {i.item_id: i.question for i in inputs.items if i.format == "continuation"}
         lexical = bm25_hits(inputs.pool, questions, config.lexical_k * 3)
-    return generate(inputs.items, inputs.pool, vectors, config, lexical)
+    return generate(inputs.items, inputs.pool, vectors, config, lexical, inputs.known_true)

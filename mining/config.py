@@ -12,6 +12,7 @@ from likra.models import DEFAULT_MODEL, Dtype
 from mining.embeddings import DEFAULT_EMBEDDER
 from mining.errors import MiningConfigError
 from mining.grading import TierRules
+from mining.guard import GuardConfig
 from mining.search import IndexConfig
 from warehouse.validation import validated
 
@@ -31,10 +32,16 @@ class MiningConfig(BaseModel):
     max_sim_to_gold: float = Field(
         default=0.9, gt=0, le=1,
         description="Mined candidates at least this similar to the gold answer are paraphrases: dropped.")
+    guard: GuardConfig = Field(
+        default_factory=GuardConfig,
+        description="The answer-equivalence guard: true answers in other forms are not negatives.")
     index: IndexConfig = Field(default_factory=IndexConfig, description="The FAISS index that searches the pool.")
     scorer_model: str = Field(default=DEFAULT_MODEL, description="Causal LM grading plausibility.")
     dtype: Dtype = Field(
         default="auto", description="dtype of the grading LM (auto: fp32 on CPU, bf16 on CUDA).")
+    premise: str = Field(
+        default="Answer:", description="Neutral context of the unconditional pass that PMI subtracts (empty: the "
+        "model's prefix token, as lm-eval's acc_mutual_info).")
     tiers: TierRules = Field(default_factory=TierRules, description="Rules that grade negatives into tiers.")
 
     def digest(self) -> str:

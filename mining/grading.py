@@ -1,14 +1,20 @@
 """Tiers of negatives: documented rules over plausibility and similarity; every raw score is kept,
 so any other rule is one SQL query away.
 
-* near_miss: the base model finds the negative about as likely as the gold answer (margin at
-  least `near_miss_margin`, default -0.5 nats per token) and it is on topic (cosine similarity to
-  the gold answer at least `near_miss_min_sim`, default 0.2);
-* plausible: not a near miss, but margin at least `plausible_margin` (default -1.5 per token);
+* near_miss: the base model finds the negative about as plausible for the question as the gold
+  answer (margin at least `near_miss_margin`, default -0.5) and it is on topic (cosine similarity
+  to the gold answer at least `near_miss_min_sim`, default 0.2);
+* plausible: not a near miss, but margin at least `plausible_margin` (default -1.5);
 * far: everything else.
 
-The margin is measured per token by default; `measure` can make it per character (lm-eval's
-acc_norm normalisation) or the raw sum (which favours short answers).
+The margin is, by default, the pointwise mutual information with the question (`pmi`:
+log p(a | question) - log p(a | premise), summed nats, against the gold answer's), which discounts
+answers that are likely anywhere ("Pluto", "1") and asks what is plausible for this question.
+`measure` can make it the log-likelihood per token, per character (lm-eval's acc_norm
+normalisation) or summed (which favours short answers). PMI was chosen by measurement
+(`bench/plausibility_measures.py`): it ranks a question's own human-written distractors above
+answers of random other questions far more often than the others, and its top near misses are
+least often strings that top many questions at once.
 """
 
 from __future__ import annotations
@@ -24,17 +30,18 @@ NEAR_MISS, PLAUSIBLE, FAR = TIERS
 
 
 class TierRules(BaseModel):
-    """Thresholds of the tiers (margins in nats per token, relative to the gold answer)."""
+    """Thresholds of the tiers (margins relative to the gold answer, in the units of `measure`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    measure: Literal["per_token", "per_char", "sum"] = Field(
-        default="per_token", description="How margins compare: per token, per character, or summed.")
+    measure: Literal["pmi", "per_token", "per_char", "sum"] = Field(
+        default="pmi", description="How margins compare: PMI with the question (log p(a|question) - "
+        "log p(a|premise), summed nats), or the log-likelihood per token, per character, or summed.")
     near_miss_margin: float = Field(
-        default=-0.5, description="near_miss: per-token log-likelihood margin to the gold answer at least this.")
+        default=-0.5, description="near_miss: margin to the gold answer (in the measure's units) at least this.")
     near_miss_min_sim: float = Field(default=0.2, ge=-1, le=1,
                                      description="near_miss: similarity to the gold answer at least this.")
-    plausible_margin: float = Field(default=-1.5, description="plausible: per-token margin at least this.")
+    plausible_margin: float = Field(default=-1.5, description="plausible: margin at least this.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TierRules:
@@ -44,7 +51,9 @@ class TierRules(BaseModel):
         return self
 
 
-MARGIN_COLUMN = {"per_token": "margin_per_token", "per_char": "margin_per_char", "sum": "margin"}
+MARGIN_COLUMN = {"per_token": "margin_per_token", "per_char": "margin_per_char", "sum": "margin", "pmi": "margin_pmi"}
+MARGIN_UNITS = {"per_token": "nats per token", "per_char": "nats per character", "sum": "nats",
+                "pmi": "PMI, nats"}
 
 
 def grade(frame: pl.DataFrame, rules: TierRules) -> pl.DataFrame:

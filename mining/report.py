@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from mining.grading import MARGIN_COLUMN, MARGIN_UNITS
 from mining.summary import MiningSummary
 from warehouse.items import Item
 from warehouse.negatives import TIERS
 from warehouse.text import norm_hash
 
-SCORE_COLUMNS = ("loglik", "loglik_per_token", "margin", "margin_per_token", "sim_gold", "sim_question")
+SCORE_COLUMNS = ("loglik", "loglik_per_token", "margin", "margin_per_token", "sim_gold", "sim_question", "margin_pmi")
 
 
 def tier_table(summary: MiningSummary) -> pl.DataFrame:
@@ -26,13 +27,39 @@ def tier_table(summary: MiningSummary) -> pl.DataFrame:
                         schema={"origin": pl.String, **{tier: pl.Int64 for tier in TIERS}, "total": pl.Int64})
 
 
+def guard_table(summary: MiningSummary) -> pl.DataFrame:
+    """Candidates each false-negative filter and guard rule removed, most first."""
+    removed = summary.quality.get("removed_by_guard", summary.removed)
+    return pl.DataFrame([{"rule": rule, "removed": n} for rule, n in sorted(removed.items(), key=lambda kv: -kv[1])],
+                        schema={"rule": pl.String, "removed": pl.Int64})
+
+
+def near_miss_table(summary: MiningSummary) -> pl.DataFrame:
+    """The sampled top near misses of every origin, one row each."""
+    rows = [{"origin": origin, **{k: v for k, v in sample.items() if k != "item_id"}}
+            for origin, samples in summary.quality.get("top_near_misses", {}).items() for sample in samples]
+    return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"origin": pl.String})
+
+
+def quality_line(summary: MiningSummary) -> str:
+    """Twin questions and the false-negative rate, in one sentence."""
+    quality = summary.quality
+    fn = quality.get("false_negatives", {})
+    line = (f"twin questions: {quality.get('twin_groups', 0)} groups holding {quality.get('items_with_twins', 0)} "
+            "of its items")
+    if fn.get("items"):
+        line += (f"; false negatives (a listed true answer, on {fn['items']} items listing several): "
+                 f"{fn['listed_true']} of {fn['negatives']} ({fn['rate']:.1%})")
+    return line
+
+
 def statistics_table(summary: MiningSummary) -> pl.DataFrame:
     """One row per score statistic of the run (mean, median, std, min, max)."""
     return pl.DataFrame([{"statistic": name, **values} for name, values in summary.statistics.items()])
 
 
-def histogram_png(graded: pl.DataFrame) -> bytes:
-    """A PNG: similarity to the gold answer and plausibility margin, one histogram per tier."""
+def histogram_png(graded: pl.DataFrame, measure: str = "pmi") -> bytes:
+    """A PNG: similarity to the gold answer and the plausibility margin the tiers use, one histogram per tier."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,9 +70,10 @@ def histogram_png(graded: pl.DataFrame) -> bytes:
         part = graded.filter(pl.col("tier") == tier)
         if part.height:
             axes[0].hist(part["sim_gold"].to_numpy(), bins=30, alpha=0.6, label=tier, color=colour)
-            axes[1].hist(part["margin_per_token"].to_numpy(), bins=30, alpha=0.6, label=tier, color=colour)
+            axes[1].hist(part[MARGIN_COLUMN[measure]].drop_nulls().to_numpy(), bins=30, alpha=0.6, label=tier,
+                         color=colour)
     axes[0].set_xlabel("cosine similarity to the gold answer")
-    axes[1].set_xlabel("log-likelihood margin to the gold answer (nats per token)")
+    axes[1].set_xlabel(f"plausibility margin to the gold answer ({MARGIN_UNITS[measure]})")
     axes[0].legend()
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -59,7 +87,7 @@ class NegativesQuality:
     """Counts that would make the graded negatives unsafe to train on, or thin."""
 
     n_items: int
-    equal_to_gold: int  # negatives equal to a true answer of their item after normalisation
+    equal_to_gold: int  # negatives equal to a known-true answer of their item (its own or a twin's) after normalisation
     null_scores: int  # missing or NaN similarity and plausibility scores
     items_without: int  # items left with no negative
 
@@ -68,9 +96,11 @@ class NegativesQuality:
         return self.items_without / self.n_items if self.n_items else 0.0
 
 
-def negatives_quality(graded: pl.DataFrame, items: Sequence[Item]) -> NegativesQuality:
-    """Measure a benchmark's graded negatives against its items."""
+def negatives_quality(graded: pl.DataFrame, items: Sequence[Item],
+                      known_true: dict[str, tuple[str, ...]] | None = None) -> NegativesQuality:
+    """Measure a benchmark's graded negatives against its items and the true answers of their twins."""
     golds = {(i.item_id, norm_hash(i.choices[g])) for i in items for g in i.true_choices}
+    golds |= {(item_id, norm_hash(t)) for item_id, texts in (known_true or {}).items() for t in texts}
     equal = sum(1 for key in graded.select("item_id", "norm_hash").iter_rows() if key in golds)
     nulls = graded.select(pl.sum_horizontal(pl.col(c).is_null() | pl.col(c).is_nan() for c in SCORE_COLUMNS).sum())
     return NegativesQuality(len(items), equal, int(nulls.item() or 0), len(items) - graded["item_id"].n_unique())

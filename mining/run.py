@@ -28,6 +28,7 @@ from mining.plausibility import Plausibility, score_plausibility
 from mining.store import stored_candidates, write_candidates, write_graded
 from mining.summary import MiningSummary, summarize
 from warehouse.db import connect, connect_read_only
+from warehouse.paths import resolve_db_path
 from warehouse.sinks import Sink, WarehouseSink
 
 NOTHING_EMBEDDED = {"cached": 0, "computed": 0}
@@ -54,10 +55,12 @@ def candidate_stage(db: str | os.PathLike[str] | None, inputs: MiningInputs, con
     """The benchmark's candidates: the stored set when nothing it depends on changed, else the missing
     embeddings computed (into `sink`), the pool searched, and the new set stored at once (so a later
     failure does not lose it)."""
+    sink = sink or WarehouseSink(db)
+    sink.write(question_keys=inputs.groups.new_keys)  # the `question_groups` view lists the twins mining used
     stage = reusable_candidates(db, inputs) if reuse else None
     if stage is not None:
         return stage
-    fresh, counts = embed_missing(db, config.embedder, inputs.texts, sink or WarehouseSink(db))
+    fresh, counts = embed_missing(db, config.embedder, inputs.texts, sink)
     found = find_candidates(inputs, load_vectors(db, config.embedder, inputs.texts, fresh), config)
     with connect(db) as con:
         write_candidates(con, inputs.benchmark, run_id, found, inputs.key)
@@ -70,7 +73,7 @@ def grade_and_store(db: str | os.PathLike[str] | None, summary: MiningSummary, i
     """Tier every scored candidate, complete the run's summary, and replace the benchmark's graded negatives."""
     graded = grade(plausibility.frame, config.tiers)
     summary.logliks = plausibility.logliks
-    summarize(summary, inputs.items, stage.found, graded)
+    summarize(summary, inputs.items, stage.found, graded, inputs.groups, config.tiers.measure)
     summary.seconds = round((datetime.now() - started).total_seconds(), 3)
     with connect(db) as con:
         write_graded(con, summary, config, graded, started)
@@ -85,6 +88,8 @@ def mine_benchmark(benchmark: str, *, db: str | os.PathLike[str] | None = None, 
     """
     config = config or MiningConfig()
     started = datetime.now()
+    if resolve_db_path(db).exists():  # a run writes the warehouse anyway: bring an older schema up to date first
+        connect(db).close()
     summary = MiningSummary(uuid.uuid4().hex, benchmark, config.digest())
     say = progress or (lambda message: None)
     inputs = load_inputs(db, benchmark, config)

@@ -1,5 +1,5 @@
 """What a mining run did, in the spirit of the statistics `mine_hard_negatives` prints: counts per
-tier and origin, what each filter removed, cache hits, and score statistics."""
+tier and origin, what each filter removed, cache hits, score statistics, and the quality report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from typing import Any
 import polars as pl
 
 from mining.candidates import CandidateSet
+from mining.grading import MARGIN_COLUMN
+from mining.quality import quality_report
+from mining.twins import QuestionGroups
 from warehouse.items import Item
 
 
@@ -30,6 +33,7 @@ class MiningSummary:
     logliks: dict[str, int] = field(default_factory=dict)  # cached / computed
     candidates_from: str | None = None  # run that found the candidates, when this run reused them unchanged
     statistics: dict[str, dict[str, float]] = field(default_factory=dict)
+    quality: dict[str, Any] = field(default_factory=dict)  # `mining.quality.QualityReport`
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -44,8 +48,9 @@ def _stats(values: pl.Series) -> dict[str, float]:
             "max": round(float(values.max()), 4)}
 
 
-def summarize(summary: MiningSummary, items: list[Item], candidates: CandidateSet, graded: pl.DataFrame) -> None:
-    """Fill the counts and score statistics of a run."""
+def summarize(summary: MiningSummary, items: list[Item], candidates: CandidateSet, graded: pl.DataFrame,
+              groups: QuestionGroups | None = None, measure: str = "pmi") -> None:
+    """Fill the counts, score statistics and quality report of a run."""
     summary.items = len(items)
     with_negatives = set(graded["item_id"].to_list())
     summary.items_without_negatives = sum(1 for i in items if i.item_id not in with_negatives)
@@ -60,8 +65,12 @@ def summarize(summary: MiningSummary, items: list[Item], candidates: CandidateSe
         "gold_loglik": _stats(graded.unique("item_id")["gold_loglik"]),
         "negative_loglik": _stats(graded["loglik"]),
         "margin_per_token": _stats(graded["margin_per_token"]),
+        "margin_pmi": _stats(graded["margin_pmi"].drop_nulls()),
         "sim_gold": _stats(graded["sim_gold"]),
-        **{f"margin_per_token[{tier}]": _stats(part["margin_per_token"])
+        **{f"{MARGIN_COLUMN[measure]}[{tier}]": _stats(part[MARGIN_COLUMN[measure]].drop_nulls())
            for (tier,), part in graded.group_by("tier")},
         **{f"sim_gold[{tier}]": _stats(part["sim_gold"]) for (tier,), part in graded.group_by("tier")},
     }
+    groups = groups or QuestionGroups()
+    summary.quality = quality_report(graded, items, summary.removed, groups.known_true, groups.members,
+                                     measure).as_dict()

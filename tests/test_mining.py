@@ -76,8 +76,9 @@ def test_filters_drop_gold_duplicates_and_paraphrases_and_count_them() -> None:
 def test_tiers_follow_the_documented_rules() -> None:
     frame = pl.DataFrame({"margin_per_token": [0.3, -0.4, -0.4, -1.0, -2.0], "margin_per_char": [0.0] * 5,
                           "margin": [0.0] * 5, "sim_gold": [0.5, 0.5, 0.1, 0.9, 0.9]})
-    assert grade(frame, TierRules())["tier"].to_list() == ["near_miss", "near_miss", "plausible", "plausible", "far"]
-    strict = TierRules(near_miss_margin=0.0, plausible_margin=-0.5)
+    per_token = TierRules(measure="per_token")
+    assert grade(frame, per_token)["tier"].to_list() == ["near_miss", "near_miss", "plausible", "plausible", "far"]
+    strict = TierRules(measure="per_token", near_miss_margin=0.0, plausible_margin=-0.5)
     assert grade(frame, strict)["tier"].to_list() == ["near_miss", "plausible", "plausible", "far", "far"]
 
 

@@ -48,3 +48,22 @@ def save_tiny_model(folder: Path, max_positions: int = 512) -> Path:
     tiny_llama(len(tokenizer), max_positions).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_tiny_cross_encoder(folder: Path, seed: int = 0) -> Path:
+    """A 1-layer BERT sequence classifier with NLI labels and random weights, loadable as a sentence-transformers
+    CrossEncoder (its judgements are arbitrary: tests use thresholds that make them all or nothing)."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = sorted({w for line in CORPUS for w in line.lower().replace("\n", " ").split()})
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    labels = {0: "contradiction", 1: "entailment", 2: "neutral"}
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=3, id2label=labels,
+                        label2id={v: k for k, v in labels.items()})
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -20,6 +20,8 @@ GRADED_SCHEMA: dict[str, pl.DataType] = {
     "loglik": pl.Float64(), "n_tokens": pl.Int32(), "loglik_per_token": pl.Float64(), "loglik_per_char": pl.Float64(),
     "gold_loglik": pl.Float64(), "rank": pl.Int32(), "margin": pl.Float64(), "margin_per_token": pl.Float64(),
     "margin_per_char": pl.Float64(), "tier": pl.String(), "mining_run_id": pl.String(),
+    # Plausibility for the question: log p(negative | neutral premise), and the pointwise mutual information.
+    "uncond_loglik": pl.Float64(), "pmi": pl.Float64(), "gold_pmi": pl.Float64(), "margin_pmi": pl.Float64(),
 }
 GRADED_COLUMNS = tuple(GRADED_SCHEMA)
 

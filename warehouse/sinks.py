@@ -35,6 +35,7 @@ WRITE_MODES: dict[str, tuple[str, tuple[str, ...]]] = {
     "likra_weights": ("ignore", ("run_id", "w")),
     "likra_experiments": ("replace", ("experiment_id",)),
     "likra_experiment_results": ("swap", ("experiment_id",)),
+    "question_keys": ("ignore", ("text_hash",)),
 }
 
 

@@ -12,7 +12,9 @@ from warehouse.negatives import ORIGINS, TIERS
 # Flags of `likra mine`, by the MiningConfig field they set; type, default and help come from the field.
 MINE_FLAGS = {"scope": "--scope", "query": "--query", "k": ("-k", "--k"), "lexical_k": "--lexical-k",
               "max_sim_to_gold": "--max-sim", "embedder": "--embedder", "scorer_model": "--model",
-              "index.kind": "--index", "tiers.near_miss_margin": "--near-miss-margin",
+              "index.kind": "--index", "premise": "--premise", "guard.paraphrase": "--paraphrase",
+              "guard.paraphrase_min_sim": "--paraphrase-min-sim", "guard.cross_encoder": "--cross-encoder",
+              "tiers.measure": "--measure", "tiers.near_miss_margin": "--near-miss-margin",
               "tiers.near_miss_min_sim": "--near-miss-min-sim", "tiers.plausible_margin": "--plausible-margin"}
 
 
@@ -29,7 +31,7 @@ def mine(benchmark: str, search_again: bool, db: str | None, **settings) -> None
     from unchanged inputs are graded again without a new search.
     """
     from mining.config import mining_config
-    from mining.report import statistics_table, tier_table
+    from mining.report import guard_table, near_miss_table, quality_line, statistics_table, tier_table
     from mining.run import mine_benchmark
 
     config = mining_config(**config_values(settings))
@@ -42,6 +44,11 @@ def mine(benchmark: str, search_again: bool, db: str | None, **settings) -> None
     click.echo(f"embeddings {embeddings}; log-likelihoods {summary.logliks}; removed {summary.removed or 'none'}")
     click.echo(render(tier_table(summary)))
     click.echo(render(statistics_table(summary)))
+    click.echo(quality_line(summary))
+    click.echo("removed by the false-negative filters and the answer-equivalence guard:")
+    click.echo(render(guard_table(summary)))
+    click.echo("top near misses per origin:")
+    click.echo(render(near_miss_table(summary), max_width=50))
 
 
 @click.command()

@@ -10,7 +10,15 @@ from mining.embeddings import embed_missing
 from mining.errors import MiningError
 from mining.inputs import load_inputs
 from mining.plausibility import Plausibility, score_plausibility
-from mining.report import histogram_png, negatives_quality, statistics_table, tier_table
+from mining.report import (
+    guard_table,
+    histogram_png,
+    near_miss_table,
+    negatives_quality,
+    quality_line,
+    statistics_table,
+    tier_table,
+)
 from mining.run import NOTHING_EMBEDDED, candidate_stage, grade_and_store, reusable_candidates
 from mining.summary import MiningSummary
 from pipelines.defs.ingest.assets import items
@@ -36,6 +44,7 @@ def answer_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     config = mining.mining_config()
     inputs = load_inputs(warehouse.db_path, context.partition_key, config)
     staged = warehouse.staging(EMBEDDINGS, context.partition_key, fresh=True)
+    staged.write(question_keys=inputs.groups.new_keys)  # the `question_groups` view lists the twins mining used
     reusable = reusable_candidates(warehouse.db_path, inputs)
     if reusable is not None:
         counts = dict(NOTHING_EMBEDDED)
@@ -97,7 +106,8 @@ def candidate_scores(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     "and margin to the gold answer, tier; the run's summary is in `mining_runs`.",
     check_specs=[
         dg.AssetCheckSpec("no_negative_equals_gold", asset="graded_negatives", blocking=True,
-                          description="no negative equals a gold answer of its item after normalisation"),
+                          description="no negative equals a true answer of its item or of a twin question, "
+                          "after normalisation"),
         dg.AssetCheckSpec("no_null_scores", asset="graded_negatives", blocking=True,
                           description="every negative has its similarity and plausibility scores"),
         dg.AssetCheckSpec("items_have_negatives", asset="graded_negatives",
@@ -120,7 +130,8 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                             candidates_from=stage.reused_from if stage.reused_from != context.run.run_id else None)
     plausibility = Plausibility(scores.read("plausibility"), scores.read_json("logliks"))
     graded = grade_and_store(warehouse.db_path, summary, inputs, stage, plausibility, config, started)
-    quality = negatives_quality(graded, inputs.items)
+    quality = negatives_quality(graded, inputs.items, inputs.known_true)
+    false_negatives = summary.quality["false_negatives"]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": graded.height,
@@ -133,7 +144,13 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             "candidates_reused_from": summary.candidates_from or "",
             "statistics": dg.MetadataValue.md(markdown_table(statistics_table(summary))),
             "by_origin_and_tier": dg.MetadataValue.md(markdown_table(tier_table(summary))),
-            "histograms": dg.MetadataValue.md(markdown_image(histogram_png(graded), "similarity and plausibility by tier")),
+            "histograms": dg.MetadataValue.md(markdown_image(histogram_png(graded, config.tiers.measure),
+                                                                 "similarity and plausibility by tier")),
+            "quality": dg.MetadataValue.md(quality_line(summary)),
+            "removed_by_guard": dg.MetadataValue.md(markdown_table(guard_table(summary))),
+            "false_negative_rate": false_negatives["rate"],
+            "twin_groups": summary.quality["twin_groups"],
+            "top_near_misses": dg.MetadataValue.md(markdown_table(near_miss_table(summary))),
         },
         check_results=[
             dg.AssetCheckResult(check_name="no_negative_equals_gold", passed=quality.equal_to_gold == 0,
