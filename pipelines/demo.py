@@ -30,8 +30,8 @@ DEMO_ASSETS = [a for a in defs.assets if a.group_names_by_key[a.key] != "experim
 TRY_SQL = [
     "SELECT n_examples, mode, round(acc, 3) AS acc, round(acc_stderr, 3) AS se FROM likra_eval "
     "WHERE w IS NULL OR w = 1 ORDER BY mode, n_examples",
-    "SELECT question, gold_answer, negative, origin, round(margin_per_token, 2) AS margin FROM near_misses "
-    "ORDER BY margin DESC LIMIT 10",
+    "SELECT question, gold_answer, negative, origin, round(margin_pmi, 2) AS margin_pmi FROM near_misses "
+    "ORDER BY margin_pmi DESC LIMIT 10",
     "SELECT r.head, r.position, r.answer, r.source FROM likra_training_rows r JOIN likra_runs u USING (set_id) "
     "WHERE r.position < 8 ORDER BY r.position, r.head",
 ]
@@ -131,8 +131,8 @@ def summarise(db: str | None, benchmark: str, result: dg.ExecuteInProcessResult,
     with connect_read_only(db) as con:
         curve = learning_curve(con, run_id)
         rows = eval_rows(con, run_id)
-        misses = con.execute("SELECT question, gold_answer, negative, origin, round(margin_per_token, 2) AS margin "
-                             "FROM near_misses WHERE benchmark = ? ORDER BY margin_per_token DESC LIMIT 5",
+        misses = con.execute("SELECT question, gold_answer, negative, origin, round(margin_pmi, 2) AS margin_pmi "
+                             "FROM near_misses WHERE benchmark = ? ORDER BY margin_pmi DESC LIMIT 5",
                              [benchmark]).pl()
     echo(f"\nAccuracy per scoring mode and examples per head (view likra_eval, run {run_id}):")
     echo(render(curve))

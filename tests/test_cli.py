@@ -124,3 +124,18 @@ def test_mine_says_when_it_reuses_candidates_and_searches_again_when_asked(db: P
     assert "embeddings none needed (candidates reused)" in again.output
     assert "demo: 240 negatives for 40 items" in again.output
     assert "unchanged since run" not in forced.output and "computed" in forced.output
+
+
+def test_negatives_lists_the_most_plausible_for_their_question_first(db: Path, tiny_model: str) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", "demo", "--db", str(db)]).exit_code == 0
+    assert runner.invoke(main, ["mine", "demo", "--model", tiny_model, "-k", "3", "--db", str(db)]).exit_code == 0
+
+    result = runner.invoke(main, ["negatives", "demo", "--format", "json", "--limit", "30", "--db", str(db)])
+
+    import json
+
+    rows = json.loads(result.output)
+    assert len(rows) == 30 and {"question", "gold", "negative", "margin_pmi", "tier"} <= set(rows[0])
+    margins = [row["margin_pmi"] for row in rows]
+    assert margins == sorted(margins, reverse=True)

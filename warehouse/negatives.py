@@ -51,10 +51,12 @@ def load_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, *, tiers: Seq
 
 def browse_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, *, tiers: Sequence[str] | None = None,
                      origins: Sequence[str] | None = None, limit: int = 20) -> pl.DataFrame:
-    """The most plausible negatives of a benchmark with their question and gold answer, for reading."""
+    """The negatives most plausible for their question (PMI margin to the gold answer) with their question and
+    gold answer, for reading."""
     where, params = _filters(benchmark, tiers, origins)
     return con.execute(
         "SELECT g.item_id, i.question, i.choices[i.gold + 1] AS gold, g.negative, g.origin, g.tier, "
-        "round(g.sim_gold, 3) AS sim_gold, round(g.margin_per_token, 3) AS margin_per_token, g.rank "
+        "round(g.sim_gold, 3) AS sim_gold, round(g.margin_pmi, 3) AS margin_pmi, "
+        "round(g.margin_per_token, 3) AS margin_per_token, g.rank "
         f"FROM graded_negatives g JOIN items i USING (item_id) WHERE {where} "
-        "ORDER BY g.margin_per_token DESC LIMIT ?", [*params, limit]).pl()
+        "ORDER BY coalesce(g.margin_pmi, g.margin_per_token) DESC LIMIT ?", [*params, limit]).pl()
