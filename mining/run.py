@@ -56,12 +56,14 @@ def candidate_stage(db: str | os.PathLike[str] | None, inputs: MiningInputs, con
     embeddings computed (into `sink`), the pool searched, and the new set stored at once (so a later
     failure does not lose it)."""
     sink = sink or WarehouseSink(db)
-    sink.write(question_keys=inputs.groups.new_keys)  # the `question_groups` view lists the twins mining used
     stage = reusable_candidates(db, inputs) if reuse else None
     if stage is not None:
+        sink.write(question_keys=inputs.groups.new_keys)  # the `question_groups` view lists the twins mining used
         return stage
     fresh, counts = embed_missing(db, config.embedder, inputs.texts, sink)
     found = find_candidates(inputs, load_vectors(db, config.embedder, inputs.texts, fresh), config)
+    # Written once the embedder has worked, so a run that cannot load it leaves the warehouse as it was.
+    sink.write(question_keys=inputs.groups.new_keys)
     with connect(db) as con:
         write_candidates(con, inputs.benchmark, run_id, found, inputs.key)
     return CandidateStage(found, counts)
