@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -17,6 +18,7 @@ from warehouse.errors import WarehouseError
 from warehouse.paths import resolve_db_path
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+log = logging.getLogger(__name__)
 # The file each open connection is on, so that a failed write can name it.
 _PATHS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, Path] = weakref.WeakKeyDictionary()
 
@@ -70,9 +72,10 @@ LOCK_WAIT_SECONDS = float(os.environ.get("LIKRA_LOCK_WAIT", "15"))
 
 
 def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
-    # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little.
+    # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little,
+    # and say so once: a command that stalls silently looks hung.
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    delay = 0.05
+    delay, said = 0.05, False
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only, config=config or {})
@@ -84,8 +87,12 @@ def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.Duc
             if time.monotonic() + delay > deadline:
                 raise WarehouseError(
                     f"warehouse {path} is locked by another process (DuckDB allows one writer); "
-                    "wait for it to finish or stop it, then retry"
+                    f"waited {LOCK_WAIT_SECONDS:g} s ($LIKRA_LOCK_WAIT): wait for it to finish or stop it, then retry"
                 ) from exc
+            if not said:
+                log.warning("waiting for the warehouse lock on %s, held by another process (up to %g s, "
+                            "$LIKRA_LOCK_WAIT)...", path, LOCK_WAIT_SECONDS)
+                said = True
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
