@@ -1,8 +1,10 @@
-"""What must hold in a warehouse after crashes and concurrent writers, checked through a read-only connection."""
+"""Helpers of the concurrency, fault and UI tests: what must hold in a warehouse after crashes and concurrent
+writers (checked through a read-only connection), and how their `likra` and Dagster subprocesses run."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -61,3 +63,8 @@ def cli_env(**extra: str) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", **extra}
 
+
+def default_signals() -> None:
+    """For subprocesses: the default SIGINT and SIGTERM, even when the tests run in a background job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
