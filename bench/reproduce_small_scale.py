@@ -5,6 +5,7 @@ Writes each experiment's report and plots, and a timing table, into an output fo
 docs/reproduction). Every run and score is cached in the warehouse, so a rerun only redoes what changed.
 
     python bench/reproduce_small_scale.py [--benchmark arc_easy] [--limit 800] [--eval-limit 200] [--dpo]
+        [--lr 1e-3 --only learning-curve,weight-sweep,gain --out docs/reproduction/lr-1e-3]
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="8,16,32,64,128,256")
     parser.add_argument("--type-sizes", default="64,256", help="E3 sizes (equal N for every policy)")
     parser.add_argument("--seeds", default="42")
+    parser.add_argument("--lr", type=float, default=1e-4, help="constant learning rate of both heads")
+    parser.add_argument("--only", default="", help="comma-separated experiment names to run (default: all)")
     parser.add_argument("--dpo", action="store_true", help="also run E6 (TRL DPO on the same pairs)")
     parser.add_argument("--db", default=str(REPO / "data" / "reproduction.duckdb"))
     parser.add_argument("--out", default=str(REPO / "docs" / "reproduction"))
@@ -59,7 +62,7 @@ def main() -> None:
         mined = con.execute("SELECT count(*) FROM graded_negatives WHERE benchmark = ?", [args.benchmark]).fetchone()[0]
     if not mined:
         timed("mine (k 5)", lambda: mine_benchmark(args.benchmark, db=db, config=MiningConfig(k=5)))
-    train = TrainConfig(sizes=sizes, eval_limit=args.eval_limit)
+    train = TrainConfig(sizes=sizes, eval_limit=args.eval_limit, lr=args.lr)
     curve = ExperimentConfig(train=train, seeds=seeds)
     plans = [("learning-curve", curve), ("weight-sweep", curve), ("gain", curve),
              ("negative-types", ExperimentConfig(train=train.model_copy(update={"sizes": [int(s) for s in
@@ -68,6 +71,8 @@ def main() -> None:
              ("likelihood-shift", curve)]
     if args.dpo:
         plans.append(("dpo-baseline", curve))
+    if args.only:
+        plans = [(name, config) for name, config in plans if name in args.only.split(",")]
     for name, config in plans:
         result = timed(name, lambda: run_experiment(name, args.benchmark, config, db=db, say=say))
         target = out / name

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 import torch
 from tiny_models import save_tiny_model
+from warehouse_checks import duplicate_keys
 
 from likra.config import LikraConfigError, TrainConfig, train_config
 from likra.data import build_training_set, split_items
@@ -292,9 +293,12 @@ def test_a_killed_run_resumes_to_the_same_final_adapters(demo_db: Path, tiny_mod
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run_dir / "negative").exists() or not list((run_dir / "negative").glob("n-*"))
+    saved = {p: p.stat().st_mtime_ns for p in (run_dir / "positive").glob("n-??????/adapter_model.safetensors")}
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    # It continued from its last checkpoint: the ones saved before the kill were not trained or written again.
+    assert saved and {p: p.stat().st_mtime_ns for p in saved} == saved
     ingest("demo", db=tmp_path / "fresh.duckdb")
     fresh = train_benchmark("demo", TrainConfig(model=tiny_model, sizes=[4, 8, 16], batch_size=2, epochs=20),
                             db=tmp_path / "fresh.duckdb", name="fresh", evaluate=False)
@@ -305,6 +309,8 @@ def test_a_killed_run_resumes_to_the_same_final_adapters(demo_db: Path, tiny_mod
         assert (again.path / "adapter_model.safetensors").read_bytes() == \
             (checkpoint.path / "adapter_model.safetensors").read_bytes()
     assert sql(demo_db, "SELECT count(*) FROM likra_checkpoints WHERE run_id = 'killed'") == [(6,)]
+    assert sql(demo_db, "SELECT count(*) FROM likra_runs WHERE run_id = 'killed'") == [(1,)]
+    assert duplicate_keys(demo_db) == {}
     shutil.rmtree(run_dir)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -16,6 +18,9 @@ from warehouse.errors import WarehouseError
 from warehouse.paths import resolve_db_path
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+log = logging.getLogger(__name__)
+# The file each open connection is on, so that a failed write can name it.
+_PATHS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, Path] = weakref.WeakKeyDictionary()
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -105,33 +110,65 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     _check_is_duckdb(path)
-    # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little.
+    # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little,
+    # and say so once: a command that stalls silently looks hung.
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    delay = 0.05
+    delay, said = 0.05, False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+            con = duckdb.connect(str(path), read_only=read_only, config=config or {})
+            _PATHS[con] = path
+            return con
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
-                raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+                raise WarehouseError(f"cannot open warehouse {path}: {_cause(exc)}") from exc
             if time.monotonic() + delay > deadline:
                 raise WarehouseError(
                     f"warehouse {path} is locked by another process (DuckDB allows one writer, and no reader "
                     "beside it: a `likra sql` query holds the file until it ends or its --timeout); "
-                    "wait for it to finish or stop it, then retry"
+                    f"waited {LOCK_WAIT_SECONDS:g} s ($LIKRA_LOCK_WAIT): wait for it to finish or stop it, then retry"
                 ) from exc
+            if not said:
+                log.warning("waiting for the warehouse lock on %s, held by another process (up to %g s, "
+                            "$LIKRA_LOCK_WAIT)...", path, LOCK_WAIT_SECONDS)
+                said = True
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _cause(exc: BaseException) -> str:
+    """The part of a DuckDB or OS error that says what went wrong, on one line."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    for prefix in ("TransactionContext Error: ", "Failed to commit: ", "IO Error: "):
+        text = text.removeprefix(prefix)
+    return " ".join(text.split())
+
+
+# DuckDB's words for a file it could not create, grow or write: a full disk, a file size limit, a read-only
+# file or folder. Such a failure is the user's to fix; any other failed write is a bug and stays a traceback.
+_WRITE_REFUSED = ("could not write", "could not truncate", "could not fsync", "no space left", "file too large",
+                  "read-only file system", "permission denied", "disk quota")
+
+
+def _write_refused(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(words in str(exc).lower() for words in _WRITE_REFUSED)
 
 
 def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-write, creating it if needed and applying pending migrations."""
     path = resolve_db_path(db)
     _check_parent(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(f"cannot create the warehouse folder {path.parent}: {_cause(exc)}") from exc
     con = _open(path, read_only=False)
     _check_version(con, path)
-    migrate(con)
+    try:
+        migrate(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -160,11 +197,30 @@ def connect_read_only(
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT, rolled back on any exception so the previous state stays intact."""
+    """BEGIN ... COMMIT, rolled back on any exception so the previous state stays intact.
+
+    A write the file system refuses (a full disk, a file size limit, a read-only warehouse file or folder)
+    raises WarehouseError naming the warehouse and the cause; nothing of the transaction is kept."""
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as exc:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # the failure invalidated the connection: nothing was committed, the error below says why
+        if _write_refused(exc):
+            raise _write_failed(con, exc) from exc
         raise
-    con.execute("COMMIT")
+    try:
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        if _write_refused(exc):
+            raise _write_failed(con, exc) from exc
+        raise
+
+
+def _write_failed(con: duckdb.DuckDBPyConnection, exc: BaseException) -> WarehouseError:
+    where = _PATHS.get(con, "the warehouse")
+    return WarehouseError(f"cannot write warehouse {where}: {_cause(exc)}; nothing was written (free disk space or "
+                          "make the file and its folder writable, then retry)")

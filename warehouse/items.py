@@ -27,7 +27,8 @@ class Column:
 
 
 COLUMNS: dict[str, Column] = {
-    "item_id": Column(pl.String(), "VARCHAR", "<benchmark>/<split>/[<subset>/]<source_id>, stable across re-ingestion"),
+    "item_id": Column(pl.String(), "VARCHAR",
+                      "`<benchmark>/<split>/[<subset>/]<source_id>`, stable across re-ingestion"),
     "benchmark": Column(pl.String(), "VARCHAR", "the benchmark (partition) name"),
     "split": Column(pl.String(), "VARCHAR", "train, validation, test, ..."),
     "source_id": Column(pl.String(), "VARCHAR", "the benchmark's own id, or the 0-based row number where it has none"),

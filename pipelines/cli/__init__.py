@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -42,10 +43,25 @@ class _Group(click.Group):
             sys.exit(130)
 
 
+class _Stderr(logging.Handler):
+    """The warehouse's notices (e.g. waiting for another process's lock) as plain lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _show_warehouse_notices() -> None:
+    logger = logging.getLogger("warehouse")
+    if not any(isinstance(handler, _Stderr) for handler in logger.handlers):
+        logger.addHandler(_Stderr(logging.INFO))
+        logger.propagate = False
+
+
 @click.group(cls=_Group)
 def main() -> None:
     """Mine near-miss negatives from multiple-choice benchmarks and train Likra models on them."""
     quiet_libraries()
+    _show_warehouse_notices()
 
 
 @click.command()

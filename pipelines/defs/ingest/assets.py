@@ -65,6 +65,7 @@ def _checks(quality: ItemsQuality, max_reject_rate: float) -> list[dg.AssetCheck
     pool=WAREHOUSE_POOL,
     group_name="ingest",
     kinds={"duckdb", "python"},
+    metadata={"dagster/column_schema": ITEMS_SCHEMA},  # the UI lists the columns before the first materialisation
     description="Benchmark questions in the warehouse table `items`: prompt, choices and gold as "
     "lm-evaluation-harness scores them. Rows that cannot be used go to `ingest_rejects`.",
     check_specs=[
