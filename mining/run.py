@@ -27,8 +27,7 @@ from mining.inputs import MiningInputs, load_inputs
 from mining.plausibility import Plausibility, score_plausibility
 from mining.store import stored_candidates, write_candidates, write_graded
 from mining.summary import MiningSummary, summarize
-from warehouse.db import connect, connect_read_only
-from warehouse.paths import resolve_db_path
+from warehouse.db import connect, connect_read_only, warehouse_exists
 from warehouse.sinks import Sink, WarehouseSink
 
 NOTHING_EMBEDDED = {"cached": 0, "computed": 0}
@@ -90,7 +89,7 @@ def mine_benchmark(benchmark: str, *, db: str | os.PathLike[str] | None = None, 
     """
     config = config or MiningConfig()
     started = datetime.now()
-    if resolve_db_path(db).exists():  # a run writes the warehouse anyway: bring an older schema up to date first
+    if warehouse_exists(db):  # a run writes the warehouse anyway: bring an older schema up to date first
         connect(db).close()
     summary = MiningSummary(uuid.uuid4().hex, benchmark, config.digest())
     say = progress or (lambda message: None)

@@ -18,7 +18,7 @@ import polars as pl
 from mining.candidates import CANDIDATE_SCHEMA, CandidateSet
 from mining.config import MiningConfig
 from mining.summary import MiningSummary
-from warehouse.db import transaction
+from warehouse.db import write_transaction
 from warehouse.negatives import GRADED_COLUMNS
 from warehouse.sinks import replace_benchmark_rows
 
@@ -35,11 +35,13 @@ def write_candidates(con: duckdb.DuckDBPyConnection, benchmark: str, run_id: str
                      inputs_key: str) -> None:
     """Replace the benchmark's candidates and record what they were mined from (one transaction)."""
     rows = found.frame.with_columns(pl.lit(run_id).alias("mining_run_id"))
-    with transaction(con):
+    def replace(con: duckdb.DuckDBPyConnection) -> None:
         replace_benchmark_rows(con, "candidates", benchmark, rows)
         con.execute("DELETE FROM candidate_sets WHERE benchmark = ?", [benchmark])
         con.execute("INSERT INTO candidate_sets VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
                     [benchmark, inputs_key, run_id, json.dumps(dict(found.removed)), found.items_without])
+
+    write_transaction(con, replace)
 
 
 def stored_candidates(con: duckdb.DuckDBPyConnection, benchmark: str, inputs_key: str) -> StoredCandidates | None:
@@ -59,8 +61,10 @@ def write_graded(con: duckdb.DuckDBPyConnection, summary: MiningSummary, config:
     """Replace the benchmark's graded negatives and record the run, in one transaction."""
     frame = (graded.rename({"text": "negative"}).with_columns(pl.lit(summary.run_id).alias("mining_run_id"))
              .select(GRADED_COLUMNS))
-    with transaction(con):
+    def replace(con: duckdb.DuckDBPyConnection) -> None:
         replace_benchmark_rows(con, "graded_negatives", summary.benchmark, frame)
         con.execute("INSERT INTO mining_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
                     [summary.run_id, summary.benchmark, summary.config_hash, config.model_dump_json(), started,
                      json.dumps(summary.as_dict())])
+
+    write_transaction(con, replace)

@@ -64,3 +64,23 @@ def demo_db(db: Path) -> Path:
 
     ingest("demo", db=db)
     return db
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of its own for the session (skipped only where the server binaries are missing)."""
+    from postgres_server import find_bin_dir, start_server
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql "
+                    "(.ci/run installs it)")
+    server = start_server(bin_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def lake_pg(postgres, tmp_path: Path) -> str:
+    """A new, empty DuckLake warehouse setting: catalog in a fresh PostgreSQL database, data files in tmp_path."""
+    return f"ducklake:postgres:{postgres.database()}?data_path={tmp_path / 'lake-data'}"

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
+from warehouse import ducklake
 from warehouse.errors import WarehouseError
-from warehouse.paths import resolve_db_path
+from warehouse.location import Location, resolve_location
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 log = logging.getLogger(__name__)
-# The file each open connection is on, so that a failed write can name it.
-_PATHS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, Path] = weakref.WeakKeyDictionary()
+# The warehouse each open connection is on, so that a failed write can name it and writes know the backend.
+_LOCATIONS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, Location] = weakref.WeakKeyDictionary()
+T = TypeVar("T")
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -48,23 +52,38 @@ def latest_version() -> int:
     return _migrations()[-1][0]
 
 
+def is_ducklake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this connection is on a DuckLake warehouse (else a DuckDB file)."""
+    location = _LOCATIONS.get(con)
+    return location is not None and location.is_ducklake
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply pending migrations, each in its own transaction; returns the names applied."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
-    )
-    current = schema_version(con)
+    """Apply pending migrations, each in its own transaction; returns the names applied.
+
+    On DuckLake the constraints are left out (writers keep keys unique), and a migration another process
+    applied at the same moment is a commit conflict: retried, it finds the migration done."""
+    lake = is_ducklake(con)
+    bootstrap = ("CREATE TABLE IF NOT EXISTS schema_migrations "
+                 "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+    if lake:
+        def start() -> None:
+            con.execute(ducklake.without_constraints(bootstrap))
+            con.execute(ducklake.WRITE_TURNS_DDL)
+            con.execute("INSERT INTO warehouse_writes SELECT 0 WHERE NOT EXISTS (FROM warehouse_writes)")
+        _with_retries(con, start, claim=False)
+    else:
+        con.execute(bootstrap)
     applied = []
     for version, name, sql in _migrations():
-        if version <= current:
-            continue
-        with transaction(con):
-            con.execute(sql)
-            con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name]
-            )
-        applied.append(name)
+        def apply(version: int = version, name: str = name, sql: str = sql) -> bool:
+            if schema_version(con) >= version:
+                return False
+            con.execute(ducklake.without_constraints(sql) if lake else sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
+            return True
+        if _with_retries(con, apply):
+            applied.append(name)
     return applied
 
 
@@ -98,39 +117,44 @@ def _check_parent(path: Path) -> None:
             return
 
 
-def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+def _check_version(con: duckdb.DuckDBPyConnection, where: object) -> int:
     """The warehouse's schema version; one from a newer toolkit is refused rather than misread."""
     version = schema_version(con)
     if version > latest_version():
         con.close()
-        raise WarehouseError(f"warehouse {path} has schema version {version}, newer than this toolkit "
+        raise WarehouseError(f"warehouse {where} has schema version {version}, newer than this toolkit "
                              f"({latest_version()}): upgrade likra-toolkit")
     return version
 
 
-def _open(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
-    _check_is_duckdb(path)
+def _open(location: Location, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    if location.path is not None:
+        _check_is_duckdb(location.path)
+    where = location.path if location.path is not None else location
     # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little,
     # and say so once: a command that stalls silently looks hung.
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     delay, said = 0.05, False
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only, config=config or {})
-            _PATHS[con] = path
+            if location.is_ducklake:
+                con = ducklake.attach(location, read_only=read_only)
+            else:
+                con = duckdb.connect(str(location.path), read_only=read_only, config=config or {})
+            _LOCATIONS[con] = location
             return con
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
-                raise WarehouseError(f"cannot open warehouse {path}: {_cause(exc)}") from exc
+                raise WarehouseError(f"cannot open warehouse {where}: {_cause(exc)}") from exc
             if time.monotonic() + delay > deadline:
                 raise WarehouseError(
-                    f"warehouse {path} is locked by another process (DuckDB allows one writer, and no reader "
+                    f"warehouse {where} is locked by another process (DuckDB allows one writer, and no reader "
                     "beside it: a `likra sql` query holds the file until it ends or its --timeout); "
                     f"waited {LOCK_WAIT_SECONDS:g} s ($LIKRA_LOCK_WAIT): wait for it to finish or stop it, then retry"
                 ) from exc
             if not said:
                 log.warning("waiting for the warehouse lock on %s, held by another process (up to %g s, "
-                            "$LIKRA_LOCK_WAIT)...", path, LOCK_WAIT_SECONDS)
+                            "$LIKRA_LOCK_WAIT)...", where, LOCK_WAIT_SECONDS)
                 said = True
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -154,16 +178,31 @@ def _write_refused(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(words in str(exc).lower() for words in _WRITE_REFUSED)
 
 
+def _local_file(location: Location) -> Path | None:
+    """The file this machine holds the warehouse (or its DuckLake catalog) in; None for PostgreSQL."""
+    return location.path if location.path is not None else location.catalog_file
+
+
+def warehouse_exists(db: str | os.PathLike[str] | None = None) -> bool:
+    """Whether there is a warehouse to read at this setting (a file, or a DuckLake catalog)."""
+    location = resolve_location(db)
+    if location.is_ducklake:
+        return ducklake.catalog_exists(location)
+    return location.path is not None and location.path.exists()
+
+
 def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-write, creating it if needed and applying pending migrations."""
-    path = resolve_db_path(db)
-    _check_parent(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WarehouseError(f"cannot create the warehouse folder {path.parent}: {_cause(exc)}") from exc
-    con = _open(path, read_only=False)
-    _check_version(con, path)
+    location = resolve_location(db)
+    path = _local_file(location)
+    if path is not None:
+        _check_parent(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the warehouse folder {path.parent}: {_cause(exc)}") from exc
+    con = _open(location, read_only=False)
+    _check_version(con, path or location)
     try:
         migrate(con)
     except BaseException:
@@ -176,20 +215,30 @@ def connect_read_only(
     db: str | os.PathLike[str] | None = None, *, sandbox: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """Open an existing warehouse read-only; `sandbox` also disables access to any other file."""
-    path = resolve_db_path(db)
-    _check_parent(path)
-    if not path.exists():
+    location = resolve_location(db)
+    path = _local_file(location)
+    where = path or location
+    if path is not None:
+        _check_parent(path)
+    if path is not None and not path.exists():
         raise WarehouseError(
             f"no warehouse at {path}: ingest a benchmark first (`likra ingest demo`), "
             "or point --db / LIKRA_DB at an existing file"
         )
-    config = {"enable_external_access": False, "lock_configuration": True} if sandbox else None
-    con = _open(path, read_only=True, config=config)
-    version = _check_version(con, path)
+    config = {"enable_external_access": False, "lock_configuration": True} if sandbox and not location.is_ducklake \
+        else None
+    con = _open(location, read_only=True, config=config)
+    if sandbox and location.is_ducklake:
+        ducklake.sandbox(con, location)  # after ATTACH, which needs the catalog's files and server
+    version = _check_version(con, where)
+    if version == 0 and location.is_ducklake:
+        con.close()
+        raise WarehouseError(f"no warehouse in DuckLake catalog {location}: ingest a benchmark first "
+                             "(`likra ingest demo --db ...`), or copy a DuckDB warehouse in (`likra warehouse copy`)")
     if version < latest_version():
         con.close()
         raise WarehouseError(
-            f"warehouse {path} has schema version {version}, this code needs "
+            f"warehouse {where} has schema version {version}, this code needs "
             f"{latest_version()}: open it once read-write (any `likra ingest`) to migrate it"
         )
     return con
@@ -221,6 +270,43 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def _write_failed(con: duckdb.DuckDBPyConnection, exc: BaseException) -> WarehouseError:
-    where = _PATHS.get(con, "the warehouse")
+    location = _LOCATIONS.get(con)
+    where = "the warehouse" if location is None else location.path or location
     return WarehouseError(f"cannot write warehouse {where}: {_cause(exc)}; nothing was written (free disk space or "
                           "make the file and its folder writable, then retry)")
+
+
+# Commits that lose a race with another DuckLake writer are retried, each after a longer random wait.
+WRITE_RETRIES = int(os.environ.get("LIKRA_WRITE_RETRIES", "30"))
+
+
+def _with_retries(con: duckdb.DuckDBPyConnection, work: Callable[[], T], *, claim: bool = True) -> T:
+    """`work()` in one transaction; on DuckLake, take the write turn first and retry a conflicting commit."""
+    lake = is_ducklake(con)
+    delay = 0.05
+    for attempt in range(WRITE_RETRIES + 1):
+        try:
+            with transaction(con):
+                if lake and claim:
+                    con.execute("UPDATE warehouse_writes SET n_commits = n_commits + 1")
+                return work()
+        except duckdb.Error as exc:
+            if not (lake and ducklake.is_conflict(exc)):
+                raise
+            if attempt == WRITE_RETRIES:
+                raise WarehouseError(f"warehouse {_LOCATIONS[con]}: a write lost {WRITE_RETRIES + 1} commit races "
+                                     f"to other writers, nothing was written (raise $LIKRA_WRITE_RETRIES): "
+                                     f"{_cause(exc)}") from exc
+            log.debug("commit conflict on %s, retrying (%d)", _LOCATIONS[con], attempt + 1)
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+def write_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """Run `work(con)` in one transaction, all or nothing.
+
+    On a DuckDB file this is `transaction`. On DuckLake every write transaction first takes the write turn
+    (one row every writer updates), so two writers that skip existing keys cannot both add one: the later
+    commit conflicts and `work` runs again on the new snapshot, with backoff. `work` must be repeatable."""
+    return _with_retries(con, lambda: work(con))

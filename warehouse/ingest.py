@@ -18,10 +18,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from warehouse.db import connect, connect_read_only, transaction
+from warehouse.db import connect, connect_read_only, warehouse_exists, write_transaction
 from warehouse.errors import RowError, SourceFormatError, SpecError
 from warehouse.items import Item, items_frame
-from warehouse.paths import resolve_db_path
 from warehouse.sources import Benchmark, SourceRow, SpecBenchmark, builtin_benchmarks, get_benchmark
 
 REJECT_SCHEMA = {"run_id": pl.String, "benchmark": pl.String, "split": pl.String, "source": pl.String,
@@ -187,7 +186,8 @@ def write(con: duckdb.DuckDBPyConnection, collected: Collected) -> IngestResult:
     items, rejects = collected.items, collected.rejects
     con.register("staged_items", items)
     con.register("staged_rejects", rejects)
-    with transaction(con):
+
+    def replace(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM items WHERE benchmark = ? AND list_contains(?, split)", [name, splits])
         con.execute("INSERT INTO items BY NAME SELECT * FROM staged_items")
         con.execute("DELETE FROM ingest_rejects WHERE benchmark = ? AND list_contains(?, split)", [name, splits])
@@ -197,8 +197,11 @@ def write(con: duckdb.DuckDBPyConnection, collected: Collected) -> IngestResult:
                      items.height, rejects.height])
         benchmark = collected.benchmark
         if isinstance(benchmark, SpecBenchmark) and name not in builtin_benchmarks():
-            con.execute("INSERT OR REPLACE INTO benchmark_specs VALUES (?, ?, ?, now()::TIMESTAMP)",
+            con.execute("DELETE FROM benchmark_specs WHERE benchmark = ?", [name])
+            con.execute("INSERT INTO benchmark_specs VALUES (?, ?, ?, now()::TIMESTAMP)",
                         [name, benchmark.yaml_text, str(benchmark.base_dir)])
+
+    write_transaction(con, replace)
     con.unregister("staged_items")
     con.unregister("staged_rejects")
     return IngestResult(
@@ -229,7 +232,7 @@ def ingest(benchmark: str | Benchmark, *, db: str | os.PathLike[str] | None = No
     A spec may only name files in its own folder unless `allow_outside_files` is set.
     """
     started = time.perf_counter()
-    if isinstance(benchmark, str) and benchmark not in builtin_benchmarks() and resolve_db_path(db).exists():
+    if isinstance(benchmark, str) and benchmark not in builtin_benchmarks() and warehouse_exists(db):
         with connect_read_only(db) as con:  # registered specs live in the warehouse
             resolved = resolve(benchmark, con)
     else:

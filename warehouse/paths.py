@@ -1,22 +1,21 @@
-"""Where the warehouse file lives: `--db`, else `$LIKRA_DB`, else `data/warehouse.duckdb`."""
+"""Where the warehouse lives (`--db`, else `$LIKRA_DB`, else `data/warehouse.duckdb`) and its local folder."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-DEFAULT_DB = Path("data") / "warehouse.duckdb"
-DB_ENV = "LIKRA_DB"
+from warehouse.location import DB_ENV, DEFAULT_DB, local_folder, resolve_location
+
+__all__ = ["DB_ENV", "DEFAULT_DB", "data_dir", "resolve_db_path"]
 
 
 def resolve_db_path(db: str | os.PathLike[str] | None = None) -> Path:
-    """The warehouse path: the explicit argument, else $LIKRA_DB, else data/warehouse.duckdb in the cwd."""
-    if db:
-        return Path(db)
-    env = os.environ.get(DB_ENV)
-    return Path(env) if env else DEFAULT_DB
+    """The warehouse setting as a path (a DuckLake setting comes back as written; see `resolve_location`)."""
+    location = resolve_location(db)
+    return location.path if location.path is not None else Path(location.text)
 
 
 def data_dir(db: str | os.PathLike[str] | None = None) -> Path:
-    """The folder beside the warehouse file where caches (converted models, embeddings) live."""
-    return resolve_db_path(db).resolve().parent
+    """The folder beside the warehouse where caches (converted models, embeddings) live."""
+    return local_folder(resolve_location(db))

@@ -17,11 +17,13 @@ from typing import Any, Protocol
 import duckdb
 import polars as pl
 
-from warehouse.db import connect, transaction
+from warehouse.db import connect, is_ducklake, write_transaction
 
 # How new rows meet existing ones, per table the sinks write. `ignore` and `replace` use the table's
 # primary key; `text_embeddings` has none (a growing key index made every checkpoint slower), so its
 # writers skip cached keys with an anti-join; `swap` replaces every row sharing the key's values.
+# DuckLake has no keys at all: there `ignore` is an anti-join and `replace` a delete of the keys then an
+# insert, made safe against concurrent writers by `write_transaction`.
 WRITE_MODES: dict[str, tuple[str, tuple[str, ...]]] = {
     "loglik_cache": ("ignore", ("model", "adapter", "context_hash", "continuation_hash")),
     "choice_scores": ("replace", ("item_id", "choice", "model", "adapter", "fewshot")),
@@ -46,18 +48,20 @@ def save_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -
     mode, key = WRITE_MODES[table]
     if frame.is_empty():
         return
+    if mode in ("ignore", "replace") and is_ducklake(con):
+        mode = "anti_join" if mode == "ignore" else "delete_insert"
     con.register("new_rows", frame)
+    columns = ", ".join(key)
     try:
         if mode == "ignore":
             con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM new_rows")
         elif mode == "replace":
             con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM new_rows")
-        elif mode == "swap":
-            columns = ", ".join(key)
+        elif mode in ("swap", "delete_insert"):
             con.execute(f"DELETE FROM {table} WHERE ({columns}) IN (SELECT DISTINCT {columns} FROM new_rows)")
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
+            rows = "*" if mode == "swap" else f"DISTINCT ON ({columns}) *"
+            con.execute(f"INSERT INTO {table} BY NAME SELECT {rows} FROM new_rows")
         else:
-            columns = ", ".join(key)
             con.execute(f"INSERT INTO {table} BY NAME SELECT DISTINCT ON ({columns}) * FROM new_rows "
                         f"ANTI JOIN {table} USING ({columns})")
     finally:
@@ -87,9 +91,12 @@ class WarehouseSink:
         self.db = db
 
     def write(self, **frames: pl.DataFrame) -> None:
-        with connect(self.db) as con, transaction(con):
+        def save(con: duckdb.DuckDBPyConnection) -> None:
             for table, frame in frames.items():
                 save_rows(con, table, frame)
+
+        with connect(self.db) as con:
+            write_transaction(con, save)
 
 
 class StagingSink:
@@ -138,10 +145,13 @@ class StagingSink:
 def load_staged(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
     """Move every staged warehouse table in `folder` into the warehouse, in one transaction; rows per table."""
     staged = StagingSink(folder, fresh=False)
-    loaded: dict[str, int] = {}
-    with transaction(con):
+
+    def load(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        loaded: dict[str, int] = {}
         for table in WRITE_MODES:
             for frame in staged.frames(table):
                 save_rows(con, table, frame)
                 loaded[table] = loaded.get(table, 0) + frame.height
-    return loaded
+        return loaded
+
+    return write_transaction(con, load)

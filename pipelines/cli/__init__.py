@@ -1,6 +1,7 @@
 """The `likra` command line.
 
   ingest, benchmarks, sql     the warehouse: benchmarks in, read-only SQL out
+  warehouse copy              the warehouse moved to another backend (a DuckDB file into DuckLake)
   score                       base-model log-likelihoods of every choice, acc and acc_norm
   mine, negatives             near-miss negatives: mine and grade them, browse them
   train, evaluate, runs       Likra: two LoRA heads trained with learning-curve checkpoints, evaluated in every mode
@@ -21,7 +22,7 @@ from pipelines.cli.likra_commands import evaluate, export, runs, train
 from pipelines.cli.mining_commands import mine, negatives
 from pipelines.cli.render import DB_HELP, render
 from pipelines.cli.scoring_commands import score
-from pipelines.cli.warehouse_commands import benchmarks, ingest, sql
+from pipelines.cli.warehouse_commands import benchmarks, ingest, sql, warehouse
 from pipelines.quiet import quiet_libraries
 from warehouse.errors import LikraError, ReadOnlyViolation
 
@@ -78,5 +79,6 @@ def demo(benchmark: str, data: str | None, limit: int | None, db: str | None) ->
     run_demo(db, echo=click.echo, render=render, benchmark=benchmark, data=data, limit=limit)
 
 
-for command in (ingest, benchmarks, sql, score, mine, negatives, train, evaluate, runs, export, experiment, demo):
+for command in (ingest, benchmarks, sql, warehouse, score, mine, negatives, train, evaluate, runs, export,
+                experiment, demo):
     main.add_command(command)

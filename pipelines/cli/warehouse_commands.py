@@ -53,13 +53,12 @@ def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, spl
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def benchmarks(db: str | None) -> None:
     """List the built-in benchmarks (and specs registered in the warehouse) and what each needs."""
-    from warehouse.db import connect_read_only
-    from warehouse.paths import resolve_db_path
+    from warehouse.db import connect_read_only, warehouse_exists
     from warehouse.sources import builtin_benchmarks, registered_specs
 
     for name, benchmark in builtin_benchmarks().items():
         click.echo(f"{name:16} {benchmark.describe()}")
-    if resolve_db_path(db).exists():
+    if warehouse_exists(db):
         with connect_read_only(db) as con:
             for name, benchmark in registered_specs(con).items():
                 click.echo(f"{name:16} {benchmark.describe()} [registered spec]")
@@ -77,3 +76,24 @@ def sql(query: str, fmt: str, max_width: int, timeout: float, db: str | None) ->
     from warehouse.sql import run_query
 
     click.echo(render(run_query(query, db, timeout=timeout), fmt, max_width))
+
+
+@click.group()
+def warehouse() -> None:
+    """The warehouse itself: move it to another backend (README "Scaling out")."""
+
+
+@warehouse.command("copy")
+@click.option("--to", "target", required=True, metavar="WAREHOUSE",
+              help="The new, empty warehouse: ducklake:<catalog> (or a DuckDB file to move back).")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP + " The warehouse copied from.")
+def copy(target: str, db: str | None) -> None:
+    """Copy every table of the warehouse into a new one, e.g. a DuckDB file into DuckLake, without re-ingesting."""
+    from warehouse.copy import copy_warehouse
+    from warehouse.location import resolve_location
+
+    copied = copy_warehouse(db, target)
+    click.echo(f"copied {sum(copied.values())} rows in {len(copied)} tables from {resolve_location(db)} "
+               f"to {resolve_location(target).text.partition('?')[0]}")
+    frame = pl.DataFrame({"table": list(copied), "rows": list(copied.values())})
+    click.echo(render(frame.filter(pl.col("rows") > 0)))

@@ -7,18 +7,19 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from warehouse.paths import resolve_db_path
+from warehouse.paths import data_dir, resolve_db_path
 from warehouse.sinks import StagingSink
 
 # Every asset that writes the warehouse runs in this pool; dagster.yaml limits pools to 1 at a time,
-# because DuckDB allows one writer process per file.
+# because DuckDB allows one writer process per file (DuckLake takes concurrent writers; see README "Scaling out").
 WAREHOUSE_POOL = "warehouse_writer"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file and the optional folder of local benchmark release files."""
+    """The warehouse (a DuckDB file or a DuckLake catalog) and the optional folder of local benchmark release files."""
 
-    db_path: str | None = Field(default=None, description="Warehouse file; default $LIKRA_DB or data/warehouse.duckdb")
+    db_path: str | None = Field(default=None, description="Warehouse: a DuckDB file, or ducklake:<catalog> (README "
+                                "'Scaling out'); default $LIKRA_DB or data/warehouse.duckdb")
     benchmarks_dir: str | None = Field(
         default=None,
         description="Folder with one subfolder of release files per benchmark (default $LIKRA_BENCHMARKS_DIR); "
@@ -26,7 +27,7 @@ class WarehouseResource(dg.ConfigurableResource):
     )
 
     def path(self) -> Path:
-        """The warehouse file this resource points at."""
+        """The warehouse setting this resource points at, as a path (a DuckLake setting as written)."""
         return resolve_db_path(self.db_path)
 
     def benchmarks_root(self) -> Path | None:
@@ -36,7 +37,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def staging(self, step: str, benchmark: str, *, fresh: bool = False) -> StagingSink:
         """The folder where one step of one benchmark partition hands its rows to the writer: beside the warehouse."""
-        return StagingSink(self.path().resolve().parent / "staging" / step / benchmark, fresh=fresh)
+        return StagingSink(data_dir(self.db_path) / "staging" / step / benchmark, fresh=fresh)
 
 
 def pipeline_resources(db_path: str | None = None) -> dict[str, Any]:

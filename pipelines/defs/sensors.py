@@ -7,7 +7,7 @@ import dagster as dg
 
 from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WarehouseResource
-from warehouse.db import connect_read_only
+from warehouse.db import connect_read_only, warehouse_exists
 from warehouse.errors import WarehouseError
 from warehouse.sources import builtin_benchmarks, registered_specs
 from warehouse.sources.collection import WatchedBenchmark, scan_collection
@@ -16,7 +16,7 @@ from warehouse.sources.collection import WatchedBenchmark, scan_collection
 def known_benchmarks(warehouse: WarehouseResource) -> list[str]:
     """Built-in benchmark names plus those registered by specs (if the warehouse can be read now)."""
     names = set(builtin_benchmarks())
-    if warehouse.path().exists():
+    if warehouse_exists(warehouse.db_path):
         try:
             with connect_read_only(warehouse.db_path) as con:
                 names |= set(registered_specs(con))
