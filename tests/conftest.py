@@ -84,3 +84,18 @@ def postgres():
 def lake_pg(postgres, tmp_path: Path) -> str:
     """A new, empty DuckLake warehouse setting: catalog in a fresh PostgreSQL database, data files in tmp_path."""
     return f"ducklake:postgres:{postgres.database()}?data_path={tmp_path / 'lake-data'}"
+
+
+@pytest.fixture(scope="session")
+def redis():
+    """A Redis server of its own for the session (skipped only where `redis-server` is missing)."""
+    import shutil
+
+    from redis_server import start_server
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server not found: apt-get install redis-server (.ci/run installs it)")
+    server = start_server(binary)
+    yield server
+    server.stop()
