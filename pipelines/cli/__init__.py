@@ -2,6 +2,7 @@
 
   ingest, benchmarks, sql     the warehouse: benchmarks in, read-only SQL out
   warehouse copy              the warehouse moved to another backend (a DuckDB file into DuckLake)
+  warehouse pool              the Dagster writer pool sized for the warehouse's backend
   score                       base-model log-likelihoods of every choice, acc and acc_norm
   mine, negatives             near-miss negatives: mine and grade them, browse them
   train, evaluate, runs       Likra: two LoRA heads trained with learning-curve checkpoints, evaluated in every mode

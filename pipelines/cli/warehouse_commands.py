@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -80,7 +81,7 @@ def sql(query: str, fmt: str, max_width: int, timeout: float, db: str | None) ->
 
 @click.group()
 def warehouse() -> None:
-    """The warehouse itself: move it to another backend (README "Scaling out")."""
+    """The warehouse itself: move it to another backend, size the Dagster writer pool for it (README "Scaling out")."""
 
 
 @warehouse.command("copy")
@@ -97,3 +98,25 @@ def copy(target: str, db: str | None) -> None:
                f"to {resolve_location(target).text.partition('?')[0]}")
     frame = pl.DataFrame({"table": list(copied), "rows": list(copied.values())})
     click.echo(render(frame.filter(pl.col("rows") > 0)))
+
+
+@warehouse.command("pool")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Writing steps at once; default $LIKRA_WRITER_POOL_LIMIT, else by backend: 1 for a DuckDB file or "
+              "DuckLake catalog file, 2 for a SQLite catalog, 4 for PostgreSQL.")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+def pool(limit: int | None, db: str | None) -> None:
+    """Set the Dagster instance's (at $DAGSTER_HOME) writer pool for the warehouse's backend (README "Scaling out")."""
+    import dagster as dg
+
+    from pipelines.defs.pools import set_writer_pool_limit, writer_pool_limit
+    from pipelines.defs.resources import WAREHOUSE_POOL
+    from warehouse.location import resolve_location
+
+    chosen = writer_pool_limit(db, limit)
+    if not os.environ.get("DAGSTER_HOME"):
+        raise click.UsageError("DAGSTER_HOME is not set: it names the Dagster instance whose pool is set")
+    with dg.DagsterInstance.get() as instance:
+        set_writer_pool_limit(instance, chosen)
+    click.echo(f"pool {WAREHOUSE_POOL}: {chosen} writing step{'s' if chosen > 1 else ''} at once, "
+               f"for {resolve_location(db).text.partition('?')[0]}")
