@@ -46,7 +46,7 @@ def test_k8s_run_config_is_valid_for_every_job_and_names_real_steps() -> None:
         job = defs.resolve_job_def(name)
         assert job.executor_def.name == "k8s"
         assert dg.validate_run_config(job, run_config)  # raises DagsterInvalidConfigError when it does not fit
-        steps |= {node.name for node in job.graph.node_dict.values()}
+        steps |= {op.name for op in job.graph.iterate_op_defs()}  # ops inside graph-backed assets too
     assert set(per_step) <= steps, f"per_step_k8s_config names steps no job has: {set(per_step) - steps}"
 
 
@@ -59,7 +59,7 @@ def test_k8s_run_config_rejects_a_misspelt_setting() -> None:
         dg.validate_run_config(defs.resolve_job_def("refresh"), run_config)
 
 
-@pytest.mark.parametrize("step", ["base_scores", "candidate_scores", "likra_heads", "likra_eval_scores"])
+@pytest.mark.parametrize("step", ["base_scores_chunk", "candidate_scores_chunk", "likra_heads", "likra_eval_scores"])
 def test_model_steps_ask_for_one_gpu(step: str) -> None:
     run_config = yaml.safe_load((DEPLOY / "k8s" / "run_config.yaml").read_text())
     pod = _k8s_step_job(run_config, step).spec.template.spec

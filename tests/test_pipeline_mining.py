@@ -64,7 +64,8 @@ def test_mining_assets_on_real_samples_with_the_offline_models(samples: Path, db
 def test_writers_are_in_the_pool_and_compute_is_not() -> None:
     by_name = {asset.key.to_user_string(): asset for asset in MINING_ASSETS}
     assert by_name["candidates"].op.pool == by_name["graded_negatives"].op.pool == WAREHOUSE_POOL
-    assert by_name["answer_embeddings"].op.pool is None and by_name["candidate_scores"].op.pool is None
+    assert by_name["answer_embeddings"].op.pool is None
+    assert {op.pool for op in by_name["candidate_scores"].node_def.iterate_op_defs()} == {None}
     assert {asset.code_versions_by_key[asset.key] for asset in MINING_ASSETS} == {CODE_VERSION}
 
 

@@ -28,4 +28,5 @@ def test_scoring_assets_materialise_a_partition(db: Path, tmp_path: Path) -> Non
     assert result.asset_materializations_for_node("choice_scores")[0].metadata["dagster/row_count"].value == 40
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT n_items FROM accuracy").fetchall() == [(10,)]
-    assert base_scores.op.pool is None and choice_scores.op.pool == WAREHOUSE_POOL
+    assert {op.pool for op in base_scores.node_def.iterate_op_defs()} == {None}
+    assert choice_scores.op.pool == WAREHOUSE_POOL

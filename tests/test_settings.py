@@ -14,7 +14,7 @@ from pipelines.cli import main
 from pipelines.cli.mining_commands import MINE_FLAGS
 from pipelines.cli.options import config_values
 from pipelines.cli.scoring_commands import SCORE_FLAGS
-from pipelines.defs.settings import BaseScoresConfig, MiningSettings, dagster_config
+from pipelines.defs.settings import BaseScoresConfig, MiningSettings, dagster_config, scoring_config
 
 
 def field_default(model: type, path: str):
@@ -64,7 +64,15 @@ def test_dagster_config_mirrors_the_model_and_converts_back() -> None:
     assert set(generated.model_fields) == set(MiningConfig.model_fields)
     assert generated().k == 7 and generated.model_fields["k"].description == MiningConfig.model_fields["k"].description
     assert MiningConfig(**generated(tiers={"near_miss_margin": 0.0}).model_dump()).tiers.near_miss_margin == 0.0
-    assert set(BaseScoresConfig.model_fields) == set(ScoringConfig.model_fields)
+    # The scoring step's config adds only the pipeline's fan-out setting, which the library config never sees.
+    assert set(BaseScoresConfig.model_fields) == set(ScoringConfig.model_fields) | {"chunk_items"}
+    assert scoring_config(BaseScoresConfig(chunk_items=5, limit=3)) == ScoringConfig(limit=3)
+
+
+def test_the_fan_out_setting_stays_out_of_the_mining_config() -> None:
+    assert MiningSettings(chunk_items=5, k=4).mining_config() == MiningConfig(k=4)
+    with pytest.raises(Exception, match="chunk_items"):
+        MiningSettings(chunk_items=0)
 
 
 def test_mining_settings_resource_validates_into_the_library_config() -> None:

@@ -142,6 +142,13 @@ class StagingSink:
         return json.loads(path.read_text())
 
 
+def restage(source: StagingSink, target: StagingSink) -> None:
+    """Hand every staged warehouse table of `source` on to `target` (a chunk's rows to the step's writer)."""
+    for table in WRITE_MODES:
+        for frame in source.frames(table):
+            target.write(**{table: frame})
+
+
 def load_staged(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
     """Move every staged warehouse table in `folder` into the warehouse, in one transaction; rows per table."""
     staged = StagingSink(folder, fresh=False)

@@ -91,13 +91,16 @@ def score_benchmark(
     progress: Callable[[int], None] | None = None,
     scorer_options: dict | None = None,
     item_ids: Sequence[str] | None = None,
+    run_id: str | None = None,
+    record_run: bool = True,
     **settings,
 ) -> ScoreReport:
     """Score every choice of a benchmark's items (or only of `item_ids`) with the base model; cached scores
     cost nothing.
 
     `settings` are fields of `ScoringConfig` (model, dtype, fewshot, fewshot_split, splits, limit) that
-    override `config`."""
+    override `config`. A chunk of a fanned-out run passes the run's `run_id` and `record_run=False`: the step
+    that merges the chunks' reports writes the run's one `score_runs` row."""
     config = scoring_settings(config, **settings)
     model, dtype, fewshot = config.model, config.dtype, config.fewshot
     started, wall = datetime.now(), time.perf_counter()
@@ -109,7 +112,7 @@ def score_benchmark(
         requests = build_requests(con, items, fewshot, config.fewshot_split)
     scorer = CachedScorer(db, model=model, loaded=loaded, dtype=dtype, scorer_options=scorer_options)
     sink = sink or WarehouseSink(db)
-    report = ScoreReport(uuid.uuid4().hex, benchmark, scorer.key, BASE_ADAPTER, fewshot, dtype, n_items=len(items),
+    report = ScoreReport(run_id or uuid.uuid4().hex, benchmark, scorer.key, BASE_ADAPTER, fewshot, dtype, n_items=len(items),
                          n_requests=len(requests), started_at=started.isoformat())
     scored, report.n_cached = score_chunks(scorer, requests, {BASE_ADAPTER: None}, fewshot, report.run_id,
                                            sink, chunk_items=chunk_items, progress=progress)
@@ -122,5 +125,6 @@ def score_benchmark(
     report.accuracy = accuracy(all_scored)
     report.seconds = time.perf_counter() - wall
     report.finished_at = datetime.now().isoformat()
-    sink.write(score_runs=run_frame(report))
+    if record_run:
+        sink.write(score_runs=run_frame(report))
     return report

@@ -7,7 +7,8 @@ from dagster_k8s import k8s_job_executor
 
 from pipelines.definitions import build_definitions
 
-# The steps that run a language model: scoring, plausibility grading, training and evaluation scoring.
-MODEL_STEPS = ("base_scores", "candidate_scores", "likra_heads", "likra_eval_scores")
+# The steps that run a language model: scoring and plausibility grading (each chunk of a fanned-out partition:
+# the executor matches per-step settings by op name), training and evaluation scoring.
+MODEL_STEPS = ("base_scores_chunk", "candidate_scores_chunk", "likra_heads", "likra_eval_scores")
 
 defs = build_definitions(k8s_job_executor)

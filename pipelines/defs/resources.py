@@ -1,6 +1,7 @@
 """Resources: where the warehouse and local benchmark files live."""
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,23 @@ class WarehouseResource(dg.ConfigurableResource):
     def staging(self, step: str, benchmark: str, *, fresh: bool = False) -> StagingSink:
         """The folder where one step of one benchmark partition hands its rows to the writer: beside the warehouse."""
         return StagingSink(data_dir(self.db_path) / "staging" / step / benchmark, fresh=fresh)
+
+    def chunks_folder(self, step: str, benchmark: str) -> Path:
+        """Where the chunks of a fanned-out step of one partition stage their rows, one subfolder each."""
+        return data_dir(self.db_path) / "staging" / f"{step}.chunks" / benchmark
+
+    def chunk_staging(self, step: str, benchmark: str, index: int) -> StagingSink:
+        """The (emptied) staging folder of chunk `index` of a fanned-out step."""
+        return StagingSink(self.chunks_folder(step, benchmark) / f"{index:05d}", fresh=True)
+
+    def clear_chunks(self, step: str, benchmark: str) -> None:
+        """Forget a previous run's chunks (it may have had more of them) before a step fans out again."""
+        shutil.rmtree(self.chunks_folder(step, benchmark), ignore_errors=True)
+
+    def staged_chunks(self, step: str, benchmark: str) -> list[StagingSink]:
+        """Every chunk's staging folder of a fanned-out step, in chunk order."""
+        folder = self.chunks_folder(step, benchmark)
+        return [StagingSink(part, fresh=False) for part in sorted(folder.iterdir())] if folder.is_dir() else []
 
 
 def pipeline_resources(db_path: str | None = None) -> dict[str, Any]:

@@ -68,12 +68,16 @@ def likra_defaults() -> TrainConfig:
 
 
 MINING_DEFAULTS = mining_defaults()
+CHUNK_ITEMS_HELP = ("Fan out: items per chunk, each chunk a step of its own (on its own worker under Celery or "
+                    "Kubernetes); the rows are those of one step. Default: one chunk.")
 
 
 class _MiningSettingsBase(dg.ConfigurableResource):
+    chunk_items: int | None = Field(default=None, ge=1, description=f"Plausibility grading ({CHUNK_ITEMS_HELP})")
+
     def mining_config(self) -> MiningConfig:
         """The run's settings as the mining library's typed, validated config."""
-        return mining_config(**self.model_dump())
+        return mining_config(**self.model_dump(exclude={"chunk_items"}))
 
 
 MiningSettings = dagster_config(MiningConfig, MINING_DEFAULTS, _MiningSettingsBase, "MiningSettings")
@@ -93,9 +97,13 @@ LikraSettings = dagster_config(TrainConfig, LIKRA_DEFAULTS, _LikraSettingsBase, 
 LikraSettings.__doc__ = ("Likra settings shared by the Likra assets of a run: policy, sizes, seed, learning rate, "
                          "LoRA, evaluation. Defaults: $LIKRA_TRAIN_CONFIG (YAML) or the built-in ones.")
 
-BaseScoresConfig = dagster_config(ScoringConfig, ScoringConfig(), dg.Config, "BaseScoresConfig")
+class _ChunkedScoringBase(dg.Config):
+    chunk_items: int | None = Field(default=None, ge=1, description=f"Scoring ({CHUNK_ITEMS_HELP})")
+
+
+BaseScoresConfig = dagster_config(ScoringConfig, ScoringConfig(), _ChunkedScoringBase, "BaseScoresConfig")
 
 
 def scoring_config(config: dg.Config) -> ScoringConfig:
-    """A run's scoring settings as the library's typed config."""
-    return ScoringConfig(**config.model_dump())
+    """A run's scoring settings as the library's typed config (the fan-out setting is the pipeline's own)."""
+    return ScoringConfig(**config.model_dump(exclude={"chunk_items"}))

@@ -7,7 +7,9 @@ from datetime import datetime
 import dagster as dg
 
 from mining.embeddings import embed_missing
+from mining.config import MiningConfig
 from mining.errors import MiningError
+from mining.fanout import chunk_share, merge_plausibility, plausibility_chunks
 from mining.inputs import load_inputs
 from mining.plausibility import Plausibility, score_plausibility
 from mining.report import (
@@ -28,7 +30,7 @@ from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.scoring.assets import choice_scores
 from pipelines.defs.settings import MINING_DEFAULTS, MiningSettings
 from warehouse.db import connect
-from warehouse.sinks import load_staged
+from warehouse.sinks import load_staged, restage
 
 CODE_VERSION = MINING_DEFAULTS.digest()  # changed default settings mark every mining asset as changed in the UI
 EMBEDDINGS, SCORES = "mining_embeddings", "mining_scores"
@@ -78,25 +80,69 @@ def candidates(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                                           "reused": stage.reused_from is not None})
 
 
-@dg.asset(partitions_def=benchmark_partitions, deps=[candidates, choice_scores], group_name="mining",
-          kinds={"pytorch"}, code_version=CODE_VERSION,
-          description="Base-model log-likelihood of every candidate and gold answer, from the cache or computed "
-          "by the scoring engine, staged with the candidates' plausibility for the `graded_negatives` writer.")
-def candidate_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                     mining: MiningSettings) -> dg.MaterializeResult:
-    config = mining.mining_config()
-    inputs = load_inputs(warehouse.db_path, context.partition_key, config)
+def _chunk_inputs(warehouse: WarehouseResource, benchmark: str, config: MiningConfig):
+    """The benchmark's inputs and the stored candidates they still match (else the partition must be re-mined)."""
+    inputs = load_inputs(warehouse.db_path, benchmark, config)
     stage = reusable_candidates(warehouse.db_path, inputs)
     if stage is None:
         raise MiningError(f"the stored candidates of {inputs.benchmark!r} were mined from other items, answers or "
                           "settings: materialise `candidates` for this partition first")
+    return inputs, stage
+
+
+@dg.op(ins={"candidates": dg.In(dg.Nothing), "choice_scores": dg.In(dg.Nothing)}, out=dg.DynamicOut(dict))
+def candidate_scores_plan(context: dg.OpExecutionContext, warehouse: WarehouseResource, mining: MiningSettings):
+    """One chunk of item ids per step (setting `chunk_items`; default one chunk)."""
+    warehouse.clear_chunks(SCORES, context.partition_key)
+    _, stage = _chunk_inputs(warehouse, context.partition_key, mining.mining_config())
+    for index, item_ids in enumerate(plausibility_chunks(stage.found.frame, mining.chunk_items)):
+        yield dg.DynamicOutput({"index": index, "item_ids": item_ids, "found_by": stage.reused_from},
+                               mapping_key=str(index))
+
+
+@dg.op
+def candidate_scores_chunk(context: dg.OpExecutionContext, warehouse: WarehouseResource, mining: MiningSettings,
+                           chunk: dict) -> dict:
+    """Grade one chunk's candidates (the model steps: a GPU each on Kubernetes), staging its rows."""
+    config = mining.mining_config()
+    inputs, stage = _chunk_inputs(warehouse, context.partition_key, config)
+    if stage.reused_from != chunk["found_by"]:
+        raise MiningError(f"the candidates of {inputs.benchmark!r} changed while they were graded: materialise "
+                          "`candidate_scores` for this partition again")
+    chunk_items, chunk_candidates = chunk_share(inputs.items, stage.found.frame, chunk["item_ids"])
+    staged = warehouse.chunk_staging(SCORES, context.partition_key, chunk["index"])
+    plausibility = score_plausibility(warehouse.db_path, config, chunk_items, chunk_candidates, staged)
+    staged.write(plausibility=plausibility.frame)
+    return plausibility.logliks
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def candidate_scores_merge(context: dg.OpExecutionContext, warehouse: WarehouseResource, logliks: list[dict]):
+    """The chunks' cache rows and plausibility, staged together for the `graded_negatives` writer."""
     staged = warehouse.staging(SCORES, context.partition_key, fresh=True)
-    plausibility = score_plausibility(warehouse.db_path, config, inputs.items, stage.found.frame, staged)
+    chunks = warehouse.staged_chunks(SCORES, context.partition_key)
+    for chunk in chunks:
+        restage(chunk, staged)
+    plausibility = merge_plausibility([Plausibility(chunk.read("plausibility"), counts)
+                                       for chunk, counts in zip(chunks, logliks, strict=True)])
     staged.write(plausibility=plausibility.frame)
     staged.write_json("logliks", plausibility.logliks)
-    return dg.MaterializeResult(metadata={"logliks_cached": plausibility.logliks["cached"],
-                                          "logliks_computed": plausibility.logliks["computed"],
-                                          "model": plausibility.logliks["model"]})
+    yield dg.Output(None, metadata={"chunks": len(chunks), "logliks_cached": plausibility.logliks["cached"],
+                                    "logliks_computed": plausibility.logliks["computed"],
+                                    "model": plausibility.logliks["model"]})
+
+
+@dg.graph_asset(
+    partitions_def=benchmark_partitions,
+    ins={"candidates": dg.AssetIn(key=candidates.key, dagster_type=dg.Nothing),
+         "choice_scores": dg.AssetIn(key=choice_scores.key, dagster_type=dg.Nothing)},
+    group_name="mining", kinds={"pytorch"}, code_version=CODE_VERSION,
+    description="Base-model log-likelihood of every candidate and gold answer, from the cache or computed "
+    "by the scoring engine, staged with the candidates' plausibility for the `graded_negatives` writer. With the "
+    "mining setting `chunk_items`, chunks of items are graded by steps of their own.")
+def candidate_scores(candidates, choice_scores):
+    return candidate_scores_merge(candidate_scores_plan(candidates=candidates, choice_scores=choice_scores)
+                                  .map(candidate_scores_chunk).collect())
 
 
 @dg.asset(
