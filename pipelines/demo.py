@@ -43,7 +43,10 @@ def demo_instance() -> dg.DagsterInstance:
 
 
 class StepLines(logging.Handler):
-    """Turns Dagster's events into one line per finished step (with its key numbers) and failed checks."""
+    """Turns Dagster's events into one line per materialised asset (with its key numbers) and failed checks.
+
+    A fanned-out asset runs several steps (plan, chunks, merge: `base_scores.base_scores_chunk[0]`); its line
+    comes when the step that materialises it succeeds, timed from its first step."""
 
     KEYS = ("dagster/row_count", "choices", "cached", "logliks_computed", "embeddings_computed", "training_questions",
             "scores", "acc/likra", "acc/sft")
@@ -58,8 +61,9 @@ class StepLines(logging.Handler):
         if event is None:
             return
         step = event.step_key
+        asset = (step or "").split(".")[0]  # a graph-backed asset's steps are named `<asset>.<op>`
         if event.event_type_value == "STEP_START":
-            self.started[step] = time.perf_counter()
+            self.started.setdefault(asset, time.perf_counter())
         elif event.event_type_value == "ASSET_MATERIALIZATION":
             metadata = event.event_specific_data.materialization.metadata
             self.numbers[step] = ", ".join(f"{key.split('/')[-1]} {metadata[key].value}" for key in self.KEYS
@@ -68,12 +72,13 @@ class StepLines(logging.Handler):
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 self.echo(f"        check {evaluation.check_name} FAILED")
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-            self.done += 1
-            seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
-            status = "done" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
+        elif event.event_type_value == "STEP_FAILURE" or (event.event_type_value == "STEP_SUCCESS"
+                                                           and step in self.numbers):
+            self.done += event.event_type_value == "STEP_SUCCESS"
+            seconds = time.perf_counter() - self.started.get(asset, time.perf_counter())
+            status = "done" if event.event_type_value == "STEP_SUCCESS" else f"FAILED (step {step})"
             extra = self.numbers.get(step, "")
-            self.echo(f"  [{self.done:>2}/{self.total}] {step:<20} {status} in {seconds:5.1f}s"
+            self.echo(f"  [{self.done:>2}/{self.total}] {asset:<20} {status} in {seconds:5.1f}s"
                       f"{'  (' + extra + ')' if extra else ''}")
 
 
