@@ -92,7 +92,7 @@ def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, mon
     assert result.exit_code == 0, result.output
     # One line per step, not Dagster's event stream, which goes to the log file the demo names.
     assert "[11/11] likra_eval" in result.output and "DEBUG" not in result.output
-    assert "of 9 checks passed" in result.output and "9 of 9 checks passed" in result.output
+    assert "of 11 checks passed" in result.output and "11 of 11 checks passed" in result.output
     log_file = Path(re.search(r"events: (\S+)\)", result.output).group(1))
     assert "STEP_SUCCESS" in log_file.read_text()
     assert "n_examples    base    sft    likra    negbase" in result.output

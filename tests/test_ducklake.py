@@ -18,6 +18,7 @@ from warehouse.db import connect, connect_read_only, warehouse_exists
 from warehouse.ducklake import without_constraints
 from warehouse.errors import ReadOnlyViolation, WarehouseError
 from warehouse.ingest import ingest
+from warehouse.keys import duplicate_keys
 from warehouse.location import local_folder, parse_location
 from warehouse.sql import run_query
 
@@ -134,6 +135,7 @@ import sys
 from mining.config import MiningConfig
 from mining.run import mine_benchmark
 from warehouse.ingest import ingest
+from warehouse.keys import duplicate_keys
 db, benchmark, path, model = sys.argv[1:5]
 ingest(benchmark, db=db, path=path or None, limit=12)
 summary = mine_benchmark(benchmark, db=db, config=MiningConfig(scorer_model=model, k=3)) if model else None
@@ -217,3 +219,16 @@ def test_a_file_warehouse_moves_into_ducklake_without_reingesting(lake_pg: str, 
     # Mining on the moved warehouse finds its candidates unchanged: nothing is searched or embedded again.
     summary = mine_benchmark("demo", db=lake_pg, config=MiningConfig(scorer_model=tiny_model, k=5))
     assert summary.candidates_from is not None
+
+
+def test_the_key_check_counts_what_only_the_writers_keep_unique_on_ducklake(tmp_path: Path) -> None:
+    lake = f"ducklake:{tmp_path / 'team.ducklake'}"
+    ingest("demo", db=lake)
+    with connect(lake) as con:
+        assert duplicate_keys(con, "items", "demo") == 0
+        # DuckLake has no primary key to refuse a second row with the same id; the check must catch it.
+        con.execute("INSERT INTO items SELECT * FROM items WHERE item_id = (SELECT min(item_id) FROM items)")
+        assert duplicate_keys(con, "items", "demo") == 1
+        assert duplicate_keys(con, "items", "arc_easy") == 0
+        with pytest.raises(ValueError, match="no key is known for table 'mining_runs'"):
+            duplicate_keys(con, "mining_runs", "demo")

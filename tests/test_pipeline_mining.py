@@ -39,6 +39,7 @@ def test_mining_assets_on_real_samples_with_the_offline_models(samples: Path, db
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["no_negative_equals_gold"] and checks["no_null_scores"] and checks["items_have_negatives"]
+    assert checks["keys_unique"]
     [graded] = result.asset_materializations_for_node("graded_negatives")
     assert graded.metadata["dagster/row_count"].value > 25 * 3
     assert "data:image/png;base64," in graded.metadata["histograms"].value

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import dagster as dg
 
-from mining.embeddings import embed_missing
 from mining.config import MiningConfig
+from mining.embeddings import embed_missing
 from mining.errors import MiningError
 from mining.fanout import chunk_share, merge_plausibility, plausibility_chunks
 from mining.inputs import load_inputs
@@ -29,7 +29,8 @@ from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.scoring.assets import choice_scores
 from pipelines.defs.settings import MINING_DEFAULTS, MiningSettings
-from warehouse.db import connect
+from warehouse.db import connect, connect_read_only
+from warehouse.keys import duplicate_keys
 from warehouse.sinks import load_staged, restage
 
 CODE_VERSION = MINING_DEFAULTS.digest()  # changed default settings mark every mining asset as changed in the UI
@@ -156,6 +157,9 @@ def candidate_scores(candidates, choice_scores):
                           "after normalisation"),
         dg.AssetCheckSpec("no_null_scores", asset="graded_negatives", blocking=True,
                           description="every negative has its similarity and plausibility scores"),
+        dg.AssetCheckSpec("keys_unique", asset="graded_negatives", blocking=True,
+                          description="one row per item and normalised negative (kept by the writers on DuckLake, "
+                          "which has no keys)"),
         dg.AssetCheckSpec("items_have_negatives", asset="graded_negatives",
                           description="items left without any negative (warns above 5%)"),
     ],
@@ -176,6 +180,8 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                             candidates_from=stage.reused_from if stage.reused_from != context.run.run_id else None)
     plausibility = Plausibility(scores.read("plausibility"), scores.read_json("logliks"))
     graded = grade_and_store(warehouse.db_path, summary, inputs, stage, plausibility, config, started)
+    with connect_read_only(warehouse.db_path) as con:
+        duplicates = duplicate_keys(con, "graded_negatives", benchmark)
     quality = negatives_quality(graded, inputs.items, inputs.known_true)
     false_negatives = summary.quality["false_negatives"]
     return dg.MaterializeResult(
@@ -203,6 +209,8 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                                 metadata={"equal_to_gold": quality.equal_to_gold}),
             dg.AssetCheckResult(check_name="no_null_scores", passed=quality.null_scores == 0,
                                 metadata={"null_scores": quality.null_scores}),
+            dg.AssetCheckResult(check_name="keys_unique", passed=duplicates == 0,
+                                metadata={"duplicate_keys": duplicates}),
             dg.AssetCheckResult(check_name="items_have_negatives", passed=quality.lacking_share() <= 0.05,
                                 severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"items_without_negatives": quality.items_without, "items": quality.n_items}),

@@ -12,6 +12,7 @@ from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.settings import BaseScoresConfig, scoring_config
 from warehouse.db import connect
+from warehouse.keys import duplicate_keys
 from warehouse.sinks import load_staged, restage
 
 STEP = "base_scores"
@@ -87,6 +88,9 @@ def base_scores(items):
     kinds={"duckdb"},
     description="The staged base-model scores in the warehouse tables `choice_scores` and `loglik_cache` "
     "(views `item_predictions`, `accuracy`).",
+    check_specs=[dg.AssetCheckSpec("keys_unique", asset="choice_scores", blocking=True,
+                                   description="one row per item, choice, model, adapter and few-shot count "
+                                   "(kept by the writers on DuckLake, which has no keys)")],
 )
 def choice_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     staged = warehouse.staging(STEP, context.partition_key)
@@ -96,5 +100,8 @@ def choice_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         rows = con.execute("SELECT count(*) FROM choice_scores s JOIN items i USING (item_id) "
                            "WHERE i.benchmark = ? AND model = ? AND fewshot = ? AND adapter = 'base'",
                            [context.partition_key, run["model"], run["fewshot"]]).fetchone()[0]
+        duplicates = duplicate_keys(con, "choice_scores", context.partition_key)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "score_run_id": run["run_id"],
-                                          "model": run["model"]})
+                                          "model": run["model"]},
+                                check_results=[dg.AssetCheckResult(check_name="keys_unique", passed=duplicates == 0,
+                                                                   metadata={"duplicate_keys": duplicates})])
