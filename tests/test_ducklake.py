@@ -232,3 +232,24 @@ def test_the_key_check_counts_what_only_the_writers_keep_unique_on_ducklake(tmp_
         assert duplicate_keys(con, "items", "arc_easy") == 0
         with pytest.raises(ValueError, match="no key is known for table 'mining_runs'"):
             duplicate_keys(con, "mining_runs", "demo")
+
+
+def test_likra_heads_train_and_evaluate_on_a_ducklake_warehouse(tmp_path: Path, tiny_model: str) -> None:
+    from likra.config import TrainConfig
+    from likra.workflow import train_benchmark
+
+    lake, file_db = f"ducklake:{tmp_path / 'team.ducklake'}", tmp_path / "warehouse.duckdb"
+    config = TrainConfig(model=tiny_model, sizes=[4, 8], batch_size=4, weights=[0.0, 1.0])
+    reports = {}
+    for db in (lake, file_db):
+        ingest("demo", db=db)
+        reports[db] = train_benchmark("demo", config, db=db)
+        again = train_benchmark("demo", config, db=db)  # a run that exists is reused, as on a file
+        assert again.run.run_id == reports[db].run.run_id
+
+    metrics = "SELECT n_examples, mode, w, n_items, acc FROM likra_eval ORDER BY ALL"
+    with connect_read_only(lake) as con, connect_read_only(file_db) as reference:
+        evaluated = con.execute(metrics).fetchall()
+        assert len(evaluated) > 10 and evaluated == reference.execute(metrics).fetchall()
+        assert con.execute("SELECT count(*) FROM likra_checkpoints").fetchone()[0] == 4
+    assert not duplicates(lake)
