@@ -8,11 +8,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from ports import free_port
 
 USER = "likra"
 
@@ -25,11 +26,6 @@ def find_bin_dir() -> Path | None:
             return Path(folder)
     return None
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -67,7 +63,7 @@ def start_server(bin_dir: Path) -> PostgresServer:
         owner = pwd.getpwnam("postgres")
         os.chown(folder, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    server = PostgresServer(bin_dir, folder, _free_port(), as_user)
+    server = PostgresServer(bin_dir, folder, free_port(), as_user)
     try:
         server._run(str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", USER, "--auth=trust", "-E", "UTF8",
                     "--no-sync")

@@ -11,11 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ports import free_port
 
 
 @dataclass
@@ -42,7 +38,7 @@ class RedisServer:
 def start_server(binary: str) -> RedisServer:
     """redis-server in the foreground on a free port, without persistence; returns once it answers PING."""
     folder = Path(tempfile.mkdtemp(prefix="likra-redis-"))
-    port = _free_port()
+    port = free_port()
     log = (folder / "server.log").open("w")
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
                                 "--save", "", "--appendonly", "no", "--protected-mode", "yes"],

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import dagster as dg
 import pytest
 import yaml
 from conftest import MODEL_CACHE
+from ports import free_port
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -89,11 +89,6 @@ class Server:
             pass
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def _location_loaded(server: Server) -> bool:
     data = server.graphql("{ workspaceOrError { ... on Workspace { locationEntries { name "
@@ -125,7 +120,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
            if k not in ("LIKRA_BENCHMARKS_DIR", "LIKRA_MINING_CONFIG", "LIKRA_TRAIN_CONFIG")}
     env.update(DAGSTER_HOME=str(home), LIKRA_DB=str(db), HF_HUB_OFFLINE="1", LIKRA_MODEL_CACHE=str(MODEL_CACHE),
                PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
-    port, log = _free_port(), home / "dagster-dev.log"
+    port, log = free_port(), home / "dagster-dev.log"
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
                                     "-h", "127.0.0.1", "-p", str(port)], cwd=home, env=env, stdout=out,
