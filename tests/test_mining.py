@@ -8,6 +8,8 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from quiz_items import quiz_item as item
+from quiz_items import unit
 
 import likra.scoring.cached as scoring_cached
 import mining.run as mining_run
@@ -23,20 +25,9 @@ from mining.run import mine_benchmark
 from warehouse.db import connect
 from warehouse.errors import WarehouseError
 from warehouse.ingest import ingest
-from warehouse.items import Item
 from warehouse.sinks import save_rows
 from warehouse.text import normalize
 from warehouse.text import short_text_hash as text_hash
-
-
-def item(item_id: str, question: str, choices: list[str], gold: int) -> Item:
-    return Item(source_id=item_id.rsplit("/", 1)[1], prompt=f"Question: {question}\nAnswer:", choices=choices, gold=gold,
-                question=question, benchmark="quiz", split="test")
-
-
-def unit(*values: float) -> np.ndarray:
-    vector = np.asarray(values, dtype=np.float32)
-    return vector / np.linalg.norm(vector)
 
 
 def test_normalisation_ignores_case_whitespace_and_punctuation() -> None:

@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from quiz_items import quiz_item, unit
 from tiny_models import save_tiny_cross_encoder, save_tiny_model
 
 from likra.models import load_model
@@ -50,16 +51,6 @@ def test_the_labelled_pairs_cover_every_kind_of_surface_variant() -> None:
     kinds = {row["kind"] for row in SURFACE_PAIRS}
     assert kinds >= {"article", "preposition", "plural", "verb_form", "number", "unit", "lookalike"}
     assert sum(row["expected"] == "different" for row in SURFACE_PAIRS) >= 20
-
-
-def quiz_item(item_id: str, question: str, choices: list[str], gold: int) -> Item:
-    return Item(source_id=item_id.rsplit("/", 1)[1], prompt=f"Question: {question}\nAnswer:", choices=choices, gold=gold,
-                question=question, benchmark="quiz", split="test")
-
-
-def unit(*values: float) -> np.ndarray:
-    vector = np.asarray(values, dtype=np.float32)
-    return vector / np.linalg.norm(vector)
 
 
 def occurrences(items: list[Item]) -> pl.DataFrame:
