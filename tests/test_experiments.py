@@ -120,6 +120,23 @@ def test_verdict_rules_follow_the_plan() -> None:
     assert peak_near_one(0.5, at(0.05, 0.01), at(0.01, 0.01)) == INCONCLUSIVE
 
 
+def test_study_verdicts_read_recorded_runs_and_say_what_has_not_run(setup, results) -> None:
+    from likra.experiments.study import NOT_RUN, study_verdicts, verdict_markdown
+
+    db, config = setup
+    window = config.model_copy(update={"paper_window": [4, 8]})
+    rows = {row["hypothesis"]: row for row in study_verdicts(db, window, {"other_question": "other_question"}, [8],
+                                                             benchmark="demo")}
+    assert set(rows) == {"H1a", "H1b", "H2", "H3a", "H3b", "H4a", "H4b", "H5", "H6a", "H6b"}
+    for key in ("H1a", "H1b", "H2", "H3a", "H3b", "H5"):  # the learning-curve runs are recorded
+        for metric in ("acc_norm", "acc"):
+            assert rows[key][metric]["verdict"] in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE), (key, metric)
+    assert rows["H1a"]["acc"]["difference"]["n_seeds"] == 2
+    assert rows["H4a"]["acc"]["verdict"] == NOT_RUN  # no other_question runs at size 8 yet
+    table = verdict_markdown(list(rows.values()))
+    assert table.count("\n") == 12 and "not run" in table
+
+
 def test_negative_types_report_skipped_policies_with_the_reason(results) -> None:
     types = results["negative-types"]
     assert set(types.results["series"]) == {"random", "first", "sft (random run)"}
