@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-TIERS = ("near_miss", "plausible", "far")
+TIERS = ("near_miss", "plausible", "far", "unverified")
 ORIGINS = ("own_distractor", "cross_question", "lexical")
 
 GRADED_SCHEMA: dict[str, pl.DataType] = {
@@ -22,6 +22,8 @@ GRADED_SCHEMA: dict[str, pl.DataType] = {
     "margin_per_char": pl.Float64(), "tier": pl.String(), "mining_run_id": pl.String(),
     # Plausibility for the question: log p(negative | neutral premise), and the pointwise mutual information.
     "uncond_loglik": pl.Float64(), "pmi": pl.Float64(), "gold_pmi": pl.Float64(), "margin_pmi": pl.Float64(),
+    # The verifier rule that suspects a mined candidate of being a true answer (tier `unverified`).
+    "unverified_by": pl.String(),
 }
 GRADED_COLUMNS = tuple(GRADED_SCHEMA)
 
