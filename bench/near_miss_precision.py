@@ -7,7 +7,7 @@ of the picks it flags that are not wrong, its recall the share of not-wrong pick
 miss (`wrong_plausible`) is recall lost for the tiers. The language-model judge asks the scoring model whether
 the candidate answers the question (log p(" yes") - log p(" no") after the question and the candidate).
 
-    python bench/near_miss_precision.py --db data/study.duckdb [--sweep] [--judge smollm2,gemma3]
+    python bench/near_miss_precision.py --db data/study.duckdb --db data/obqa.duckdb [--sweep] [--judge smollm2]
 """
 
 from __future__ import annotations
@@ -30,18 +30,30 @@ from mining.verify import OWN_DISTRACTOR, VerifierConfig, verify
 from warehouse.db import connect_read_only
 
 REPO = Path(__file__).resolve().parents[1]
-OFF = {"enabled": True, "containment": False, "similar_question": None, "gold_gap": None}
+OFF = {"enabled": True, "containment": False, "similar_question": None, "max_sim_gold": None, "gold_gap": None}
 RULES = {"contains_true_answer": {**OFF, "containment": True},
          "gold_of_similar": {**OFF, "similar_question": VerifierConfig().similar_question},
-         "closer_to_gold": {**OFF, "gold_gap": VerifierConfig().gold_gap},
+         "near_gold": {**OFF, "max_sim_gold": VerifierConfig().max_sim_gold},
+         "closer_to_gold (gap 0)": {**OFF, "gold_gap": 0.0},
+         "too_plausible (max_margin 1)": {**OFF, "max_margin": 1.0},
          "default verifier (all rules)": {}}
 
 
-def labelled_rows(db: str, labels: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+def warehouse_of(dbs: list[str], benchmark: str) -> str:
+    """The first warehouse that holds graded negatives of the benchmark."""
+    for db in dbs:
+        with connect_read_only(db) as con:
+            if con.execute("SELECT count(*) FROM graded_negatives WHERE benchmark = ?", [benchmark]).fetchone()[0]:
+                return db
+    raise SystemExit(f"no warehouse of {dbs} holds graded negatives of {benchmark}: mine it first")
+
+
+def labelled_rows(dbs: list[str], labels: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """The labelled picks joined to their graded rows, tiers regraded from the margins (as before verification),
     and per benchmark (items, known-true answers, vectors)."""
     frames, context = [], {}
     for (benchmark,), wanted in labels.group_by("benchmark"):
+        db = warehouse_of(dbs, benchmark)
         inputs = load_inputs(db, benchmark, MiningConfig())
         vectors = load_vectors(db, MiningConfig().embedder, inputs.texts)
         vectors.update({alias: vectors[target] for alias, target in inputs.aliases.items()})
@@ -108,13 +120,14 @@ def fmt(metric: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default=str(REPO / "data" / "study.duckdb"))
+    parser.add_argument("--db", action="append", help="a warehouse where the labelled benchmarks were mined "
+                        "(repeatable; default data/study.duckdb)")
     parser.add_argument("--sweep", action="store_true", help="threshold sweeps on dev")
     parser.add_argument("--judge", default="", help="comma-separated models for the language-model judge")
     parser.add_argument("--json", help="write every number here")
     args = parser.parse_args()
     labels = load_labels()
-    rows, context = labelled_rows(args.db, labels)
+    rows, context = labelled_rows(args.db or [str(REPO / "data" / "study.duckdb")], labels)
     rows = rows.join(labels.select("item_id", "norm_hash", "question"), on=["item_id", "norm_hash"], how="left")
     cross = rows.filter(pl.col("origin") != OWN_DISTRACTOR)
     own = rows.filter(pl.col("origin") == OWN_DISTRACTOR)
@@ -144,13 +157,24 @@ def main() -> None:
                   f"{fmt(outcome['near_miss_wrong_plausible'])}, real near misses kept "
                   f"{fmt(outcome['real_near_misses_kept'])}")
         if args.sweep and part == "dev":
-            for gap in (-0.1, -0.05, 0.0, 0.05, 0.1, 0.15):
-                for similar in (0.7, 0.8, 0.9):
-                    flagged = flags(picks, context, {"gold_gap": gap, "similar_question": similar})
-                    outcome = tier_outcome(picks, flagged)
-                    print(f"  sweep gold_gap {gap:+.2f} similar_question {similar}: near_miss wrong "
-                          f"{fmt(outcome['near_miss_wrong'])}, wrong and plausible "
-                          f"{fmt(outcome['near_miss_wrong_plausible'])}, kept {fmt(outcome['real_near_misses_kept'])}")
+            grid = [(near, gap, cap, contain) for near in (None, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+                    for gap in (None, 0.0, 0.1, 0.2) for cap in (None, 1.0) for contain in (True, False)]
+            swept = []
+            for near, gap, cap, contain in grid:
+                settings = {"max_sim_gold": near, "gold_gap": gap, "max_margin": cap, "containment": contain}
+                outcome = tier_outcome(picks, flags(picks, context, settings))
+                swept.append({**settings, **outcome})
+            # Best first: settings that keep at least a third of the real near misses in near_miss or plausible, the
+            # most often wrong near_miss tier first; then the rest.
+            def meets(r: dict) -> bool:
+                return (r["real_near_misses_kept"]["share"] or 0) >= 1 / 3
+            swept.sort(key=lambda r: (not meets(r), -(r["near_miss_wrong"]["share"] or 0)))
+            report[part]["sweep"] = swept
+            for r in swept[:10]:
+                print(f"  sweep max_sim_gold {r['max_sim_gold']} gold_gap {r['gold_gap']} max_margin "
+                      f"{r['max_margin']} containment {r['containment']}: near_miss wrong {fmt(r['near_miss_wrong'])}, "
+                      f"wrong and plausible {fmt(r['near_miss_wrong_plausible'])}, kept "
+                      f"{fmt(r['real_near_misses_kept'])}")
     own_outcome = tier_outcome(own, flags(own, context, {}))
     report["own_options"] = own_outcome
     print(f"\nown options ({own.height}): labels {dict(own['label'].value_counts().rows())}; in near_miss wrong "

@@ -22,7 +22,7 @@ import polars as pl
 from mining.candidates import CandidateSet, find_candidates
 from mining.config import MiningConfig
 from mining.embeddings import embed_missing, load_vectors
-from mining.grading import grade, mark_unverified
+from mining.grading import MARGIN_COLUMN, grade, mark_unverified
 from mining.inputs import MiningInputs, load_inputs
 from mining.plausibility import Plausibility, score_plausibility
 from mining.store import stored_candidates, write_candidates, write_graded
@@ -77,7 +77,8 @@ def verified(db: str | os.PathLike[str] | None, inputs: MiningInputs, graded: pl
     if config.verifier.enabled and not mined.is_empty():
         vectors = load_vectors(db, config.embedder, inputs.texts)
         vectors.update({alias: vectors[target] for alias, target in inputs.aliases.items()})
-    verification = verify(graded, inputs.items, inputs.known_true, vectors, config.verifier)
+    verification = verify(graded, inputs.items, inputs.known_true, vectors, config.verifier,
+                          MARGIN_COLUMN[config.tiers.measure])
     summary.verifier = dict(verification.flagged)
     return mark_unverified(graded, verification.unverified_by)
 

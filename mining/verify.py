@@ -9,9 +9,13 @@ answer. Each rule names what it suspects; a candidate any enabled rule suspects 
                          round, up to inflection ("cells" / "ovary cells", "high energy" / "energy")
   gold_of_similar        the candidate is the gold answer of another question whose embedding is at least
                          `similar_question` close to this one's (the same question asked another way)
+  near_gold              the candidate's embedding is at least `max_sim_gold` close to the gold answer's:
+                         the closer a mined answer sits to the truth, the likelier it says the same
   closer_to_gold         the candidate is closer to the gold answer than to the nearest of the question's own
                          wrong options by at least `gold_gap` (cosine similarities): it sits with the truth,
                          not with the distractors
+  too_plausible          the candidate's margin to the gold under the tier measure is above `max_margin`:
+                         the model finds it more fitting for the question than the gold itself
   cross_encoder          a sentence-transformers CrossEncoder (NLI: entailment either way with a true answer
                          given the question; or a paraphrase model) scores it at least `cross_encoder_threshold`
 
@@ -34,9 +38,9 @@ from warehouse.items import Item
 from warehouse.negatives import ORIGINS
 from warehouse.text import norm_hash, short_text_hash
 
-CONTAINS_TRUE, GOLD_OF_SIMILAR, CLOSER_TO_GOLD, CROSS_ENCODER = (
-    "contains_true_answer", "gold_of_similar", "closer_to_gold", "cross_encoder")
-VERIFIER_RULES = (CONTAINS_TRUE, GOLD_OF_SIMILAR, CLOSER_TO_GOLD, CROSS_ENCODER)
+CONTAINS_TRUE, GOLD_OF_SIMILAR, NEAR_GOLD, CLOSER_TO_GOLD, TOO_PLAUSIBLE, CROSS_ENCODER = (
+    "contains_true_answer", "gold_of_similar", "near_gold", "closer_to_gold", "too_plausible", "cross_encoder")
+VERIFIER_RULES = (CONTAINS_TRUE, GOLD_OF_SIMILAR, NEAR_GOLD, CLOSER_TO_GOLD, TOO_PLAUSIBLE, CROSS_ENCODER)
 OWN_DISTRACTOR = ORIGINS[0]
 # Words that carry no content of an answer on their own (articles and framing prepositions are already gone).
 FUNCTION_WORDS = frozenset({"and", "or", "is", "are", "was", "were", "be", "it", "its", "their", "they", "this",
@@ -54,9 +58,15 @@ class VerifierConfig(BaseModel):
     similar_question: float | None = Field(
         default=0.8, ge=-1, le=1, description="gold_of_similar: the candidate is the gold of a question at least "
         "this similar to this one (None: off).")
+    max_sim_gold: float | None = Field(
+        default=0.55, ge=-1, le=1, description="near_gold: a candidate at least this similar to the gold answer "
+        "(embedding cosine) is suspected (None: off).")
     gold_gap: float | None = Field(
-        default=0.0, ge=-1, le=1, description="closer_to_gold: the candidate's similarity to the gold exceeds its "
+        default=None, ge=-1, le=1, description="closer_to_gold: the candidate's similarity to the gold exceeds its "
         "similarity to the nearest own wrong option by at least this (None: off).")
+    max_margin: float | None = Field(
+        default=None, description="too_plausible: a margin to the gold (tier measure) above this suspects the "
+        "candidate (None: off).")
     cross_encoder: str | None = Field(default=None, description="cross_encoder: a sentence-transformers CrossEncoder "
                                       "id or folder (NLI or paraphrase); None: off.")
     cross_encoder_threshold: float = Field(default=0.5, ge=0, le=1,
@@ -64,7 +74,7 @@ class VerifierConfig(BaseModel):
 
     @model_validator(mode="after")
     def _finite(self) -> VerifierConfig:
-        for name in ("similar_question", "gold_gap"):
+        for name in ("similar_question", "max_sim_gold", "gold_gap", "max_margin"):
             value = getattr(self, name)
             if value is not None and not np.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
@@ -121,9 +131,11 @@ def _unit_rows(vectors: dict[str, np.ndarray], texts: Sequence[str], dim: int) -
 
 
 def verify(graded: pl.DataFrame, items: Sequence[Item], known_true: dict[str, tuple[str, ...]],
-           vectors: dict[str, np.ndarray], config: VerifierConfig) -> Verification:
-    """Run the enabled rules over the mined rows of `graded` (which carry `text`, `origin`, `sim_gold`)."""
+           vectors: dict[str, np.ndarray], config: VerifierConfig, margin: str = "margin_pmi") -> Verification:
+    """Run the enabled rules over the mined rows of `graded` (which carry `text`, `origin`, `sim_gold`, and the
+    tier measure's `margin` column for too_plausible)."""
     rows = graded.select("item_id", "text", "origin", "sim_gold").rows()
+    margins = graded[margin].to_list() if config.max_margin is not None and margin in graded.columns else None
     found: list[str | None] = [None] * len(rows)
     flagged: Counter = Counter()
     if not config.enabled or not rows:
@@ -148,12 +160,16 @@ def verify(graded: pl.DataFrame, items: Sequence[Item], known_true: dict[str, tu
             others = [j for j in golds_of.get(norm_hash(text), ()) if j != item_id and question.get(j) is not None]
             if others and max(float(question[j] @ question[item_id]) for j in others) >= config.similar_question:
                 hits.append(GOLD_OF_SIMILAR)
+        if config.max_sim_gold is not None and sim_gold >= config.max_sim_gold:
+            hits.append(NEAR_GOLD)
         if config.gold_gap is not None and short_text_hash(text) in vectors:
             wrong = _unit_rows(vectors, [item.choices[c] for c in range(len(item.choices))
                                          if c not in item.true_choices], dim)
             nearest = float((wrong @ vectors[short_text_hash(text)]).max()) if len(wrong) else -1.0
             if sim_gold - nearest >= config.gold_gap:
                 hits.append(CLOSER_TO_GOLD)
+        if margins is not None and margins[r] is not None and margins[r] > config.max_margin:
+            hits.append(TOO_PLAUSIBLE)
         if suspected[position]:
             hits.append(CROSS_ENCODER)
         flagged.update(hits)

@@ -13,8 +13,8 @@ from tiny_models import save_tiny_cross_encoder
 
 from mining.grading import mark_unverified
 from mining.labelled import tier_precision, wilson
-from mining.verify import (CLOSER_TO_GOLD, CONTAINS_TRUE, CROSS_ENCODER, GOLD_OF_SIMILAR, VerifierConfig,
-                           contains_true_answer, verify)
+from mining.verify import (CLOSER_TO_GOLD, CONTAINS_TRUE, CROSS_ENCODER, GOLD_OF_SIMILAR, NEAR_GOLD,
+                           VERIFIER_RULES, VerifierConfig, contains_true_answer, verify)
 from warehouse.text import norm_hash
 from warehouse.text import short_text_hash as text_hash
 
@@ -50,7 +50,8 @@ def test_each_rule_suspects_what_it_says_and_own_distractors_are_never_verified(
                    ("quiz/test/1", "blood vessel", "cross_question", 0.9),  # with the gold, far from the distractors
                    ("quiz/test/1", "kidney", "cross_question", 0.1),  # with the distractors: a near miss
                    ("quiz/test/1", "lungs", "own_distractor", 0.3)])
-    found = verify(rows, [heart, pump], {}, vectors, VerifierConfig(similar_question=0.9, gold_gap=0.0))
+    found = verify(rows, [heart, pump], {}, vectors, VerifierConfig(similar_question=0.9, max_sim_gold=None,
+                                                                      gold_gap=0.0))
     assert found.unverified_by == [CONTAINS_TRUE, GOLD_OF_SIMILAR, CLOSER_TO_GOLD, None, None]
     assert found.flagged[CONTAINS_TRUE] == 1 and found.flagged[GOLD_OF_SIMILAR] == 1
     assert found.flagged[CLOSER_TO_GOLD] == 2  # "cardiac muscle organ" sits with the gold too ("heart muscle" has
@@ -59,8 +60,12 @@ def test_each_rule_suspects_what_it_says_and_own_distractors_are_never_verified(
     assert off.unverified_by == [None] * 5 and not off.flagged
     # A stricter gap lets the candidate that is only a little closer to the gold through.
     looser = verify(rows, [heart, pump], {}, vectors, VerifierConfig(containment=False, similar_question=None,
-                                                                       gold_gap=0.5))
+                                                                       max_sim_gold=None, gold_gap=0.5))
     assert looser.unverified_by[1] is None and looser.unverified_by[2] == CLOSER_TO_GOLD
+    # The default rules: containment, the gold of a similar question, and nearness to the gold answer.
+    default = verify(rows, [heart, pump], {}, vectors, VerifierConfig(similar_question=0.9))
+    assert default.unverified_by == [CONTAINS_TRUE, GOLD_OF_SIMILAR, NEAR_GOLD, None, None]
+    assert default.flagged[NEAR_GOLD] == 3  # sim_gold 0.9, 0.6 and 0.9 are at least 0.55
     moved = mark_unverified(rows.with_columns(pl.lit("near_miss").alias("tier")), found.unverified_by)
     assert moved["tier"].to_list() == ["unverified"] * 3 + ["near_miss"] * 2
     assert moved["unverified_by"].to_list() == found.unverified_by
@@ -71,10 +76,9 @@ def test_a_named_cross_encoder_is_one_more_counted_rule(tmp_path: Path) -> None:
     item = quiz_item("quiz/test/1", "Which organ pumps blood?", ["heart", "liver"], 0)
     vectors = {text_hash(t): unit(1, 0) for t in ("Which organ pumps blood?", "heart", "liver", "kidney")}
     rows = graded([("quiz/test/1", "kidney", "cross_question", 0.1)])
-    every = verify(rows, [item], {}, vectors, VerifierConfig(containment=False, similar_question=None, gold_gap=None,
-                                                              cross_encoder=model, cross_encoder_threshold=0.0))
-    none = verify(rows, [item], {}, vectors, VerifierConfig(containment=False, similar_question=None, gold_gap=None,
-                                                             cross_encoder=model, cross_encoder_threshold=1.0))
+    only = {"containment": False, "similar_question": None, "max_sim_gold": None, "cross_encoder": model}
+    every = verify(rows, [item], {}, vectors, VerifierConfig(**only, cross_encoder_threshold=0.0))
+    none = verify(rows, [item], {}, vectors, VerifierConfig(**only, cross_encoder_threshold=1.0))
     assert every.unverified_by == [CROSS_ENCODER] and none.unverified_by == [None]
 
 
@@ -109,8 +113,17 @@ def mined_demo(demo_db: Path, tiny_model: str):
 
     # Wide tiers, so that the tiny model's arbitrary scores still put mined candidates in near_miss.
     config = MiningConfig(scorer_model=tiny_model, k=5, tiers={"near_miss_margin": -5.0, "plausible_margin": -9.0},
-                          verifier={"gold_gap": -0.2})
+                          verifier={"max_sim_gold": 0.5})
     return demo_db, mine_benchmark("demo", db=demo_db, config=config)
+
+
+def test_a_too_plausible_candidate_is_suspected_by_its_margin() -> None:
+    item = quiz_item("quiz/test/1", "Which organ pumps blood?", ["heart", "liver"], 0)
+    rows = graded([("quiz/test/1", "kidney", "cross_question", 0.1), ("quiz/test/1", "skin", "cross_question", 0.1)])
+    rows = rows.with_columns(pl.Series("margin_pmi", [2.5, -1.0]))
+    vectors = {text_hash(t): unit(1, 0) for t in ("Which organ pumps blood?", "heart", "liver")}
+    found = verify(rows, [item], {}, vectors, VerifierConfig(max_margin=1.0))
+    assert found.unverified_by == ["too_plausible", None]
 
 
 def test_mining_sends_suspects_to_unverified_and_policies_never_train_on_them(mined_demo) -> None:
@@ -124,8 +137,7 @@ def test_mining_sends_suspects_to_unverified_and_policies_never_train_on_them(mi
     unverified = [r for r in rows if r[0] == "unverified"]
     assert unverified and all(origin != "own_distractor" and rule for _, origin, rule in unverified)
     assert all(rule is None for tier, _, rule in rows if tier != "unverified")
-    assert summary.by_tier["unverified"] == len(unverified) and set(summary.verifier) <= {
-        CONTAINS_TRUE, GOLD_OF_SIMILAR, CLOSER_TO_GOLD, CROSS_ENCODER}
+    assert summary.by_tier["unverified"] == len(unverified) and set(summary.verifier) <= set(VERIFIER_RULES)
     with connect_read_only(db) as con:
         taught = build_training_set(con, "demo", TrainConfig(policy="mined_near_miss"))
         suspects = {(item_id, negative) for item_id, negative in con.execute(
