@@ -17,6 +17,7 @@ MINE_FLAGS = {"scope": "--scope", "query": "--query", "k": ("-k", "--k"), "lexic
               "tiers.measure": "--measure", "tiers.near_miss_margin": "--near-miss-margin",
               "tiers.near_miss_min_sim": "--near-miss-min-sim", "tiers.plausible_margin": "--plausible-margin",
               "verifier.enabled": "--verify/--no-verify", "verifier.similar_question": "--verify-similar-question",
+              "verifier.max_sim_gold": "--verify-max-sim-gold",
               "verifier.gold_gap": "--verify-gold-gap", "verifier.cross_encoder": "--verify-cross-encoder"}
 
 
