@@ -113,6 +113,14 @@ def judge_scores(rows: pl.DataFrame, model: str) -> np.ndarray:
     return np.asarray(scores[0::2]) - np.asarray(scores[1::2])
 
 
+def auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a not-wrong pick scores above a wrong one (ties count half)."""
+    pos, neg = scores[positive], scores[~positive]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg)))
+
+
 def fmt(metric: dict) -> str:
     return f"{metric['k']}/{metric['n']} = {metric['share']:.0%} [{metric['low']:.0%}, {metric['high']:.0%}]" \
         if metric["n"] else "0/0"
@@ -138,13 +146,19 @@ def main() -> None:
               f"{dict(picks['label'].value_counts().rows())}")
         rules: dict[str, Callable[[], np.ndarray]] = {name: (lambda s=settings: flags(picks, context, s))
                                                       for name, settings in RULES.items()}
+        not_wrong = ~picks["label"].is_in(WRONG).to_numpy()
+        signals = {"sim_gold": picks["sim_gold"].to_numpy(), "margin_pmi": picks["margin_pmi"].to_numpy()}
         for model in filter(None, args.judge.split(",")):
             scores = judge_scores(picks, model)
+            signals[f"judge {model}"] = scores
             rules[f"judge {model} (yes - no > 0)"] = lambda scores=scores: scores > 0
+        report[part] = {"auc_not_wrong": {name: round(auc(np.asarray(v, dtype=float), not_wrong), 3)
+                                          for name, v in signals.items()}}
+        print(f"AUC of each signal for picks that are not wrong: {report[part]['auc_not_wrong']}")
         before = tier_outcome(picks, np.zeros(picks.height, dtype=bool))
         print(f"before the verifier: near_miss wrong {fmt(before['near_miss_wrong'])}, wrong and plausible "
               f"{fmt(before['near_miss_wrong_plausible'])}")
-        report[part] = {"before": before, "rules": {}}
+        report[part].update({"before": before, "rules": {}})
         for name, compute in rules.items():
             started = time.perf_counter()
             flagged = compute()
