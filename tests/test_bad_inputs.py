@@ -7,6 +7,7 @@ malformed row becomes a reject naming the row, and every valid row is kept.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -60,8 +61,33 @@ def newer_schema_warehouse(folder: Path, db: Path) -> None:
         con.execute("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', now()::TIMESTAMP)")
 
 
+def _damage(db: Path, offset: int) -> None:
+    with db.open("r+b") as handle:
+        handle.seek(offset)
+        handle.write(b"\xde\xad" * 2000)
+
+
+def damaged_catalog_block(folder: Path, db: Path) -> None:
+    """The demo warehouse with its first block (the catalog DuckDB reads on opening) overwritten."""
+    assert CliRunner().invoke(main, ["ingest", "demo", "--db", str(db)]).exit_code == 0
+    _damage(db, 20_000)
+
+
+def damaged_data_block(folder: Path, db: Path) -> None:
+    """The demo warehouse with a block of table data overwritten: it opens, and a write fails midway."""
+    assert CliRunner().invoke(main, ["ingest", "demo", "--db", str(db)]).exit_code == 0
+    _damage(db, 536_576)
+
+
+def fifo_warehouse(folder: Path, db: Path) -> None:
+    """A named pipe where the warehouse file is expected (reading it would block forever)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "warehouse.duckdb")
+
+
 MAKERS: dict[str, Callable[[Path, Path], None]] = {f.__name__: f for f in (
-    ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse)}
+    ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse,
+    damaged_catalog_block, damaged_data_block, fifo_warehouse)}
 
 
 def _command(args: list[str], files: Path, db: Path) -> list[str]:
@@ -72,6 +98,12 @@ def _command(args: list[str], files: Path, db: Path) -> list[str]:
 def _state(path: Path) -> str | None:
     """The warehouse file's content hash (None when there is none): what `unchanged` compares."""
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file under `root` (the test's folder: inputs, warehouse, caches) and its content hash."""
+    return {str(path.relative_to(root)): _state(path) or path.stat().st_mode.__str__()
+            for path in sorted(root.rglob("*")) if not path.is_dir()}
 
 
 def _rows(db: Path, sql: str) -> list[tuple]:
@@ -100,9 +132,9 @@ def test_bad_input_gives_one_line_or_rejects_naming_the_row(case: dict, tmp_path
         assert done.exit_code == 0, done.output
     command = _command(case["run"], files, db)
     warehouse = Path(command[command.index("--db") + 1])
-    state = _state(warehouse)
+    state, tree = _state(warehouse), _tree(tmp_path)
 
-    result = runner.invoke(main, command)
+    result = runner.invoke(main, command, env=case.get("env"))
 
     assert "Traceback" not in result.output and not isinstance(result.exception, AssertionError)
     if "error" in case:
@@ -111,6 +143,7 @@ def test_bad_input_gives_one_line_or_rejects_naming_the_row(case: dict, tmp_path
         assert len(errors) == 1 and case["error"] in errors[0], result.output
         assert result.output.rstrip("\n").endswith(errors[0])  # nothing printed after the error line
         assert _state(warehouse) == state
+        assert _tree(tmp_path) == tree  # nothing written, nothing changed, anywhere
     else:
         assert result.exit_code == 0, result.output
         rejects = dict(_rows(db, "SELECT row_ref, reason FROM ingest_rejects"))
@@ -118,3 +151,10 @@ def test_bad_input_gives_one_line_or_rejects_naming_the_row(case: dict, tmp_path
         for row_ref, reason in case["rejects"].items():
             assert reason in rejects[row_ref]
         assert _rows(db, "SELECT count(*) FROM items") == [(case["items"],)]
+
+
+@pytest.mark.parametrize("variable", ["LIKRA_LOCK_WAIT", "LIKRA_WRITE_RETRIES", "LIKRA_WRITER_POOL_LIMIT"])
+def test_a_malformed_number_in_the_environment_does_not_stop_commands_that_do_not_use_it(variable: str) -> None:
+    result = CliRunner().invoke(main, ["--help"], env={variable: "abc"})
+
+    assert result.exit_code == 0 and "Usage:" in result.output, result.output
