@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 import polars as pl
 
+from pipelines.cli.options import Checked
 from pipelines.cli.render import DB_HELP, render
+from warehouse.validation import Count, Seconds
 
 
 @click.command()
@@ -68,8 +70,9 @@ def benchmarks(db: str | None) -> None:
 @click.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--max-width", type=int, default=60, show_default=True, help="Truncate table cells (0: never).")
-@click.option("--timeout", type=click.FloatRange(min=0), default=60, show_default=True,
+@click.option("--max-width", type=Checked(Count, "N"), default=60, show_default=True,
+              help="Truncate table cells (0: never).")
+@click.option("--timeout", type=Checked(Seconds, "SECONDS"), default=60, show_default=True,
               help="Stop the query after SECONDS (0: no limit); Ctrl-C stops it too.")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def sql(query: str, fmt: str, max_width: int, timeout: float, db: str | None) -> None:
