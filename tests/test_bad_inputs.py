@@ -46,6 +46,14 @@ def symlink_outside(folder: Path, db: Path) -> None:
     (folder / "link.jsonl").symlink_to(outside)
 
 
+def dataset_folder_link_outside(folder: Path, db: Path) -> None:
+    """A spec's dataset_path folder that is a link to a folder outside the spec's folder."""
+    outside = folder.parent / "outside"
+    outside.mkdir()
+    shutil.copy(CORPUS / "spec_bad_template" / "quiz.jsonl", outside / "train.jsonl")
+    (folder / "data").symlink_to(outside, target_is_directory=True)
+
+
 def sqlite_warehouse(folder: Path, db: Path) -> None:
     """A SQLite database where a warehouse is expected."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,7 +95,7 @@ def fifo_warehouse(folder: Path, db: Path) -> None:
 
 MAKERS: dict[str, Callable[[Path, Path], None]] = {f.__name__: f for f in (
     ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse,
-    damaged_catalog_block, damaged_data_block, fifo_warehouse)}
+    damaged_catalog_block, damaged_data_block, fifo_warehouse, dataset_folder_link_outside)}
 
 
 def _command(args: list[str], files: Path, db: Path) -> list[str]:

@@ -44,6 +44,8 @@ from warehouse.sources.files import (
 from warehouse.sources.templates import MAX_TEXT, BoundedSandbox, TemplateLimitError, render_bounded
 
 LOCAL_FORMATS = ("json", "csv", "parquet")
+# A hub dataset id: `name` or `owner/name` (letters, digits, '-', '_', '.').
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 # lm-eval task-file keys a spec may carry but that do not affect what is ingested.
 IGNORED_KEYS = {
@@ -125,6 +127,13 @@ def load_spec(path: Path) -> SpecBenchmark:
         raise SpecError(f"spec {path}: no such file")
     text = read_text(path)
     return SpecBenchmark(parse_spec(text, str(path)), path.resolve().parent, yaml_text=text)
+
+
+def _datasets_builders() -> frozenset[str]:
+    """The builders `datasets` ships (json, text, arrow, imagefolder, ...): names a spec may not use as hub ids."""
+    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+
+    return frozenset(_PACKAGED_DATASETS_MODULES)
 
 
 def _regex_replace(text: str, pattern: str, replacement: str) -> str:
@@ -243,12 +252,37 @@ class SpecBenchmark(Benchmark):
         labels = file.extras.get("labels")
         return attach_labels(rows, labels, "label") if labels else rows
 
+    def dataset_source(self) -> str:
+        """What a spec that names no local format reads: a hub dataset id, or a folder laid out like one inside
+        the spec's folder. Every other `datasets` builder (text, arrow, imagefolder, ...) is refused, and so are
+        dataset_kwargs, which could name any file on the machine."""
+        name = self.spec.dataset_path
+        from_cwd = Path(name).expanduser()
+        looks_local = name.startswith((".", "/", "~")) or (self.base_dir / name).exists() or from_cwd.exists()
+        if looks_local:
+            folder = self._resolve(name, "dataset folder")
+            if not folder.is_dir():
+                raise SpecError(f"spec {self.name}: dataset_path {name} is not a folder in the spec's folder "
+                                f"{self.base_dir}; give json, csv or parquet with dataset_kwargs.data_files, "
+                                "or a hub dataset id")
+            source = str(folder.resolve())  # datasets would resolve a relative path against the cwd
+        elif name.lower() in _datasets_builders() or not HUB_ID.fullmatch(name):
+            raise SpecError(f"spec {self.name}: dataset_path {name!r} is not supported: give json, csv or "
+                            "parquet (local files named in dataset_kwargs.data_files) or a hub dataset id")
+        else:
+            source = name
+        if self.spec.dataset_kwargs:
+            raise SpecError(f"spec {self.name}: dataset_kwargs ({', '.join(sorted(self.spec.dataset_kwargs))}) apply "
+                            f"only to local json, csv and parquet files, not to dataset_path {name!r}; remove them")
+        return source
+
     def read_hub(self, split: str, dataset_id: str | None = None, revision: str | None = None) -> Iterator[SourceRow]:
         if self.spec.is_local and dataset_id is None:
             raise SourceFormatError(f"{self.name}: dataset_path {self.spec.dataset_path!r} reads local files; "
                                     "name them in dataset_kwargs.data_files or pass --path")
-        return hub_rows(self.name, dataset_id or self.spec.dataset_path, self.spec.dataset_name, split,
-                        revision, **self.spec.dataset_kwargs)
+        # --hub is the user's own choice; the spec's kwargs (data_files of local files) never go to the hub.
+        source = dataset_id or self.dataset_source()
+        return hub_rows(self.name, source, self.spec.dataset_name, split, revision)
 
     # -- rows to items -------------------------------------------------------------------------
 
