@@ -54,6 +54,18 @@ def dataset_folder_link_outside(folder: Path, db: Path) -> None:
     (folder / "data").symlink_to(outside, target_is_directory=True)
 
 
+def ducklake_catalog_storing_the_root(folder: Path, db: Path) -> None:
+    """A DuckLake catalog (made by another tool) that stores `/` as its data path."""
+    import duckdb
+
+    from warehouse.ducklake import load_extension
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        load_extension(con, "ducklake")
+        con.execute(f"ATTACH 'ducklake:{folder / 'lake.ducklake'}' AS lake (DATA_PATH '/')")
+
+
 def sqlite_warehouse(folder: Path, db: Path) -> None:
     """A SQLite database where a warehouse is expected."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,7 +107,8 @@ def fifo_warehouse(folder: Path, db: Path) -> None:
 
 MAKERS: dict[str, Callable[[Path, Path], None]] = {f.__name__: f for f in (
     ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse,
-    damaged_catalog_block, damaged_data_block, fifo_warehouse, dataset_folder_link_outside)}
+    damaged_catalog_block, damaged_data_block, fifo_warehouse, dataset_folder_link_outside,
+    ducklake_catalog_storing_the_root)}
 
 
 def _command(args: list[str], files: Path, db: Path) -> list[str]:

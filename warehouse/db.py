@@ -21,6 +21,7 @@ from warehouse.ducklake import is_damaged
 from warehouse.env import env_int, env_number
 from warehouse.errors import WarehouseError
 from warehouse.location import Location, resolve_location
+from warehouse.paths import checked_output
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def _open(location: Location, read_only: bool, config: dict | None = None) -> du
         try:
             if location.is_ducklake:
                 con = ducklake.attach(location, read_only=read_only)
+                _check_stored_data_path(con, location)
             else:
                 con = duckdb.connect(str(location.path), read_only=read_only, config=config or {})
             _LOCATIONS[con] = location
@@ -174,6 +176,23 @@ def _open(location: Location, read_only: bool, config: dict | None = None) -> du
                 said = True
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _on_this_machine(data_path: str | None) -> bool:
+    return bool(data_path) and "://" not in data_path
+
+
+def _check_stored_data_path(con: duckdb.DuckDBPyConnection, location: Location) -> None:
+    """Refuse a catalog whose stored data path is no place for its files (/, a system folder): it would be
+    written to, and the SQL sandbox would let queries read under it."""
+    stored = ducklake.data_path(con)
+    if _on_this_machine(stored):
+        try:
+            checked_output(stored, f"the data path DuckLake catalog {location.text.partition('?')[0]} stores",
+                           folder=True)
+        except WarehouseError:
+            con.close()
+            raise
 
 
 def damaged(where: object, exc: BaseException) -> WarehouseError:
@@ -218,8 +237,11 @@ def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnecti
     location = resolve_location(db)
     lock_wait_seconds(), write_retries()  # a malformed setting stops the command before anything is created
     path = _local_file(location)
+    if location.is_ducklake and _on_this_machine(location.data_path):
+        checked_output(location.data_path, "DuckLake data path", folder=True)
     if path is not None:
         _check_parent(path)
+        checked_output(path, "DuckLake catalog" if location.is_ducklake else "warehouse")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

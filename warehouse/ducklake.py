@@ -101,6 +101,11 @@ def _attach_failed(location: Location, exc: duckdb.Error) -> Exception:
     text = " ".join(str(exc).split())
     if is_lock_conflict(exc) and location.catalog_kind == "duckdb":
         return exc
+    mismatch = re.search(r'does not match existing data path in the catalog "([^"]*)"', text)
+    if mismatch:
+        return WarehouseError(f"DuckLake warehouse {location.text.partition('?')[0]}: its catalog stores the data path "
+                              f"{mismatch.group(1)}, not {location.data_path}: give that one (?data_path= or "
+                              f"${DATA_PATH_ENV}), or another catalog")
     if "data_path" in text.lower() or "data path" in text.lower():
         return WarehouseError(f"DuckLake warehouse {location}: a new catalog needs a data path for its Parquet "
                               f"files: add ?data_path=<folder> to the setting or set ${DATA_PATH_ENV} ({text})")

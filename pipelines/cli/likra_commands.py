@@ -129,12 +129,13 @@ def runs(db: str | None) -> None:
               help="lm-eval: negative-head weight.")
 @click.option("--n", "n_examples", type=Checked(Count, "N"), help="lm-eval: checkpoint size (default: the largest).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output path without suffix (default: exports/<name>).")
+@click.option("--overwrite", is_flag=True, help="Replace export files that exist already (default: refuse).")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def export(benchmark: str, fmt: str, run_id: str | None, policy: str, seed: int, mode: str, weight: float,
-           n_examples: int | None, out: Path | None, db: str | None) -> None:
+           n_examples: int | None, out: Path | None, overwrite: bool, db: str | None) -> None:
     """Export BENCHMARK's training pairs for TRL (DPO/ORPO/KTO) or a run's per-sample logs for lm-eval."""
     from likra.exports import export_benchmark
 
     for path in export_benchmark(benchmark, fmt, db=db, run_id=run_id, policy=policy, seed=seed, mode=mode, w=weight,
-                                 n_examples=n_examples, out=out):
+                                 n_examples=n_examples, out=out, overwrite=overwrite):
         click.echo(str(path))
