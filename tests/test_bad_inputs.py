@@ -66,6 +66,39 @@ def ducklake_catalog_storing_the_root(folder: Path, db: Path) -> None:
         con.execute(f"ATTACH 'ducklake:{folder / 'lake.ducklake'}' AS lake (DATA_PATH '/')")
 
 
+def json_nested_deep(folder: Path, db: Path) -> None:
+    """An ARC file whose second line is a JSON array nested 100,000 deep (past Python's recursion limit)."""
+    lines = (CORPUS / "arc_valid" / "ARC-Challenge-Test.jsonl").read_text().splitlines()
+    lines[1] = "[" * 100_000 + "]" * 100_000
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ARC-Challenge-Test.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def json_array_nested_deep(folder: Path, db: Path) -> None:
+    """A spec's JSON-array data file nested 100,000 deep."""
+    shutil.copy(CORPUS / "spec_bad_template" / "quiz.yaml", folder / "quiz.yaml")
+    (folder / "quiz.yaml").write_text((folder / "quiz.yaml").read_text().replace("{{ question", "{{question}}"))
+    (folder / "quiz.jsonl").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def choice_of_150k_tokens(folder: Path, db: Path) -> None:
+    """A spec row whose second choice is 600,000 characters (about 150,000 tokens): under the field limit."""
+    rows = (folder / "quiz.jsonl").read_text().splitlines()
+    rows[1] = '{"id": "q2", "question": "Which planet is red?", "choices": ["Mars", "' + "Venus " * 100_000 + '"], "answer": 0}'
+    (folder / "quiz.jsonl").write_text("\n".join(rows) + "\n")
+
+
+def fifo_labels(folder: Path, db: Path) -> None:
+    """PIQA's labels file as a named pipe (reading it would block forever)."""
+    os.mkfifo(folder / "dev-labels.lst")
+
+
+def fifo_data_file(folder: Path, db: Path) -> None:
+    """A spec's data file as a named pipe."""
+    (folder / "quiz.jsonl").unlink()
+    os.mkfifo(folder / "quiz.jsonl")
+
+
 def sqlite_warehouse(folder: Path, db: Path) -> None:
     """A SQLite database where a warehouse is expected."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,7 +141,8 @@ def fifo_warehouse(folder: Path, db: Path) -> None:
 MAKERS: dict[str, Callable[[Path, Path], None]] = {f.__name__: f for f in (
     ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse,
     damaged_catalog_block, damaged_data_block, fifo_warehouse, dataset_folder_link_outside,
-    ducklake_catalog_storing_the_root)}
+    ducklake_catalog_storing_the_root, json_nested_deep, json_array_nested_deep, choice_of_150k_tokens, fifo_labels,
+    fifo_data_file)}
 
 
 def _command(args: list[str], files: Path, db: Path) -> list[str]:

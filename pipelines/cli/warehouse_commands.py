@@ -25,10 +25,12 @@ from warehouse.validation import Count, Seconds
 @click.option("--revision", help="Hub revision (branch, tag or commit).")
 @click.option("--allow-outside-files", is_flag=True,
               help="Let a spec name data or labels files outside its own folder.")
+@click.option("--replace", is_flag=True,
+              help="Replace a stored split even by one with fewer than half its items (default: refuse).")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, splits: tuple[str, ...],
            limit: int | None, hub_id: str | None, revision: str | None, allow_outside_files: bool,
-           db: str | None) -> None:
+           replace: bool, db: str | None) -> None:
     """Ingest BENCHMARK (or the benchmark a --spec describes) into the warehouse."""
     from warehouse.ingest import ingest as run_ingest
     from warehouse.sources import load_spec
@@ -37,18 +39,21 @@ def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, spl
         raise click.UsageError("give a BENCHMARK name or --spec SPEC.yaml (one of them)")
     target = load_spec(spec_path) if spec_path else benchmark
     result = run_ingest(target, db=db, path=path, splits=list(splits) or None, limit=limit, hub_id=hub_id,
-                        revision=revision, allow_outside_files=allow_outside_files)
+                        revision=revision, allow_outside_files=allow_outside_files, replace=replace)
     frame = pl.DataFrame({"split": list(result.items), "items": list(result.items.values()),
                           "rejected": [result.rejects[s] for s in result.items]})
     click.echo(f"{result.benchmark}: {result.n_items} items, {result.n_rejects} rejected, from {result.origin} "
                f"in {result.seconds:.2f}s")
     click.echo(render(frame))
     if result.n_rejects:
+        from warehouse.ingest import MAX_STORED_REJECTS
         from warehouse.sql import run_query
 
         rejects = run_query(f"SELECT source, row_ref, reason FROM ingest_rejects WHERE run_id = '{result.run_id}' "
                             "LIMIT 5", db)
-        click.echo("first rejects (all of them: likra sql \"SELECT * FROM ingest_rejects\"):")
+        stored = "all of them" if result.n_rejects <= MAX_STORED_REJECTS else \
+            f"the first {MAX_STORED_REJECTS:,} of each split are stored"
+        click.echo(f"first rejects ({stored}: likra sql \"SELECT * FROM ingest_rejects\"):")
         click.echo(render(rejects, max_width=100))
 
 

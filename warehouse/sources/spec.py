@@ -35,6 +35,7 @@ from warehouse.items import Item
 from warehouse.sources.base import Benchmark, LocalFile, SourceRow, hub_rows
 from warehouse.sources.files import (
     attach_labels,
+    check_regular_file,
     format_of,
     read_csv,
     read_json_file,
@@ -127,6 +128,27 @@ def load_spec(path: Path) -> SpecBenchmark:
         raise SpecError(f"spec {path}: no such file")
     text = read_text(path)
     return SpecBenchmark(parse_spec(text, str(path)), path.resolve().parent, yaml_text=text)
+
+
+def as_text(value: Any, what: str) -> str:
+    """A field as text: numbers and text as they read; a null or bytes (a Parquet NULL, a binary column) is this
+    row's error instead of the text 'None' or "b'...'"."""
+    if value is None:
+        raise RowError(f"{what} is null")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise RowError(f"{what} is bytes, not text")
+    return str(value)
+
+
+def check_distinct_choices(choices: list[str]) -> None:
+    """Raise RowError when two choices of a spec's row are the same text (up to spacing): a tie no score can
+    break, which acc would count right by tie-break. (Built-in benchmarks keep lm-eval's items as published.)"""
+    first_seen: dict[str, int] = {}
+    for index, choice in enumerate(choices):
+        same = first_seen.setdefault(" ".join(choice.split()), index)
+        if same != index:
+            raise RowError(f"choices {same} and {index} are identical ({choice.strip()[:60]!r}): "
+                           "a tie no score can break")
 
 
 def _datasets_builders() -> frozenset[str]:
@@ -232,11 +254,10 @@ class SpecBenchmark(Benchmark):
         found = []
         for file_split, paths in files.items():
             for file in paths:
-                if not file.is_file():
-                    raise SourceFormatError(f"{self.name}: data file {file} does not exist")
+                check_regular_file(file, f"{self.name}: data file")
                 labels = self._labels_for(file_split)
-                if labels is not None and not labels.is_file():
-                    raise SourceFormatError(f"{self.name}: labels file {labels} does not exist")
+                if labels is not None:
+                    check_regular_file(labels, f"{self.name}: labels file")
                 found.append(LocalFile(file_split, file, extras={"labels": labels} if labels else {}))
         return found
 
@@ -308,7 +329,7 @@ class SpecBenchmark(Benchmark):
                 raise RowError(f"doc_to_choice rendered {rendered[:80]!r}, which is not a list") from exc
         if not isinstance(found, (list, tuple)):
             raise RowError(f"doc_to_choice gave {type(found).__name__}, expected a list of answer texts")
-        return [str(choice) for choice in found]
+        return [as_text(choice, f"choice {index}") for index, choice in enumerate(found)]
 
     def _target(self, doc: Mapping[str, Any], choices: list[str]) -> int:
         value = self.spec.doc_to_target
@@ -330,8 +351,9 @@ class SpecBenchmark(Benchmark):
 
     def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
         text = self.spec.doc_to_text
-        prompt = str(doc[text]) if text in doc else self._render("doc_to_text", doc)
+        prompt = as_text(doc[text], "doc_to_text") if text in doc else self._render("doc_to_text", doc)
         choices = self._choices(doc)
+        check_distinct_choices(choices)
         stripped = prompt.rstrip()
         # lm-eval moves a context's trailing whitespace onto the continuation; keep the scored text equal.
         delimiter = prompt[len(stripped):] + self.spec.target_delimiter
