@@ -233,7 +233,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def bounded_concat(self, parts: tuple) -> str:
         """`a ~ b`, sized before it is built."""
         _charge()
-        _bounded(weight(list(parts)), "'~'")  # sized before any part becomes text
+        _bounded(sum(len(p) if isinstance(p, str) else weight(p) for p in parts), "'~'")  # before str() of any part
         texts = [str(part) for part in parts]
         _bounded(sum(map(len, texts)), "'~'")
         return "".join(texts)
