@@ -120,7 +120,26 @@ def check_reads_tables_only(query: str, *, strict: bool) -> None:
 DEFAULT_TIMEOUT = 60.0
 
 
-def _interruptible(con: duckdb.DuckDBPyConnection, query: str, timeout: float | None) -> pl.DataFrame:
+def _fetch(con: duckdb.DuckDBPyConnection, query: str, max_rows: int | None) -> pl.DataFrame:
+    """The query's rows, streamed in batches; with `max_rows`, at most max_rows + 1 of them (the one more says
+    there were more), so a query of millions of rows costs what it prints."""
+    import pyarrow as pa
+
+    reader = con.execute(query).to_arrow_reader(10_000)
+    batches, rows = [], 0
+    for batch in reader:
+        batches.append(batch)
+        rows += batch.num_rows
+        if max_rows is not None and rows > max_rows:
+            break
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    if max_rows is not None:
+        table = table.slice(0, max_rows + 1)
+    return pl.from_arrow(table) if table.num_columns else pl.DataFrame()
+
+
+def _interruptible(con: duckdb.DuckDBPyConnection, query: str, timeout: float | None,
+                   max_rows: int | None = None) -> pl.DataFrame:
     """Run `query` in a worker thread so that the timeout and Ctrl-C can interrupt it.
 
     While DuckDB works, the calling thread is not blocked in C code: it waits on the result, so it
@@ -128,7 +147,7 @@ def _interruptible(con: duckdb.DuckDBPyConnection, query: str, timeout: float | 
     """
     deadline = time.monotonic() + timeout if timeout else math.inf
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="likra-sql") as pool:
-        future = pool.submit(lambda: con.sql(query).pl())
+        future = pool.submit(_fetch, con, query, max_rows)
         try:
             # Short waits: SIGINT may land on one of DuckDB's threads, which does not wake a long wait.
             while not future.done() and time.monotonic() < deadline:
@@ -151,16 +170,17 @@ def _stop(con: duckdb.DuckDBPyConnection, future: Future) -> None:
 
 
 def run_query(query: str, db: str | os.PathLike[str] | None = None,
-              timeout: float | None = DEFAULT_TIMEOUT) -> pl.DataFrame:
+              timeout: float | None = DEFAULT_TIMEOUT, max_rows: int | None = None) -> pl.DataFrame:
     """Run one read-only statement on a read-only, sandboxed connection and return its rows.
 
-    The query is interrupted after `timeout` seconds (None or 0: no limit), or on Ctrl-C.
+    The query is interrupted after `timeout` seconds (None or 0: no limit), or on Ctrl-C. With `max_rows`, at
+    most max_rows + 1 rows are read (a frame taller than max_rows means the query had more).
     """
     check_read_only(query)
     check_reads_tables_only(query, strict=resolve_location(db).is_ducklake)
     con = connect_read_only(db, sandbox=True)
     try:
-        return _interruptible(con, query, timeout)
+        return _interruptible(con, query, timeout, max_rows)
     except duckdb.PermissionException as exc:
         raise ReadOnlyViolation(f"refused: the query reaches outside the warehouse ({_first_paragraph(exc)})") from exc
     except duckdb.Error as exc:

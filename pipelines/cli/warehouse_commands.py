@@ -77,14 +77,41 @@ def benchmarks(db: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--max-width", type=Checked(Count, "N"), default=60, show_default=True,
               help="Truncate table cells (0: never).")
+@click.option("--max-rows", type=Checked(Count, "N"), default=1000, show_default=True,
+              help="Print at most N rows, and say when there are more (0: every row).")
 @click.option("--timeout", type=Checked(Seconds, "SECONDS"), default=60, show_default=True,
-              help="Stop the query after SECONDS (0: no limit); Ctrl-C stops it too.")
+              help="Stop the command after SECONDS, the query and the printing (0: no limit); Ctrl-C stops it too.")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
-def sql(query: str, fmt: str, max_width: int, timeout: float, db: str | None) -> None:
+def sql(query: str, fmt: str, max_width: int, max_rows: int, timeout: float, db: str | None) -> None:
     """Run one read-only SQL QUERY over the warehouse (writes, ATTACH, COPY, files: refused, exit 2)."""
+    import time
+
     from warehouse.sql import run_query
 
-    click.echo(render(run_query(query, db, timeout=timeout), fmt, max_width))
+    deadline = time.monotonic() + timeout if timeout else None
+    frame = run_query(query, db, timeout=timeout, max_rows=max_rows or None)
+    more = bool(max_rows) and frame.height > max_rows
+    if more:
+        frame = frame.head(max_rows)
+    _print_rows(frame, fmt, max_width, deadline, timeout)
+    if more:
+        click.echo(f"(the first {max_rows:,} rows; the query has more: narrow it, or give --max-rows 0 for all)",
+                   err=True)
+
+
+def _print_rows(frame: pl.DataFrame, fmt: str, max_width: int, deadline: float | None, timeout: float) -> None:
+    """The rows as they are rendered (CSV in chunks, streamed); past the deadline, QueryTimeout instead."""
+    import time
+
+    from warehouse.errors import QueryTimeout
+
+    chunk = 10_000 if fmt == "csv" else max(frame.height, 1)
+    for start in range(0, max(frame.height, 1), chunk):
+        if deadline is not None and time.monotonic() > deadline:
+            raise QueryTimeout(f"stopped after {timeout:g}s (--timeout) with {start:,} rows printed; narrow the "
+                               "query, print fewer rows (--max-rows) or give a larger --timeout (0: no limit)")
+        text = render(frame.slice(start, chunk), fmt, max_width)
+        click.echo(text.split("\n", 1)[1] if start and "\n" in text else text)  # one CSV header
 
 
 @click.group()
