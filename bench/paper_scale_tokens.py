@@ -37,7 +37,7 @@ def main() -> None:
         ingest("arc_challenge", db=db, path=SAMPLES / "arc_challenge")
         ingest("arc_easy", db=db, path=SAMPLES / "arc_easy")
         with connect_read_only(db) as con:
-            training = build_training_set(con, "arc_easy", TrainConfig(policy="first", holdout=0.01), None)
+            training = build_training_set(con, "arc_easy", TrainConfig(policy="first", holdout=0.01))
             items = load_items(con, "arc_challenge", ["test"])
             requests = build_requests(con, items, FEWSHOT)
     rows = list(zip(training.rows["context"].to_list(), training.rows["continuation"].to_list()))

@@ -18,6 +18,14 @@ Policy = Literal["first", "random", "most_plausible", "least_plausible", "mined_
 POLICIES: tuple[str, ...] = get_args(Policy)
 
 
+# Evaluation exemplars per benchmark, as the Open LLM Leaderboard (v1) runs lm-evaluation-harness and the
+# paper evaluates (ARC 25-shot; HellaSwag 10-shot); benchmarks it does not list are scored 0-shot, as
+# lm-eval's own task files do.
+LEADERBOARD_FEWSHOT = {"arc_challenge": 25, "arc_easy": 25, "hellaswag": 10, "mmlu": 5, "winogrande": 5}
+# The paper trains Llama-3.2-3B-Instruct at 1e-3 and the Mistral-7B models at 1e-4 (released Makefile).
+SMALL_MODEL_PARAMETERS, SMALL_MODEL_LR, LARGE_MODEL_LR = 3_500_000_000, 1e-3, 1e-4
+
+
 class LikraConfigError(LikraError):
     """Likra settings with an unknown key or a bad value."""
 
@@ -46,7 +54,9 @@ class TrainConfig(BaseModel):
                                     description="Checkpoints when the examples seen reach these sizes; training stops "
                                     "at the largest (default: 8, 16, 32, ... and the end of the training data).")
     seed: int = Field(default=42, description="Seeds the question order, random choices and the LoRA init.")
-    lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate, constant, no warmup.")
+    lr: float | None = Field(default=None, gt=0,
+                             description="AdamW learning rate, constant, no warmup (default: by the base model's "
+                             "size as the paper trains: 1e-3 up to 3B parameters, 1e-4 above).")
     batch_size: int = Field(default=8, ge=1, description="Examples per optimizer step (before accumulation).")
     grad_accum: int = Field(default=1, ge=1, description="Batches accumulated per optimizer step.")
     epochs: int = Field(default=1, ge=1, description="Passes over the training rows.")
@@ -67,13 +77,13 @@ class TrainConfig(BaseModel):
     holdout: float = Field(default=0.5, gt=0, lt=1,
                            description="Share of a single labelled split held out for evaluation.")
     train_fewshot: int = Field(default=0, ge=0, description="Exemplars in each training row's context.")
-    plausibility_fewshot: int = Field(default=0, ge=0,
-                                      description="Which base scores rank own distractors for most/least_plausible.")
     other_benchmark: str | None = Field(default=None,
                                         description="other_benchmark policy: the benchmark answers come from "
                                         "(default: any other ingested one).")
-    fewshot: int = Field(default=0, ge=0, description="Exemplars before each evaluation prompt.")
-    fewshot_split: str | None = Field(default=None, description="Split the evaluation exemplars come from.")
+    fewshot: int | None = Field(default=None, ge=0,
+                                description="Exemplars before each evaluation prompt, the first training questions "
+                                "of the run (default: the benchmark's Open LLM Leaderboard setting: ARC 25, "
+                                "HellaSwag 10, MMLU and WinoGrande 5, others 0).")
     eval_limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N evaluation items.")
     weights: list[float] = Field(default=[1.0], min_length=1,
                                  description="Negative-head weights w the run is evaluated at.")
@@ -90,15 +100,21 @@ class TrainConfig(BaseModel):
     def set_settings(self) -> dict:
         """The settings a training set depends on."""
         return self.model_dump(include={"policy", "seed", "train_splits", "also_train_on", "eval_split", "holdout",
-                                        "train_fewshot", "plausibility_fewshot", "other_benchmark"})
+                                        "train_fewshot", "other_benchmark"})
 
-    def needs_base_scores(self) -> bool:
-        """Whether the policy ranks own distractors by the base model's scores."""
-        return self.policy in ("most_plausible", "least_plausible")
+    def eval_fewshot(self, benchmark: str) -> int:
+        """Exemplars before each evaluation prompt: `fewshot`, else the benchmark's leaderboard setting."""
+        return self.fewshot if self.fewshot is not None else LEADERBOARD_FEWSHOT.get(benchmark, 0)
+
+    def learning_rate(self, n_parameters: int) -> float:
+        """`lr`, else the paper's rate for a base model of this size (1e-3 up to 3B parameters, 1e-4 above)."""
+        if self.lr is not None:
+            return self.lr
+        return SMALL_MODEL_LR if n_parameters <= SMALL_MODEL_PARAMETERS else LARGE_MODEL_LR
 
     def training_settings(self) -> dict:
         """The settings trained heads depend on (evaluation settings excluded)."""
-        return self.model_dump(exclude={"fewshot", "fewshot_split", "eval_limit", "weights"})
+        return self.model_dump(exclude={"fewshot", "eval_limit", "weights"})
 
     def digest(self) -> str:
         """Stable hash of the training settings (16 hex digits)."""

@@ -32,7 +32,7 @@ import polars as pl
 
 from likra.config import TrainConfig
 from likra.policies import Negative, choose_negatives
-from likra.scoring.requests import answer_request, context_prefixes
+from likra.scoring.requests import ChoiceRequest, answer_request, build_requests, context_prefixes
 from warehouse.errors import WarehouseError
 from warehouse.items import Item, ingested_splits, load_items, read_items
 from warehouse.text import normalize
@@ -127,17 +127,15 @@ def _rows(set_id: str, order: list[Item], negatives: dict[str, Negative], prefix
     return pl.DataFrame(rows, schema=ROW_SCHEMA, orient="row")
 
 
-def build_training_set(con: duckdb.DuckDBPyConnection, benchmark: str, config: TrainConfig,
-                       model_key: str | None = None) -> TrainingSet:
-    """The training set of a benchmark under the config's policy and seed (`model_key` ranks own distractors)."""
+def build_training_set(con: duckdb.DuckDBPyConnection, benchmark: str, config: TrainConfig) -> TrainingSet:
+    """The training set of a benchmark under the config's policy and seed."""
     split = split_items(con, benchmark, config)
     if not split.train:
         raise WarehouseError(f"{benchmark!r} has no training items left: its {split.eval_split} split is the "
                              "evaluation split; ingest a training split or lower `holdout`")
     order = sorted(split.train, key=lambda i: i.item_id)
     random.Random(config.seed).shuffle(order)
-    negatives, skipped = choose_negatives(con, benchmark, order, config.policy, config.seed, model=model_key,
-                                          plausibility_fewshot=config.plausibility_fewshot,
+    negatives, skipped = choose_negatives(con, benchmark, order, config.policy, config.seed,
                                           other_benchmark=config.other_benchmark)
     if split.twins_dropped:
         skipped["twin_of_eval_question"] = split.twins_dropped
@@ -178,3 +176,16 @@ def eval_items(con: duckdb.DuckDBPyConnection, set_id: str) -> list[Item]:
     """The evaluation items of a training set, in source order."""
     return read_items(con, "item_id IN (SELECT item_id FROM likra_set_items WHERE set_id = ? AND role = 'eval')",
                       [set_id])
+
+
+def exemplar_items(con: duckdb.DuckDBPyConnection, set_id: str) -> list[Item]:
+    """The set's training questions of its own benchmark, in source order: where evaluation exemplars come from,
+    so that no evaluated item is ever an exemplar."""
+    return read_items(con, "item_id IN (SELECT item_id FROM likra_set_items WHERE set_id = ? AND role = 'train') "
+                      "AND benchmark = (SELECT benchmark FROM likra_training_sets WHERE set_id = ?)", [set_id, set_id])
+
+
+def eval_requests(con: duckdb.DuckDBPyConnection, set_id: str, items: list[Item], k: int) -> list[ChoiceRequest]:
+    """Every choice of the evaluation items, each prompt led by the first k training questions with their answers
+    (lm-eval's first_n sampler over the training questions, per subset)."""
+    return build_requests(con, items, k, exemplars=exemplar_items(con, set_id) if k else None)

@@ -13,12 +13,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from likra.data import eval_items
+from likra.data import eval_items, eval_requests
 from likra.heads import Checkpoint, CheckpointError, peft_name, with_adapters
 from likra.models import load_model
 from likra.runs import Run, weights_frame
 from likra.scoring.cached import CachedScorer, score_chunks
-from likra.scoring.requests import build_requests
 from likra.scoring.store import BASE_ADAPTER
 from warehouse.db import connect_read_only
 from warehouse.sinks import Sink
@@ -60,14 +59,14 @@ def evaluate_run(run: Run, checkpoints: Sequence[Checkpoint], sink: Sink, *, db:
         items = eval_items(con, run.set_id)
         if config.eval_limit:
             items = items[: config.eval_limit]
-        requests = build_requests(con, items, config.fewshot, config.fewshot_split)
+        requests = eval_requests(con, run.set_id, items, run.fewshot)
     scorer = CachedScorer(db, model=config.model, dtype=config.dtype,
                           loader=lambda: with_adapters(load_model(config.model, dtype=config.dtype), list(checkpoints)))
     if scorer.key != run.model:
         raise CheckpointError(f"run {run.run_id} was trained on base model {run.model!r}, but {config.model!r} is "
                               f"{scorer.key!r} now: its weights changed")
     adapters: dict[str, str | None] = {BASE_ADAPTER: None, **{c.adapter: peft_name(c.adapter) for c in checkpoints}}
-    scored, hits = score_chunks(scorer, requests, adapters, config.fewshot, f"likra-{run.run_id}-{uuid.uuid4().hex[:8]}",
+    scored, hits = score_chunks(scorer, requests, adapters, run.fewshot, f"likra-{run.run_id}-{uuid.uuid4().hex[:8]}",
                                 sink, progress=progress)
     sink.write(likra_weights=weights_frame(run.run_id, list(weights or config.weights)))
     return EvalReport(run.run_id, len(items), len(adapters), sum(len(v) for v in scored.values()), hits,

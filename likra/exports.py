@@ -21,12 +21,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from likra.data import eval_requests
 from likra.evaluate import mode_scores
-from likra.scoring.requests import build_requests
+from likra.runs import Run
 from warehouse.db import connect_read_only
 from warehouse.errors import LikraError, one_line
-from warehouse.paths import checked_output
 from warehouse.items import read_items
+from warehouse.paths import checked_output
 
 
 class ExportError(LikraError):
@@ -97,9 +98,9 @@ def _sha(value: object) -> str:
     return hashlib.sha256(json.dumps(value, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
-def log_samples(con: duckdb.DuckDBPyConnection, run_id: str, n_examples: int, mode: str, w: float = 1.0,
-                fewshot: int = 0) -> list[dict]:
+def log_samples(con: duckdb.DuckDBPyConnection, run: Run, n_examples: int, mode: str, w: float = 1.0) -> list[dict]:
     """One lm-eval sample record per evaluated item: the requests, each choice's score under the mode, acc, acc_norm."""
+    run_id, fewshot = run.run_id, run.fewshot
     rows = con.execute(
         "SELECT item_id, choice, base, pos, neg, n_chars FROM likra_eval_choices "
         "WHERE run_id = ? AND n_examples = ? AND fewshot = ? ORDER BY item_id, choice",
@@ -108,11 +109,12 @@ def log_samples(con: duckdb.DuckDBPyConnection, run_id: str, n_examples: int, mo
     for row in rows:
         by_item.setdefault(row[0], []).append(row)
     ordered = read_items(con, "item_id IN (SELECT unnest(?))", [list(by_item)])
-    requests = {(r.item.item_id, r.choice): r.request for r in build_requests(con, ordered, fewshot)}
+    requests = {(r.item.item_id, r.choice): r.request for r in eval_requests(con, run.set_id, ordered, fewshot)}
     samples = []
     for doc_id, item in enumerate(ordered):
         choices = by_item[item.item_id]
-        scores = [mode_scores(mode, base, pos, neg, w) if n_examples else base for _, _, base, pos, neg, _ in choices]
+        # At 0 examples the view gives the base scores as both heads' (untrained heads equal the base model).
+        scores = [mode_scores(mode, base, pos, neg, w) for _, _, base, pos, neg, _ in choices]
         if any(score is None for score in scores):
             continue
         norms = [score / max(1, n_chars) for score, (*_, n_chars) in zip(scores, choices)]
@@ -148,7 +150,6 @@ def export_benchmark(benchmark: str, fmt: str, *, db: str | os.PathLike[str] | N
     from likra.config import train_config
     from likra.data import build_training_set
     from likra.runs import get_run
-    from likra.workflow import base_model_key
 
     with connect_read_only(db) as con:
         run = get_run(con, run_id) if run_id else None
@@ -161,15 +162,14 @@ def export_benchmark(benchmark: str, fmt: str, *, db: str | os.PathLike[str] | N
             if size not in sizes:
                 raise ExportError(f"run {run.run_id} has no evaluated checkpoint of {size} examples; "
                                   f"evaluated: {', '.join(map(str, sizes)) or 'none (run likra evaluate)'}")
-            samples = log_samples(con, run.run_id, size, mode, w, run.config.fewshot)
+            samples = log_samples(con, run, size, mode, w)
             stem = out or Path("exports") / f"samples_{run.run_id}_{mode}_w{w:g}_n{size}"
             return [write_samples(samples, stem, overwrite=overwrite)]
         if run is not None:
             rows, name = set_rows(con, run.set_id), run.set_id
         else:
             config = train_config(policy=policy, seed=seed)
-            training = build_training_set(con, benchmark, config,
-                                          base_model_key(config) if config.needs_base_scores() else None)
+            training = build_training_set(con, benchmark, config)
             rows, name = training.rows, training.set_id
     frame = preference_pairs(rows) if fmt == "dpo" else unpaired_rows(rows)
     return write_dataset(frame, out or Path("exports") / f"{name}-{fmt}", overwrite=overwrite)

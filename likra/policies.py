@@ -2,10 +2,12 @@
 
 * `first`: the first wrong option in listed order (the released code's `--balanced`);
 * `random`: a seeded random wrong option of the same question (the paper's wording);
-* `most_plausible` / `least_plausible`: the own wrong option with the highest / lowest base-model
-  log-likelihood in `choice_scores` (the code's `second-best` / `worst`);
-* `mined_near_miss` / `mined_far`: the most plausible `near_miss` row / a seeded random `far` row of
-  `graded_negatives`, any origin (mined and model-graded: the toolkit's extension);
+* `most_plausible` / `least_plausible`: the own wrong option graded most / least plausible by mining
+  (`graded_negatives`, ranked by the margin its tiers use: PMI by default), the paper's near miss graded
+  by the model (the released code's `second-best` / `worst` rank by the base log-likelihood instead);
+* `mined_near_miss`: the most plausible mined (cross-question or lexical) negative of the `near_miss`
+  tier, ranked by the same margin: other questions' answers the toolkit judged wrong and plausible;
+* `mined_far`: a seeded random `far` row of `graded_negatives`, any origin;
 * `other_question`: an option of a seeded random other training question of the benchmark ("irrelevant");
 * `other_benchmark`: an option of a seeded random item of another ingested benchmark ("unrelated").
 
@@ -24,10 +26,11 @@ import duckdb
 
 from warehouse.errors import LikraError
 from warehouse.items import Item
-from warehouse.negatives import load_negatives
+from warehouse.negatives import ORIGINS, load_negatives
 from warehouse.text import normalize
 
-SAME_QUESTION = "own_distractor"
+SAME_QUESTION = ORIGINS[0]
+MINED_ORIGINS = list(ORIGINS[1:])  # cross_question, lexical
 
 
 class PolicyError(LikraError):
@@ -74,18 +77,19 @@ def random_option(items: Sequence[Item], seed: int, **_) -> dict[str, Negative |
             else "no_wrong_option" for i in items}
 
 
-def by_plausibility(items: Sequence[Item], scores: dict[tuple[str, int], float], highest: bool) -> dict[str, Negative | str]:
-    """The wrong option the base model finds most (or least) likely; ties go to the first listed."""
+def by_plausibility(items: Sequence[Item], graded: dict[str, list[dict]], highest: bool) -> dict[str, Negative | str]:
+    """The own wrong option mining graded most (or least) plausible; `graded` holds each item's own-distractor
+    rows, most plausible first."""
     chosen: dict[str, Negative | str] = {}
     for item in items:
-        options = [c for c in wrong_choices(item) if (item.item_id, c) in scores]
-        if not wrong_choices(item):
+        wrong = {item.choices[c]: c for c in reversed(wrong_choices(item))}  # the first listed of equal texts
+        options = [wrong[r["negative"]] for r in graded.get(item.item_id, []) if r["negative"] in wrong]
+        if not wrong:
             chosen[item.item_id] = "no_wrong_option"
-        elif len(options) < len(wrong_choices(item)):
-            chosen[item.item_id] = "no_base_scores"
+        elif not options:
+            chosen[item.item_id] = "no_graded_negatives"
         else:
-            sign = 1 if highest else -1
-            chosen[item.item_id] = _own(item, max(options, key=lambda c: (sign * scores[(item.item_id, c)], -c)))
+            chosen[item.item_id] = _own(item, options[0] if highest else options[-1])
     return chosen
 
 
@@ -118,14 +122,6 @@ def from_answers(items: Sequence[Item], answers: Sequence[tuple[str, str]], sour
     return chosen
 
 
-def _base_scores(con: duckdb.DuckDBPyConnection, items: Sequence[Item], model: str | None,
-                 fewshot: int) -> dict[tuple[str, int], float]:
-    rows = con.execute("SELECT item_id, choice, loglik FROM choice_scores WHERE model = ? AND adapter = 'base' "
-                       "AND fewshot = ? AND item_id IN (SELECT unnest(?))",
-                       [model, fewshot, [i.item_id for i in items]]).fetchall()
-    return {(item_id, choice): loglik for item_id, choice, loglik in rows}
-
-
 def _other_benchmark_answers(con: duckdb.DuckDBPyConnection, benchmark: str, only: str | None) -> list[tuple[str, str]]:
     where, params = "benchmark <> ? AND format = 'continuation'", [benchmark]
     if only:
@@ -136,16 +132,16 @@ def _other_benchmark_answers(con: duckdb.DuckDBPyConnection, benchmark: str, onl
 
 
 def choose_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, items: Sequence[Item], policy: str, seed: int,
-                     *, model: str | None = None, plausibility_fewshot: int = 0,
-                     other_benchmark: str | None = None) -> tuple[dict[str, Negative], Counter]:
+                     *, other_benchmark: str | None = None) -> tuple[dict[str, Negative], Counter]:
     """Each question's negative under `policy`, and the questions skipped by reason."""
     choosers: dict[str, Callable[[], dict[str, Negative | str]]] = {
         "first": lambda: first(items),
         "random": lambda: random_option(items, seed),
-        "most_plausible": lambda: by_plausibility(items, _base_scores(con, items, model, plausibility_fewshot), True),
-        "least_plausible": lambda: by_plausibility(items, _base_scores(con, items, model, plausibility_fewshot), False),
-        "mined_near_miss": lambda: mined(items, _mined_rows(con, benchmark, "near_miss"), "near_miss", seed),
-        "mined_far": lambda: mined(items, _mined_rows(con, benchmark, "far"), "far", seed),
+        "most_plausible": lambda: by_plausibility(items, _graded_rows(con, benchmark, None, [SAME_QUESTION]), True),
+        "least_plausible": lambda: by_plausibility(items, _graded_rows(con, benchmark, None, [SAME_QUESTION]), False),
+        "mined_near_miss": lambda: mined(items, _graded_rows(con, benchmark, ["near_miss"], MINED_ORIGINS),
+                                         "near_miss", seed),
+        "mined_far": lambda: mined(items, _graded_rows(con, benchmark, ["far"], None), "far", seed),
         "other_question": lambda: from_answers(items, [(t, i.item_id) for i in items for t in i.choices],
                                                "other_question", seed),
         "other_benchmark": lambda: from_answers(items, _other_benchmark_answers(con, benchmark, other_benchmark),
@@ -162,17 +158,18 @@ def choose_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, items: Sequ
     return negatives, skipped
 
 
-def _mined_rows(con: duckdb.DuckDBPyConnection, benchmark: str, tier: str) -> dict[str, list[dict]]:
+def _graded_rows(con: duckdb.DuckDBPyConnection, benchmark: str, tiers: list[str] | None,
+                 origins: list[str] | None) -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = {}
-    for row in load_negatives(con, benchmark, tiers=[tier]).iter_rows(named=True):
+    for row in load_negatives(con, benchmark, tiers=tiers, origins=origins).iter_rows(named=True):
         rows.setdefault(row["item_id"], []).append(row)
     return rows
 
 
 def _remedy(policy: str, benchmark: str) -> str:
     return {
-        "most_plausible": f"score the training splits first (`likra score {benchmark}` with the same model)",
-        "least_plausible": f"score the training splits first (`likra score {benchmark}` with the same model)",
+        "most_plausible": f"mine negatives first (`likra mine {benchmark}`): it grades the own distractors",
+        "least_plausible": f"mine negatives first (`likra mine {benchmark}`): it grades the own distractors",
         "mined_near_miss": f"mine negatives first (`likra mine {benchmark}`)",
         "mined_far": f"mine negatives first (`likra mine {benchmark}`)",
         "other_benchmark": "ingest another benchmark with answer texts first (e.g. `likra ingest demo`)",

@@ -19,11 +19,12 @@ def eval_rows(con: duckdb.DuckDBPyConnection, run_id: str, w: float = 1.0) -> pl
 
 
 def learning_curve(con: duckdb.DuckDBPyConnection, run_id: str, w: float = 1.0) -> pl.DataFrame:
-    """Accuracy per size (rows) and mode (columns), w = 1 for the weighted modes."""
+    """Accuracy per size (rows) and mode (columns) as "acc / acc_norm", w = 1 for the weighted modes."""
     rows = eval_rows(con, run_id, w).filter(pl.col("mode").is_in(CURVE_MODES))
     if rows.is_empty():
         return pl.DataFrame({"n_examples": []})
-    wide = rows.with_columns(pl.col("acc").round(3)).pivot(on="mode", index=["fewshot", "n_examples"], values="acc")
+    cells = rows.with_columns(pl.format("{} / {}", pl.col("acc").round(3), pl.col("acc_norm").round(3)).alias("cell"))
+    wide = cells.pivot(on="mode", index=["fewshot", "n_examples"], values="cell")
     return wide.select("fewshot", "n_examples", *[m for m in CURVE_MODES if m in wide.columns]).sort("fewshot", "n_examples")
 
 

@@ -35,6 +35,11 @@ class Run:
     out_dir: Path
 
     @property
+    def fewshot(self) -> int:
+        """Exemplars before each evaluation prompt."""
+        return self.config.eval_fewshot(self.benchmark)
+
+    @property
     def heads(self) -> tuple[str, ...]:
         """The heads this run trains."""
         return {"both": ("positive", "negative"), "neg": ("negative",), "pos": ("positive",)}[self.config.heads]

@@ -119,6 +119,16 @@ def checkpoint_dir(run_dir: Path, head: str, n_examples: int) -> Path:
     return run_dir / head / f"n-{n_examples:06d}"
 
 
+def base_parameters(model: Any) -> int:
+    """Parameters of the base model, its LoRA adapters left out."""
+    return sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name)
+
+
+def learning_rate(loaded: LoadedModel, config: TrainConfig) -> float:
+    """The configured rate, else the paper's rate for the base model's size."""
+    return config.learning_rate(base_parameters(loaded.model))
+
+
 def train_head(loaded: LoadedModel, head: str, rows: Sequence[tuple[str, str]], config: TrainConfig, run_dir: Path,
                provenance: dict, *, base_name: str,
                on_checkpoint: Callable[[Checkpoint], None] | None = None,
@@ -129,7 +139,7 @@ def train_head(loaded: LoadedModel, head: str, rows: Sequence[tuple[str, str]], 
     model = loaded.model
     model.set_adapter(head)  # only this head's weights require gradients now
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate(loaded, config), betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     encoder = Encoder(loaded.tokenizer, loaded.max_length, loaded.add_bos)
     order = schedule(len(rows), config.epochs, config.seed)
     sizes = checkpoint_sizes(config.sizes, len(order))

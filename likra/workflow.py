@@ -30,7 +30,7 @@ from likra.runs import (
     run_frame,
     runs_dir,
 )
-from likra.train import checkpoint_sizes, train_head
+from likra.train import checkpoint_sizes, learning_rate, train_head
 from warehouse.db import connect_read_only
 from warehouse.items import require_ingested
 from warehouse.sinks import Sink, WarehouseSink
@@ -62,7 +62,7 @@ def prepare_run(benchmark: str, config: TrainConfig, *, db: str | os.PathLike[st
         check_run_name(name)
     model = base_model_key(config)
     with connect_read_only(db) as con:
-        training = build_training_set(con, benchmark, config, model)
+        training = build_training_set(con, benchmark, config)
         examples = training.n_train * config.epochs
         if config.sizes and max(config.sizes) > examples:
             raise RunError(f"size {max(config.sizes)} is larger than the {examples} training examples of {benchmark!r} "
@@ -97,7 +97,7 @@ def train_heads(run: Run, rows: dict[str, list[tuple[str, str]]], sink: Sink,
         model = add_heads(loaded, config.lora, config.seed, run.heads)
         provenance = {"base_model": run.model, "tokenizer": tokenizer_fingerprint(loaded.tokenizer),
                       "run_id": run.run_id, "benchmark": run.benchmark, "policy": config.policy, "set_id": run.set_id,
-                      "seed": config.seed, "config_hash": config.digest()}
+                      "seed": config.seed, "lr": learning_rate(loaded, config), "config_hash": config.digest()}
         for head in run.heads:
             train_head(model, head, rows[head], config, run.out_dir, provenance, base_name=config.model,
                        on_checkpoint=lambda c: sink.write(likra_checkpoints=checkpoint_frame(run.run_id, [c])),

@@ -14,6 +14,7 @@ from mining.errors import MiningConfigError
 from mining.grading import TierRules
 from mining.guard import GuardConfig
 from mining.search import IndexConfig
+from mining.verify import VerifierConfig
 from warehouse.validation import SETTINGS, validated
 
 
@@ -43,6 +44,9 @@ class MiningConfig(BaseModel):
         default="Answer:", description="Neutral context of the unconditional pass that PMI subtracts (empty: the "
         "model's prefix token, as lm-eval's acc_mutual_info).")
     tiers: TierRules = Field(default_factory=TierRules, description="Rules that grade negatives into tiers.")
+    verifier: VerifierConfig = Field(
+        default_factory=VerifierConfig,
+        description="Rules that send a mined candidate which could be a true answer to the tier `unverified`.")
 
     def digest(self) -> str:
         """Stable hash of every setting (16 hex digits)."""

@@ -5,7 +5,10 @@ so any other rule is one SQL query away.
   answer (margin at least `near_miss_margin`, default -0.5) and it is on topic (cosine similarity
   to the gold answer at least `near_miss_min_sim`, default 0.2);
 * plausible: not a near miss, but margin at least `plausible_margin` (default -1.5);
-* far: everything else.
+* far: everything else;
+* unverified: a mined candidate (another question's answer) that the verifier (`mining.verify`) suspects
+  of being a true answer in other words, whatever its margin: near_miss and plausible hold only
+  candidates judged wrong.
 
 The margin is, by default, the pointwise mutual information with the question (`pmi`:
 log p(a | question) - log p(a | premise), summed nats, against the gold answer's), which discounts
@@ -27,7 +30,7 @@ from pydantic import BaseModel, Field, model_validator
 from warehouse.negatives import TIERS
 from warehouse.validation import SETTINGS
 
-NEAR_MISS, PLAUSIBLE, FAR = TIERS
+NEAR_MISS, PLAUSIBLE, FAR, UNVERIFIED = TIERS
 
 
 class TierRules(BaseModel):
@@ -67,3 +70,10 @@ def grade(frame: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
         .then(pl.lit(PLAUSIBLE))
         .otherwise(pl.lit(FAR))
         .alias("tier"))
+
+
+def mark_unverified(frame: pl.DataFrame, unverified_by: list[str | None]) -> pl.DataFrame:
+    """Move the rows a verifier rule suspects (one entry per row, None: verified) to the tier `unverified`."""
+    rule = pl.Series("unverified_by", unverified_by, dtype=pl.String)
+    return frame.with_columns(rule).with_columns(
+        pl.when(pl.col("unverified_by").is_not_null()).then(pl.lit(UNVERIFIED)).otherwise(pl.col("tier")).alias("tier"))

@@ -42,7 +42,8 @@ def _stem(word: str) -> str:
     return _stemmer().stemWord(word)
 
 
-def _related(a: str, b: str) -> bool:
+def related_words(a: str, b: str) -> bool:
+    """The same word up to inflection or a shared Snowball stem (numbers only when equal)."""
     return same_word(a, b) or (not a[:1].isdigit() and not b[:1].isdigit() and _stem(a) == _stem(b))
 
 
@@ -60,7 +61,7 @@ def one_contains_the_other(a: str, b: str, question: str = "") -> bool:
         return False
     added, position = [], 0
     for word in small:  # greedy subsequence match: each word of the shorter one, in order
-        while position < len(large) and not _related(word, large[position]):
+        while position < len(large) and not related_words(word, large[position]):
             added.append(large[position])
             position += 1
         if position == len(large):
@@ -70,7 +71,7 @@ def one_contains_the_other(a: str, b: str, question: str = "") -> bool:
     if any(w in NEGATIONS or w[:1].isdigit() for w in added):
         return False
     asked = content_words(question) if question else ()
-    new = [w for w in added if not any(_related(w, q) for q in asked)]
+    new = [w for w in added if not any(related_words(w, q) for q in asked)]
     return len(new) <= (MAX_NEW_WORDS if len(small) > 1 else 0)
 
 

@@ -12,6 +12,7 @@ import polars as pl
 
 from mining.equivalence import surface_rule
 from mining.grading import MARGIN_COLUMN, NEAR_MISS
+from mining.labelled import load_labels, tier_precision
 from warehouse.items import Item
 from warehouse.text import norm_hash
 
@@ -38,6 +39,8 @@ class QualityReport:
     items_with_twins: int = 0
     false_negatives: FalseNegatives = field(default_factory=FalseNegatives)
     top_near_misses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # origin -> most plausible first
+    # Per tier and origin, the labelled rows among this run's negatives: shares wrong and wrong-and-plausible.
+    labelled_precision: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,4 +94,5 @@ def quality_report(graded: pl.DataFrame, items: Sequence[Item], removed: dict[st
     return QualityReport(removed_by_guard=dict(removed), twin_groups=len(groups),
                          items_with_twins=len(mine.intersection(m for members in groups for m in members)),
                          false_negatives=false_negatives(graded, items, known_true),
-                         top_near_misses=top_near_misses(graded, items, measure))
+                         top_near_misses=top_near_misses(graded, items, measure),
+                         labelled_precision=tier_precision(graded, load_labels()))

@@ -104,3 +104,20 @@ def negatives_quality(graded: pl.DataFrame, items: Sequence[Item],
     equal = sum(1 for key in graded.select("item_id", "norm_hash").iter_rows() if key in golds)
     nulls = graded.select(pl.sum_horizontal(pl.col(c).is_null() | pl.col(c).is_nan() for c in SCORE_COLUMNS).sum())
     return NegativesQuality(len(items), equal, int(nulls.item() or 0), len(items) - graded["item_id"].n_unique())
+
+
+def precision_table(summary: MiningSummary) -> pl.DataFrame:
+    """Per tier and origin, the run's labelled negatives: share wrong and share real near misses, with 95% intervals."""
+    rows = [{"tier": r["tier"], "origin": r["origin"], "labelled": r["labelled"],
+             "wrong": f"{r['wrong']['share']:.0%} [{r['wrong']['low']:.0%}, {r['wrong']['high']:.0%}]",
+             "wrong_plausible": f"{r['wrong_plausible']['share']:.0%} [{r['wrong_plausible']['low']:.0%}, "
+                                f"{r['wrong_plausible']['high']:.0%}]"}
+            for r in summary.quality.get("labelled_precision", [])]
+    return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"tier": pl.String})
+
+
+def verifier_line(summary: MiningSummary) -> str:
+    """How many mined candidates the verifier sent to `unverified`, by the rules that suspected them."""
+    moved = summary.by_tier.get("unverified", 0)
+    rules = ", ".join(f"{rule} {n}" for rule, n in sorted(summary.verifier.items())) or "none"
+    return f"verifier: {moved} mined candidates unverified (suspected by rule, a candidate may count twice: {rules})"

@@ -22,11 +22,12 @@ import polars as pl
 from mining.candidates import CandidateSet, find_candidates
 from mining.config import MiningConfig
 from mining.embeddings import embed_missing, load_vectors
-from mining.grading import grade
+from mining.grading import MARGIN_COLUMN, grade, mark_unverified
 from mining.inputs import MiningInputs, load_inputs
 from mining.plausibility import Plausibility, score_plausibility
 from mining.store import stored_candidates, write_candidates, write_graded
 from mining.summary import MiningSummary, summarize
+from mining.verify import OWN_DISTRACTOR, verify
 from warehouse.db import connect, connect_read_only, warehouse_exists
 from warehouse.sinks import Sink, WarehouseSink
 
@@ -68,11 +69,25 @@ def candidate_stage(db: str | os.PathLike[str] | None, inputs: MiningInputs, con
     return CandidateStage(found, counts)
 
 
+def verified(db: str | os.PathLike[str] | None, inputs: MiningInputs, graded: pl.DataFrame, config: MiningConfig,
+             summary: MiningSummary) -> pl.DataFrame:
+    """The graded rows with the verifier's suspects moved to the tier `unverified`; its counts go in the summary."""
+    mined = graded.filter(pl.col("origin") != OWN_DISTRACTOR)
+    vectors: dict = {}
+    if config.verifier.enabled and not mined.is_empty():
+        vectors = load_vectors(db, config.embedder, inputs.texts)
+        vectors.update({alias: vectors[target] for alias, target in inputs.aliases.items()})
+    verification = verify(graded, inputs.items, inputs.known_true, vectors, config.verifier,
+                          MARGIN_COLUMN[config.tiers.measure])
+    summary.verifier = dict(verification.flagged)
+    return mark_unverified(graded, verification.unverified_by)
+
+
 def grade_and_store(db: str | os.PathLike[str] | None, summary: MiningSummary, inputs: MiningInputs,
                     stage: CandidateStage, plausibility: Plausibility, config: MiningConfig,
                     started: datetime) -> pl.DataFrame:
     """Tier every scored candidate, complete the run's summary, and replace the benchmark's graded negatives."""
-    graded = grade(plausibility.frame, config.tiers)
+    graded = verified(db, inputs, grade(plausibility.frame, config.tiers), config, summary)
     summary.logliks = plausibility.logliks
     summarize(summary, inputs.items, stage.found, graded, inputs.groups, config.tiers.measure)
     summary.seconds = round((datetime.now() - started).total_seconds(), 3)

@@ -29,6 +29,7 @@ class MiningSummary:
     by_origin: dict[str, int] = field(default_factory=dict)
     by_origin_and_tier: dict[str, dict[str, int]] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
+    verifier: dict[str, int] = field(default_factory=dict)  # rule -> mined candidates it suspected (tier unverified)
     embeddings: dict[str, int] = field(default_factory=dict)  # cached / computed
     logliks: dict[str, int] = field(default_factory=dict)  # cached / computed
     candidates_from: str | None = None  # run that found the candidates, when this run reused them unchanged

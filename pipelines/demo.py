@@ -28,7 +28,8 @@ from warehouse.paths import data_dir
 DEMO = "demo"
 DEMO_ASSETS = [a for a in defs.assets if a.group_names_by_key[a.key] != "experiments"]
 TRY_SQL = [
-    "SELECT n_examples, mode, round(acc, 3) AS acc, round(acc_stderr, 3) AS se FROM likra_eval "
+    "SELECT n_examples, mode, round(acc, 3) AS acc, round(acc_stderr, 3) AS se, round(acc_norm, 3) AS acc_norm "
+    "FROM likra_eval "
     "WHERE w IS NULL OR w = 1 ORDER BY mode, n_examples",
     "SELECT question, gold_answer, negative, origin, round(margin_pmi, 2) AS margin_pmi FROM near_misses "
     "ORDER BY margin_pmi DESC LIMIT 10",
@@ -139,7 +140,7 @@ def summarise(db: str | None, benchmark: str, result: dg.ExecuteInProcessResult,
         misses = con.execute("SELECT question, gold_answer, negative, origin, round(margin_pmi, 2) AS margin_pmi "
                              "FROM near_misses WHERE benchmark = ? ORDER BY margin_pmi DESC LIMIT 5",
                              [benchmark]).pl()
-    echo(f"\nAccuracy per scoring mode and examples per head (view likra_eval, run {run_id}):")
+    echo(f"\nAccuracy (acc / acc_norm) per scoring mode and examples per head (view likra_eval, run {run_id}):")
     echo(render(curve))
     echo("\nNear misses the base model prefers (view near_misses):")
     echo(render(misses))

@@ -13,6 +13,8 @@ from tiny_models import save_tiny_model
 from likra.config import TrainConfig
 from likra.experiments import EXPERIMENTS, ExperimentConfig, run_experiment
 from likra.experiments.curves import gain_table
+from likra.experiments.paired import (INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Estimate, close, contrast, greater,
+                                      peak_near_one, several_times, slope)
 from likra.exports import preference_pairs, set_rows
 from warehouse.ingest import ingest
 
@@ -67,30 +69,79 @@ def test_weight_zero_is_sft(results) -> None:
     assert set(sweep.results["w"]) == {0.0, 0.5, 1.0, 1.5}
 
 
-def test_gain_arithmetic_on_a_hand_made_table() -> None:
-    acc = pl.DataFrame({
-        "series": ["sft"] * 4 + ["likra"] * 4,
-        "n_examples": [0, 64, 128, 512] * 2,
-        "value": [0.60, 0.61, 0.62, 0.66, 0.60, 0.62, 0.77, 0.81],
-        "stderr": [0.01] * 8,
-        "seed": [1] * 8})
-    pairs, summary = gain_table(acc, window=256)
-    likra = pairs.filter(pl.col("series") == "likra").sort("from")
-    assert likra["gain_per_example"].to_list() == pytest.approx([0.02 / 64, 0.15 / 64, 0.04 / 384])
-    assert likra["stderr"][0] == pytest.approx((2 * 0.01 ** 2) ** 0.5 / 64)
-    assert summary["window"] == [0, 128]  # the largest checkpoint not above 256
-    assert summary["sft_gain_per_example"] == pytest.approx(0.02 / 128)
-    assert summary["likra_gain_per_example"] == pytest.approx(0.17 / 128)
-    assert summary["likra_over_sft"] == pytest.approx(8.5)
-    flat = acc.with_columns(pl.when(pl.col("series") == "sft").then(0.6).otherwise(pl.col("value")).alias("value"))
-    _, undefined = gain_table(flat, window=256)
-    assert undefined["likra_over_sft"] is None and "undefined" in undefined["note"]
+def outcomes_frame(cells: dict[tuple[str, int, int], list[int]]) -> pl.DataFrame:
+    """Item outcomes from {(series, n_examples, seed): correct per item}."""
+    rows = [{"series": series, "n_examples": n, "seed": seed, "item_id": f"q{i}", "correct": float(c),
+             "correct_norm": float(c)} for (series, n, seed), flags in cells.items() for i, c in enumerate(flags)]
+    return pl.DataFrame(rows)
+
+
+def test_paired_gain_arithmetic_on_a_hand_made_table() -> None:
+    frame = outcomes_frame({
+        ("likra", 64, 1): [0, 0, 0, 0], ("likra", 64, 2): [0, 0, 0, 0],
+        ("likra", 128, 1): [1, 1, 0, 0], ("likra", 128, 2): [1, 0, 0, 0],
+        ("sft", 64, 1): [1, 0, 0, 0], ("sft", 64, 2): [1, 0, 0, 0],
+        ("sft", 128, 1): [1, 0, 0, 0], ("sft", 128, 2): [1, 0, 0, 1],
+        ("negbase", 64, 1): [0, 0, 0, 0], ("negbase", 64, 2): [0, 0, 0, 0],
+        ("negbase", 128, 1): [0, 0, 0, 0], ("negbase", 128, 2): [0, 0, 0, 0]})
+    gained = slope(frame, "likra", 64, 128)
+    # Per item, the gain averaged over seeds is [1, 0.5, 0, 0]: mean 0.375, SE = sd / sqrt(4).
+    per_item = [1.0, 0.5, 0.0, 0.0]
+    spread = (sum((v - 0.375) ** 2 for v in per_item) / 3) ** 0.5
+    assert gained.value == pytest.approx(0.375 / 64) and gained.stderr == pytest.approx(spread / 2 / 64)
+    assert (gained.n_items, gained.n_seeds) == (4, 2)
+    excess = contrast(frame, {("likra", 128): 1, ("likra", 64): -1, ("sft", 128): -3, ("sft", 64): 3})
+    assert excess.value == pytest.approx(0.375 - 3 * 0.125)
+    pairs, summary = gain_table(frame, (64, 128))
+    assert pairs.filter(pl.col("series") == "likra")["gain_per_example"].to_list() == pytest.approx([0.375 / 64])
+    assert summary["paper_window"] == [64, 128] and summary["curve_window"] == [64, 128]
+    assert summary["paper/likra_over_sft"] == pytest.approx(3.0)
+    assert summary["paper/negbase_over_sft"] == 0.0
+    flat = frame.with_columns(pl.when(pl.col("series") == "sft").then(0.0).otherwise(pl.col("correct")).alias("correct"))
+    _, undefined = gain_table(flat, (64, 128))
+    assert undefined["paper/likra_over_sft"] is None and "undefined" in undefined["paper/note"]
+    assert gain_table(frame, (32, 64))[1]["paper_window"] is None  # sizes the runs do not have
+
+
+def test_verdict_rules_follow_the_plan() -> None:
+    def at(value: float, stderr: float) -> Estimate:
+        return Estimate(value, stderr, 500, 3)
+
+    assert greater(at(0.05, 0.02)) == SUPPORTED  # 0.01 .. 0.09
+    assert greater(at(-0.05, 0.02)) == NOT_SUPPORTED and greater(at(0.0, 0.005)) == NOT_SUPPORTED  # top below 0.02
+    assert greater(at(0.02, 0.015)) == INCONCLUSIVE
+    assert close(at(0.005, 0.01)) == SUPPORTED and close(at(0.1, 0.02)) == NOT_SUPPORTED
+    assert close(at(0.02, 0.02)) == INCONCLUSIVE
+    assert several_times(at(0.05, 0.02), at(0.15, 0.03)) == SUPPORTED
+    assert several_times(at(-0.08, 0.02), at(0.15, 0.03)) == NOT_SUPPORTED
+    assert several_times(at(0.01, 0.02), at(0.1, 0.03)) == INCONCLUSIVE
+    assert peak_near_one(1.0, at(0.05, 0.01), at(0.0, 0.0)) == SUPPORTED
+    assert peak_near_one(0.5, at(0.05, 0.01), at(0.04, 0.01)) == NOT_SUPPORTED
+    assert peak_near_one(0.5, at(0.05, 0.01), at(0.01, 0.01)) == INCONCLUSIVE
+
+
+def test_study_verdicts_read_recorded_runs_and_say_what_has_not_run(setup, results) -> None:
+    from likra.experiments.study import NOT_RUN, study_verdicts, verdict_markdown
+
+    db, config = setup
+    window = config.model_copy(update={"paper_window": [4, 8]})
+    rows = {row["hypothesis"]: row for row in study_verdicts(db, window, {"other_question": "other_question"}, [8],
+                                                             benchmark="demo")}
+    assert set(rows) == {"H1a", "H1b", "H2", "H3a", "H3b", "H4a", "H4b", "H5", "H6a", "H6b"}
+    for key in ("H1a", "H1b", "H2", "H3a", "H3b", "H5"):  # the learning-curve runs are recorded
+        for metric in ("acc_norm", "acc"):
+            assert rows[key][metric]["verdict"] in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE), (key, metric)
+    assert rows["H1a"]["acc"]["difference"]["n_seeds"] == 2
+    assert rows["H4a"]["acc"]["verdict"] == NOT_RUN  # no other_question runs at size 8 yet
+    table = verdict_markdown(list(rows.values()))
+    assert table.count("\n") == 12 and "not run" in table
 
 
 def test_negative_types_report_skipped_policies_with_the_reason(results) -> None:
     types = results["negative-types"]
-    assert set(types.results["series"]) == {"random", "first", "most_plausible", "sft (random run)"}
-    assert "mine negatives first" in types.summary["skipped"]["mined_near_miss"]
+    assert set(types.results["series"]) == {"random", "first", "sft (random run)"}
+    for graded in ("most_plausible", "mined_near_miss"):  # both read mining's graded negatives
+        assert "mine negatives first" in types.summary["skipped"][graded]
 
 
 def test_dpo_trains_on_exactly_the_pairs_the_heads_saw(setup, results) -> None:

@@ -15,14 +15,14 @@ from tiny_models import save_tiny_model
 from warehouse_checks import duplicate_keys
 
 from likra.config import LikraConfigError, TrainConfig, train_config
-from likra.data import build_training_set, split_items
+from likra.data import build_training_set, eval_items, eval_requests, exemplar_items, split_items
 from likra.evaluate import mode_scores
 from likra.heads import CheckpointError, add_heads, saved_checkpoints, with_adapters
 from likra.models import ModelLoadError, load_model
 from likra.policies import PolicyError, wrong_choices
 from likra.runs import RunError
 from likra.scoring.engine import Scorer
-from likra.scoring.requests import build_requests
+from likra.scoring.requests import build_requests, exemplar
 from likra.workflow import train_benchmark
 from warehouse.db import connect_read_only
 from warehouse.errors import WarehouseError
@@ -61,6 +61,7 @@ def test_both_heads_train_and_checkpoint_at_the_requested_sizes(trained) -> None
     folder = next(c.path for c in report.checkpoints if c.head == "negative" and c.n_examples == 8)
     provenance = json.loads((folder / "likra_checkpoint.json").read_text())
     assert provenance["n_examples"] == 8 and provenance["policy"] == "random" and provenance["seed"] == 42
+    assert provenance["lr"] == 1e-3  # no lr given: the paper's rate for a model this small
     assert provenance["base_model"] == report.run.model and provenance["set_id"] == report.training.set_id
     base = load_model(report.run.config.model)
     assert isinstance(PeftModel.from_pretrained(base.model, str(folder)), PeftModel)
@@ -86,8 +87,45 @@ def test_likra_at_w_zero_is_sft_and_every_mode_is_evaluated(trained) -> None:
     for n in (4, 8, 16):
         assert by_key[(n, "likra", 0.0)] == by_key[(n, "sft", None)]
         assert by_key[(n, "negbase", 0.0)] == by_key[(n, "base", None)]
-    assert {by_key[(0, mode, w)] for mode, w in [("base", None), ("sft", None), ("likra", 1.0)]} == {by_key[(0, "base", None)]}
+    # At 0 examples the heads equal the base model: sft is the base, and likra at w = 1 scores every choice 0,
+    # a tie that goes to the first choice.
+    assert by_key[(0, "sft", None)] == by_key[(0, "base", None)]
+    first_is_gold = sum(i.gold == 0 for i in report.training.split.eval) / len(report.training.split.eval)
+    assert by_key[(0, "likra", 1.0)] == by_key[(0, "negbase", 1.0)] == (first_is_gold, first_is_gold)
+    assert by_key[(0, "likra", 1.0)] != by_key[(0, "base", None)]
     assert {n_items for *_, n_items in rows} == {len(report.training.split.eval)}
+
+
+def test_learning_rate_and_evaluation_shots_default_to_the_papers_recipe() -> None:
+    default = TrainConfig()
+    assert default.learning_rate(135_000_000) == 1e-3 and default.learning_rate(3_200_000_000) == 1e-3
+    assert default.learning_rate(7_200_000_000) == 1e-4
+    assert TrainConfig(lr=5e-4).learning_rate(135_000_000) == 5e-4
+    assert [default.eval_fewshot(b) for b in ("arc_challenge", "arc_easy", "hellaswag", "mmlu", "piqa", "demo")] == \
+        [25, 25, 10, 5, 0, 0]
+    assert TrainConfig(fewshot=3).eval_fewshot("arc_easy") == 3
+
+
+def test_evaluation_exemplars_are_training_questions_and_never_an_evaluated_item(tmp_path: Path, tiny_model: str) -> None:
+    db = tmp_path / "warehouse.duckdb"
+    ingest("demo", db=db)
+    report = train_benchmark("demo", TrainConfig(model=tiny_model, sizes=[4], batch_size=4, fewshot=3), db=db)
+    train_ids = {i.item_id for i in report.training.split.train}
+    evaluated = {i.item_id: i for i in report.training.split.eval}
+    with connect_read_only(db) as con:
+        exemplars = exemplar_items(con, report.run.set_id)[:3]
+        requests = eval_requests(con, report.run.set_id, eval_items(con, report.run.set_id), 3)
+        contexts = {c for (c,) in con.execute("SELECT DISTINCT context_hash FROM choice_scores WHERE fewshot = 3").fetchall()}
+        shots = {f for (f,) in con.execute("SELECT DISTINCT fewshot FROM likra_eval WHERE run = ?",
+                                          [report.run.run_id]).fetchall()}
+    assert len(exemplars) == 3 and {e.item_id for e in exemplars} <= train_ids
+    block = "".join(exemplar(e) for e in exemplars)
+    assert {r.item.item_id for r in requests} == set(evaluated)
+    for request in requests:
+        assert request.request.context.startswith(block)
+        others = [i for item_id, i in evaluated.items() if item_id != request.item.item_id]
+        assert not any(other.prompt in request.request.context for other in others)
+    assert {r.context_hash for r in requests} <= contexts and shots == {3}
 
 
 def test_mode_scores_from_one_pass_equal_separate_single_adapter_passes(demo_db: Path, tiny_model: str) -> None:
@@ -128,17 +166,11 @@ def test_mode_scores_from_one_pass_equal_separate_single_adapter_passes(demo_db:
 
 
 def test_each_policy_picks_what_it_says(demo_db: Path, tiny_model: str, samples: Path) -> None:
-    from likra.scoring.run import score_benchmark
-
-    score_benchmark("demo", db=demo_db, model=tiny_model)
     ingest("arc_easy", db=demo_db, path=samples / "arc_easy", limit=20)
     with connect_read_only(demo_db) as con:
         items = {i.item_id: i for i in load_items(con, "demo")}
-        scores = {(i, c): ll for i, c, ll in con.execute("SELECT item_id, choice, loglik FROM choice_scores").fetchall()}
-        key = con.execute("SELECT DISTINCT model FROM choice_scores").fetchone()[0]
-        picked = {policy: build_training_set(con, "demo", config(tiny_model, policy=policy), key)
-                  for policy in ("first", "random", "most_plausible", "least_plausible", "other_question",
-                                 "other_benchmark")}
+        picked = {policy: build_training_set(con, "demo", config(tiny_model, policy=policy))
+                  for policy in ("first", "random", "other_question", "other_benchmark")}
     for policy, training in picked.items():
         negatives = training.rows.filter(pl.col("head") == "negative")
         assert negatives.height == training.n_train > 0, policy
@@ -148,13 +180,8 @@ def test_each_policy_picks_what_it_says(demo_db: Path, tiny_model: str, samples:
             wrong = [item.choices[c] for c in wrong_choices(item)]
             if policy == "first":
                 assert row["answer"] == wrong[0]
-            elif policy in ("random", "most_plausible", "least_plausible"):
+            elif policy == "random":
                 assert row["answer"] in wrong and row["source"] == "own_distractor"
-                lls = {item.choices[c]: scores[(item.item_id, c)] for c in wrong_choices(item)}
-                if policy == "most_plausible":
-                    assert lls[row["answer"]] == max(lls.values())
-                if policy == "least_plausible":
-                    assert lls[row["answer"]] == min(lls.values())
             elif policy == "other_question":
                 assert row["source_item_id"] != item.item_id and row["source_item_id"].startswith("demo/")
                 assert row["answer"] in items[row["source_item_id"]].choices
@@ -162,31 +189,45 @@ def test_each_policy_picks_what_it_says(demo_db: Path, tiny_model: str, samples:
                 assert row["source_item_id"].startswith("arc_easy/")
     # Seeded: the same seed picks the same negatives, another seed others.
     with connect_read_only(demo_db) as con:
-        again = build_training_set(con, "demo", config(tiny_model, policy="random"), key)
-        other = build_training_set(con, "demo", config(tiny_model, policy="random", seed=7), key)
+        again = build_training_set(con, "demo", config(tiny_model, policy="random"))
+        other = build_training_set(con, "demo", config(tiny_model, policy="random", seed=7))
     assert again.rows.equals(picked["random"].rows) and not other.rows.equals(picked["random"].rows)
 
 
-def test_mined_policies_read_the_graded_negatives(demo_db: Path, tiny_model: str) -> None:
+def test_graded_policies_rank_by_the_margin_the_tiers_use(demo_db: Path, tiny_model: str) -> None:
     from mining.config import MiningConfig
     from mining.run import mine_benchmark
 
-    with connect_read_only(demo_db) as con, pytest.raises(PolicyError, match=r"mine negatives first \(`likra mine demo`\)"):
-        build_training_set(con, "demo", config(tiny_model, policy="mined_near_miss"))
+    for policy in ("mined_near_miss", "most_plausible"):
+        with connect_read_only(demo_db) as con, pytest.raises(PolicyError, match=r"mine negatives first \(`likra mine demo`\)"):
+            build_training_set(con, "demo", config(tiny_model, policy=policy))
     mine_benchmark("demo", db=demo_db, config=MiningConfig(scorer_model=tiny_model, k=5,
                                                            tiers={"near_miss_margin": -1.0, "plausible_margin": -2.0}))
     with connect_read_only(demo_db) as con:
-        near = build_training_set(con, "demo", config(tiny_model, policy="mined_near_miss"))
-        graded = con.execute("SELECT item_id, negative, tier, rank FROM graded_negatives").fetchall()
-    best: dict[str, tuple[int, str]] = {}
-    for item_id, negative, tier, rank in graded:
-        if tier == "near_miss" and (item_id not in best or rank < best[item_id][0]):
-            best[item_id] = (rank, negative)
-    negatives = near.rows.filter(pl.col("head") == "negative")
-    assert negatives.height > 0
-    for row in negatives.iter_rows(named=True):
-        assert best[row["item_id"]][1] == row["answer"]
-    assert near.skipped.get("no_near_miss", 0) == sum(1 for i in near.split.train if i.item_id not in best)
+        built = {policy: build_training_set(con, "demo", config(tiny_model, policy=policy))
+                 for policy in ("mined_near_miss", "most_plausible", "least_plausible")}
+        graded = con.execute("SELECT item_id, negative, origin, tier, margin_pmi FROM graded_negatives").fetchall()
+    own: dict[str, dict[str, float]] = {}
+    mined: dict[str, dict[str, float]] = {}
+    for item_id, negative, origin, tier, margin in graded:
+        if origin == "own_distractor":
+            own.setdefault(item_id, {})[negative] = margin
+        elif tier == "near_miss":
+            mined.setdefault(item_id, {})[negative] = margin
+    for policy, training in built.items():
+        negatives = training.rows.filter(pl.col("head") == "negative")
+        assert negatives.height > 0, policy
+        for row in negatives.iter_rows(named=True):
+            if policy == "mined_near_miss":  # other questions' answers only, the highest PMI margin first
+                assert row["source"] != "own_distractor"
+                assert mined[row["item_id"]][row["answer"]] == max(mined[row["item_id"]].values())
+            else:
+                margins = own[row["item_id"]]
+                assert row["source"] == "own_distractor"
+                best = max(margins.values()) if policy == "most_plausible" else min(margins.values())
+                assert margins[row["answer"]] == best
+    near = built["mined_near_miss"]
+    assert near.skipped.get("no_near_miss", 0) == sum(1 for i in near.split.train if i.item_id not in mined)
 
 
 def test_training_and_evaluation_never_share_an_item_or_a_question(tmp_path: Path, db: Path) -> None:
@@ -202,8 +243,8 @@ def test_training_and_evaluation_never_share_an_item_or_a_question(tmp_path: Pat
 
     ingest(load_spec(tmp_path / "quiz.yaml"), db=db)
     with connect_read_only(db) as con:
-        training = build_training_set(con, "quiz", TrainConfig(), None)
-        held = build_training_set(con, "quiz", TrainConfig(train_splits=["train", "test"], eval_split="test"), None)
+        training = build_training_set(con, "quiz", TrainConfig())
+        held = build_training_set(con, "quiz", TrainConfig(train_splits=["train", "test"], eval_split="test"))
     for built in (training, held):
         train_ids = set(built.rows["item_id"].to_list())
         assert not train_ids & {i.item_id for i in built.split.eval}
@@ -265,7 +306,7 @@ def test_bad_input_gets_one_specific_message(demo_db: Path, tiny_model: str, tmp
     with pytest.raises(LikraConfigError, match="sizes: Value error, every size must be at least 1"):
         train_config(sizes=[0, 8])
     done = train_benchmark("demo", config(tiny_model), db=demo_db, name="mine", evaluate=False)
-    with pytest.raises(RunError, match=r"run 'mine' was trained with other settings \(lr: 0.0001 -> 0.001\)"):
+    with pytest.raises(RunError, match=r"run 'mine' was trained with other settings \(lr: None -> 0.001\)"):
         train_benchmark("demo", config(tiny_model, lr=1e-3), db=demo_db, name="mine")
     # A checkpoint folder from another base model is refused when loaded for scoring.
     other = save_tiny_model(tmp_path / "other-llama", max_positions=256)
@@ -368,7 +409,8 @@ def test_cli_trains_evaluates_and_lists_runs(demo_db: Path, tiny_model: str) -> 
     assert result.exit_code == 0, result.output
     run_id = re.search(r"run (demo-\S+):", result.output).group(1)
     assert run_id.startswith("demo-first-") and "16 training questions (policy first; skipped: none)" in result.output
-    assert "n_examples    base    sft    likra    negbase" in result.output
+    assert re.search(r"n_examples\s+base\s+sft\s+likra\s+negbase", result.output)
+    assert "0-shot; accuracy as acc / acc_norm" in result.output
     listed = CliRunner().invoke(main, ["runs", "--db", str(demo_db)])
     assert run_id in listed.output and "4,8" in listed.output
     evaluated = CliRunner().invoke(main, ["evaluate", run_id, "--w", "0.5", "--mode", "likra", "--db", str(demo_db)])
@@ -381,8 +423,8 @@ def test_cli_trains_evaluates_and_lists_runs(demo_db: Path, tiny_model: str) -> 
 def test_other_benchmarks_can_join_the_training_pool(demo_db: Path, samples: Path) -> None:
     ingest("arc_easy", db=demo_db, path=samples / "arc_easy", limit=12)
     with connect_read_only(demo_db) as con:
-        alone = build_training_set(con, "demo", TrainConfig(), None)
-        joined = build_training_set(con, "demo", TrainConfig(also_train_on=["arc_easy"]), None)
+        alone = build_training_set(con, "demo", TrainConfig())
+        joined = build_training_set(con, "demo", TrainConfig(also_train_on=["arc_easy"]))
     trained = set(joined.rows["item_id"].to_list())
     assert joined.n_train == alone.n_train + 12 and sum(i.startswith("arc_easy/") for i in trained) == 12
     assert [i.item_id for i in joined.split.eval] == [i.item_id for i in alone.split.eval]

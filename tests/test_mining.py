@@ -110,7 +110,7 @@ def test_mining_run_stores_graded_negatives_and_an_honest_summary(mined_demo) ->
     assert origins == {"own_distractor": 120, "cross_question": 200}
     assert summary["negatives"] == 320 and summary["items_without_negatives"] == 0
     assert summary["embeddings"]["computed"] > 0 and summary["logliks"]["computed"] > 0
-    assert sum(summary["by_tier"].values()) == 320 and tiers <= {"near_miss", "plausible", "far"}
+    assert sum(summary["by_tier"].values()) == 320 and tiers <= {"near_miss", "plausible", "far", "unverified"}
     assert near == summary["by_tier"].get("near_miss", 0)
     assert set(summary["statistics"]) >= {"gold_loglik", "negative_loglik", "margin_per_token", "sim_gold"}
 
@@ -151,7 +151,9 @@ def test_new_tier_rules_regrade_the_stored_candidates(mined_demo, monkeypatch) -
     summary = mine_benchmark("demo", db=db, config=strict)
 
     assert summary.candidates_from is not None and summary.config_hash != config.digest()
-    assert summary.by_tier == {"far": 320}
+    # Every verified negative is far now; the verifier's suspects stay unverified whatever the margins.
+    assert set(summary.by_tier) == {"far", "unverified"} and sum(summary.by_tier.values()) == 320
+    assert 0 < summary.by_tier["unverified"] <= sum(summary.verifier.values())  # a suspect may count for two rules
 
 
 def test_changed_settings_or_items_search_again_from_cached_embeddings(mined_demo, monkeypatch) -> None:

@@ -223,7 +223,8 @@ def test_the_run_summary_carries_the_quality_report(mined_demo) -> None:
     with duckdb.connect(str(db), read_only=True) as con:
         summary = json.loads(con.execute("SELECT summary FROM mining_runs ORDER BY finished_at LIMIT 1").fetchone()[0])
     quality = summary["quality"]
-    assert set(quality) == {"removed_by_guard", "twin_groups", "items_with_twins", "false_negatives", "top_near_misses"}
+    assert set(quality) == {"removed_by_guard", "twin_groups", "items_with_twins", "false_negatives", "top_near_misses",
+                            "labelled_precision"}
     assert quality["removed_by_guard"] == summary["removed"]
     for origin, samples in quality["top_near_misses"].items():
         assert origin in {"own_distractor", "cross_question"} and 0 < len(samples) <= 5

@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from tiny_models import tiny_llama, tiny_tokenizer
+from tiny_models import tiny_gemma3, tiny_llama, tiny_tokenizer
 
 from likra.models import LoadedModel
 from likra.scoring.engine import Request, Scorer, common_prefix_length, pack, score_naive
@@ -61,6 +61,18 @@ def test_fewshot_prefix_reuse_equals_naive(loaded: LoadedModel) -> None:
     # The shared block ran once, not once per item: far fewer tokens than the requests hold.
     total = sum(len(e.tokens) - 1 for e in scorer.encode(requests))
     assert scorer.forward_tokens < total / 3
+
+
+def test_sliding_window_layers_equal_naive_beyond_the_window() -> None:
+    tokenizer = tiny_tokenizer()
+    gemma = LoadedModel(tiny_gemma3(len(tokenizer), sliding_window=4), tokenizer, "tiny-gemma3/fp32", 512, True,
+                        torch.device("cpu"), torch.float32)
+    shots = "".join(f"{p} {c[0].strip()}\n\n" for p, c in QUESTIONS[:3])
+    requests = item_requests(group="3-shot", prefix=shots) + item_requests()
+    scorer = Scorer(gemma, row_tokens=64)
+    assert scorer.sliding_window == 4
+    assert min(len(e.tokens) for e in scorer.encode(requests)) > 2 * 4  # every request outgrows the window
+    assert_same(scorer.score(requests)[0], score_naive(gemma, requests))
 
 
 def test_partial_format_contexts_differ_and_share_the_continuation(loaded: LoadedModel) -> None:

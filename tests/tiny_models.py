@@ -1,5 +1,5 @@
 """Small real models for fast tests: a byte-level BPE tokenizer trained on benchmark text and a
-randomly initialised Llama built from a config (seeded, so every run sees the same weights)."""
+randomly initialised Llama (or Gemma 3) built from a config (seeded, so every run sees the same weights)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,18 @@ def tiny_llama(vocab_size: int, max_positions: int = 512, seed: int = 0):
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
                          bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
     return LlamaForCausalLM(config).eval()
+
+
+def tiny_gemma3(vocab_size: int, sliding_window: int = 8, seed: int = 0):
+    """A 2-layer Gemma 3 with random weights, in fp32: a sliding-window layer, then a full-attention one."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=4, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16,
+                              sliding_window=sliding_window, layer_types=["sliding_attention", "full_attention"],
+                              max_position_embeddings=512, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    return Gemma3ForCausalLM(config).eval()
 
 
 def save_tiny_model(folder: Path, max_positions: int = 512) -> Path:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-TIERS = ("near_miss", "plausible", "far")
+TIERS = ("near_miss", "plausible", "far", "unverified")
 ORIGINS = ("own_distractor", "cross_question", "lexical")
 
 GRADED_SCHEMA: dict[str, pl.DataType] = {
@@ -22,8 +22,14 @@ GRADED_SCHEMA: dict[str, pl.DataType] = {
     "margin_per_char": pl.Float64(), "tier": pl.String(), "mining_run_id": pl.String(),
     # Plausibility for the question: log p(negative | neutral premise), and the pointwise mutual information.
     "uncond_loglik": pl.Float64(), "pmi": pl.Float64(), "gold_pmi": pl.Float64(), "margin_pmi": pl.Float64(),
+    # The verifier rule that suspects a mined candidate of being a true answer (tier `unverified`).
+    "unverified_by": pl.String(),
 }
 GRADED_COLUMNS = tuple(GRADED_SCHEMA)
+
+# The margin the tiers were graded by (the mining run's `tiers.measure`): the measure policies rank by.
+TIER_MARGIN_SQL = ("CASE coalesce(r.config->'tiers'->>'measure', 'pmi') WHEN 'pmi' THEN g.margin_pmi "
+                   "WHEN 'per_token' THEN g.margin_per_token WHEN 'per_char' THEN g.margin_per_char ELSE g.margin END")
 
 
 def _filters(benchmark: str, tiers: Sequence[str] | None, origins: Sequence[str] | None) -> tuple[str, list]:
@@ -43,10 +49,13 @@ def _filters(benchmark: str, tiers: Sequence[str] | None, origins: Sequence[str]
 
 def load_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, *, tiers: Sequence[str] | None = None,
                    origins: Sequence[str] | None = None) -> pl.DataFrame:
-    """A benchmark's graded negatives, optionally of some tiers and origins, per item most plausible first."""
+    """A benchmark's graded negatives, optionally of some tiers and origins, per item most plausible first by the
+    margin its tiers were graded by (column `tier_margin`)."""
     where, params = _filters(benchmark, tiers, origins)
-    return con.execute(f"SELECT {', '.join('g.' + c for c in GRADED_COLUMNS)} FROM graded_negatives g "
-                       f"WHERE {where} ORDER BY g.item_id, g.rank, g.norm_hash", params).pl()
+    return con.execute(f"SELECT {', '.join('g.' + c for c in GRADED_COLUMNS)}, {TIER_MARGIN_SQL} AS tier_margin "
+                       "FROM graded_negatives g LEFT JOIN mining_runs r ON r.run_id = g.mining_run_id "
+                       f"WHERE {where} ORDER BY g.item_id, tier_margin DESC NULLS LAST, g.rank, g.norm_hash",
+                       params).pl()
 
 
 def browse_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, *, tiers: Sequence[str] | None = None,

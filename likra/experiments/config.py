@@ -27,10 +27,9 @@ class ExperimentConfig(BaseModel):
                                    description="negative-types: the policies compared at equal N.")
     weights: list[float] = Field(default=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5], min_length=1,
                                  description="weight-sweep: the negative-head weights w.")
-    gain_window: int = Field(default=256, ge=1,
-                             description="gain: the early window is 0 to the largest checkpoint of at most this many "
-                             "examples (fixed before looking at results; PAPER.md §5.4 puts the critical phase at "
-                             "64-256).")
+    paper_window: list[int] = Field(default=[64, 128], min_length=2, max_length=2,
+                                    description="gain: the window the paper reads its critical-phase gain in "
+                                    "(PAPER.md §5.4: 64 -> 128 examples), besides the whole curve.")
     dpo_beta: float = Field(default=0.1, gt=0, description="dpo-baseline: DPO's beta.")
     dpo_lr: float | None = Field(default=None, gt=0, description="dpo-baseline: learning rate (default: train.lr).")
 

@@ -26,7 +26,7 @@ from likra.exports import preference_pairs, set_rows
 from likra.heads import Checkpoint, add_heads, save_checkpoint, saved_checkpoints, tokenizer_fingerprint
 from likra.models import load_model
 from likra.runs import Run
-from likra.train import checkpoint_sizes
+from likra.train import checkpoint_sizes, learning_rate
 from warehouse.db import connect_read_only
 from warehouse.sinks import WarehouseSink
 
@@ -36,7 +36,11 @@ PEFT_NAME = "default"  # the adapter name TRL's DPOTrainer expects on a peft mod
 
 def dpo_dir(run: Run, config: ExperimentConfig) -> Path:
     """Where the DPO adapters trained on a run's pairs live (beside the run, named by the DPO settings)."""
-    return run.out_dir.parent / f"{run.run_id}.dpo-beta{config.dpo_beta:g}-lr{config.dpo_lr or run.config.lr:g}"
+    return run.out_dir.parent / f"{run.run_id}.dpo-beta{config.dpo_beta:g}-lr{_lr_label(config.dpo_lr or run.config.lr)}"
+
+
+def _lr_label(lr: float | None) -> str:
+    return "auto" if lr is None else f"{lr:g}"  # auto: the model's size decides, and the run id names the model
 
 
 def train_dpo(run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: Path,
@@ -77,7 +81,7 @@ def train_dpo(run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: P
     data = Dataset.from_polars(pairs.head(sizes[-1]).select("prompt", "chosen", "rejected"))
     with tempfile.TemporaryDirectory() as scratch:
         args = DPOConfig(output_dir=scratch, per_device_train_batch_size=settings.batch_size,
-                         gradient_accumulation_steps=settings.grad_accum, learning_rate=config.dpo_lr or settings.lr,
+                         gradient_accumulation_steps=settings.grad_accum, learning_rate=config.dpo_lr or learning_rate(loaded, settings),
                          lr_scheduler_type="constant", warmup_steps=0, num_train_epochs=1, beta=config.dpo_beta,
                          max_grad_norm=settings.max_grad_norm, seed=settings.seed, save_strategy="no", report_to=[],
                          logging_steps=max(1, sizes[-1] // per_step // 4), disable_tqdm=True,
@@ -103,7 +107,7 @@ def dpo_baseline(benchmark: str, config: ExperimentConfig, *, db: str | os.PathL
         with connect_read_only(db) as con:
             scored = con.execute(
                 "SELECT adapter, n_items, acc, acc_norm FROM accuracy WHERE model = ? AND fewshot = ? "
-                "AND list_contains(?, adapter)", [run.model, run.config.fewshot, [c.adapter for c in checkpoints]]).fetchall()
+                "AND list_contains(?, adapter)", [run.model, run.fewshot, [c.adapter for c in checkpoints]]).fetchall()
         size_of = {c.adapter: c.n_examples for c in checkpoints}
         for adapter, n_items, acc, norm in scored:
             common = {"series": "dpo", "seed": run.config.seed, "n_examples": size_of[adapter], "n_items": n_items,

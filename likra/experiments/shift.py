@@ -56,7 +56,7 @@ def likelihood_shift(benchmark: str, config: ExperimentConfig, *, db: str | os.P
             choices = con.execute(
                 "SELECT c.n_examples, c.item_id, c.choice, i.gold, c.base, coalesce(c.pos, c.base) AS pos, "
                 "coalesce(c.neg, c.base) AS neg FROM likra_eval_choices c JOIN items i USING (item_id) "
-                "WHERE c.run_id = ? AND c.fewshot = ?", [report.run.run_id, report.run.config.fewshot]).pl()
+                "WHERE c.run_id = ? AND c.fewshot = ?", [report.run.run_id, report.run.fewshot]).pl()
         means = choice_masses(choices).group_by("n_examples", "head").agg(
             *[pl.col(c).mean() for c in (*CATEGORIES, "dlogp_top")], pl.len().alias("n_items"))
         for r in means.iter_rows(named=True):

@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import polars as pl
 
-from likra.data import build_training_set
 from likra.evaluate import evaluate_run
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
@@ -22,29 +21,13 @@ from likra.experiments.curves import eval_results, train_seeds
 from likra.experiments.store import ExperimentResult, results_frame
 from likra.policies import PolicyError
 from likra.runs import recorded_checkpoints
-from likra.scoring.run import score_benchmark
-from likra.workflow import base_model_key
 from warehouse.db import connect_read_only
 from warehouse.sinks import WarehouseSink
-
-
-def score_training_questions(benchmark: str, config: ExperimentConfig, db: str | os.PathLike[str] | None) -> None:
-    """Base-model scores of the questions the plausibility policies rank (the first in training order)."""
-    settings = config.train
-    with connect_read_only(db) as con:
-        ordered = build_training_set(con, benchmark, settings.model_copy(update={"policy": "first"}), None)
-    wanted = max(settings.sizes or [ordered.n_train]) * 2  # room for questions a policy skips
-    ids = ordered.rows.filter(pl.col("head") == "positive")["item_id"].to_list()[:wanted]
-    score_benchmark(benchmark, db=db, model=settings.model, dtype=settings.dtype, fewshot=settings.plausibility_fewshot,
-                    item_ids=ids)
 
 
 def negative_types(benchmark: str, config: ExperimentConfig, *, db: str | os.PathLike[str] | None = None,
                    say: Callable[[str], None] | None = None) -> ExperimentResult:
     """E3: likra and negbase accuracy against examples, one line per negative policy."""
-    if {"most_plausible", "least_plausible"} & set(config.policies):
-        base_model_key(config.train)
-        score_training_questions(benchmark, config, db)
     frames, runs, skipped = [], [], {}
     for policy in config.policies:
         try:

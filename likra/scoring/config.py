@@ -15,7 +15,8 @@ class ScoringConfig(BaseModel):
     model_config = SETTINGS
 
     model: str = Field(default=DEFAULT_MODEL,
-                       description="Hub model id, local folder, or `smollm2` (SmolLM2-135M-Instruct, offline).")
+                       description="Hub model id, local folder, or an offline alias: `smollm2` "
+                       "(SmolLM2-135M-Instruct), `gemma3` (Gemma 3 270M).")
     dtype: Dtype = Field(default="auto", description="auto: fp32 on CPU, bf16 on CUDA.")
     fewshot: int = Field(default=0, ge=0, description="Exemplars before each prompt: the first K items of the few-shot split.")
     fewshot_split: str | None = Field(

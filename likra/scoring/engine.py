@@ -10,7 +10,9 @@ Shared work is computed once:
 Many families are packed into one row with a block attention mask: a token sees the group prefix,
 its family's prompt, and the earlier tokens of its own choice, nothing else; position ids restart
 for every choice. So every score equals the single-request forward pass up to float rounding, with
-no padding inside rows and no per-choice copy of the prompt. Several adapters of one peft model
+no padding inside rows and no per-choice copy of the prompt. Models whose layers mix sliding-window
+and full attention (Gemma 2 and 3) get a second mask for the sliding layers, as a custom mask
+replaces the one the model would build. Several adapters of one peft model
 (and the base model, adapters off) are scored in the same call through peft's mixed-batch
 `adapter_names`. Results come back in the order the requests were given.
 """
@@ -66,6 +68,12 @@ class _Group:
     families: list[_Family]
 
 
+def sliding_window_of(config: object) -> int | None:
+    """The window of a model whose layers mix sliding-window and full attention (Gemma 2, 3), else None."""
+    window = getattr(config, "sliding_window", None)
+    return window if window and "sliding_attention" in (getattr(config, "layer_types", None) or ()) else None
+
+
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     """Length of the longest token prefix all sequences share."""
     first = sequences[0]
@@ -115,6 +123,7 @@ class Scorer:
         self.pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
         self.forward_tokens = 0  # tokens run through the model, for throughput reports
         self._parts = ModelParts(self.model)
+        self.sliding_window = sliding_window_of(self._parts.config)
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -153,9 +162,9 @@ class Scorer:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, position_ids: torch.Tensor,
-                 past: list[tuple[torch.Tensor, torch.Tensor]] | None, adapter_names: list[str] | None,
-                 want_hidden: bool, real_tokens: int):
+    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | dict[str, torch.Tensor] | None,
+                 position_ids: torch.Tensor, past: list[tuple[torch.Tensor, torch.Tensor]] | None,
+                 adapter_names: list[str] | None, want_hidden: bool, real_tokens: int):
         """One model call; returns the final hidden states (if wanted) and the extended KV cache.
 
         Without an attention mask the model applies plain causal attention (its fast path); that is
@@ -165,7 +174,9 @@ class Scorer:
         kwargs = {}
         if adapter_names is not None:
             kwargs["adapter_names"] = adapter_names
-        if attention_mask is not None:
+        if isinstance(attention_mask, dict):  # one mask per attention type (sliding, full)
+            kwargs["attention_mask"] = {kind: m.to(self.loaded.device) for kind, m in attention_mask.items()}
+        elif attention_mask is not None:
             kwargs["attention_mask"] = attention_mask.to(self.loaded.device)
         self.forward_tokens += real_tokens
         captured = []
@@ -272,10 +283,17 @@ class Scorer:
         visible_choice = (choices[:, None, :] == -1) | (choices[:, :, None] == choices[:, None, :])
         mask = torch.ones(n_rows, 1, width, g + width, dtype=torch.bool)
         mask[:, 0, :, g:] = causal & same_family & visible_choice
+        attention: torch.Tensor | dict[str, torch.Tensor] = mask.repeat(n_adapters, 1, 1, 1)
+        if self.sliding_window:
+            # Sliding layers see a key only within `window` positions of the query, as the model's own mask says.
+            keys = torch.cat([torch.arange(g).expand(n_rows, g), positions], dim=1)
+            near = (positions[:, :, None] - keys[:, None, :]) < self.sliding_window
+            attention = {"full_attention": attention,
+                         "sliding_attention": (mask & near[:, None]).repeat(n_adapters, 1, 1, 1)}
         past = None
         if g:
             past = self._rows(group_kv, torch.arange(n_adapters).repeat_interleave(n_rows))
-        hidden, _ = self._forward(ids.repeat(n_adapters, 1), mask.repeat(n_adapters, 1, 1, 1),
+        hidden, _ = self._forward(ids.repeat(n_adapters, 1), attention,
                                   positions.repeat(n_adapters, 1), past, self._adapter_names(adapters, n_rows),
                                   want_hidden=True, real_tokens=n_adapters * sum(len(span[0]) for span in spans))
         # Only the positions that score a continuation token go through the LM head.

@@ -34,18 +34,16 @@ def fewshot_pools(con: duckdb.DuckDBPyConnection, benchmark: str, k: int, split:
         split = others[0] if others else sorted(scored_splits)[0]
     elif split not in available:
         raise WarehouseError(f"few-shot split {split!r} of {benchmark!r} is not ingested; ingested: {', '.join(sorted(available))}")
-    pools: dict[str | None, list[Item]] = defaultdict(list)
-    for item in read_items(con, "benchmark = ? AND split = ?", [benchmark, split]):
-        if len(pools[item.subset]) <= k:
-            pools[item.subset].append(item)
-    return split, pools
+    return split, subset_pools(read_items(con, "benchmark = ? AND split = ?", [benchmark, split]), k)
 
 
 def exemplars_for(item: Item, pool: Sequence[Item], k: int) -> list[Item]:
     """The first k items of the pool other than the item itself (lm-eval's first_n sampler)."""
     chosen = [ex for ex in pool if ex.item_id != item.item_id][:k]
     if len(chosen) < k:
-        raise ScoringError(f"only {len(chosen)} few-shot exemplars available for {item.item_id}, {k} asked")
+        where = f" in subset {item.subset!r}" if item.subset else ""
+        raise ScoringError(f"only {len(chosen)} few-shot exemplars available{where} for {item.item_id}, {k} asked: "
+                           "ask for fewer (--fewshot)")
     return chosen
 
 
@@ -78,11 +76,23 @@ def choice_requests(item: Item, prefix: str = "") -> list[ChoiceRequest]:
     return [ChoiceRequest(item, choice, *answer_request(item, text, prefix)) for choice, text in enumerate(item.choices)]
 
 
+def subset_pools(exemplars: Sequence[Item], k: int) -> dict[str | None, list[Item]]:
+    """Per subset, the first k+1 of the given exemplar items (one spare, as `fewshot_pools`)."""
+    pools: dict[str | None, list[Item]] = defaultdict(list)
+    for item in exemplars:
+        if len(pools[item.subset]) <= k:
+            pools[item.subset].append(item)
+    return pools
+
+
 def context_prefixes(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: int = 0,
-                     fewshot_split: str | None = None) -> dict[str, str]:
-    """What comes before each item's prompt: its task description, then k exemplars with their answers."""
+                     fewshot_split: str | None = None, exemplars: Sequence[Item] | None = None) -> dict[str, str]:
+    """What comes before each item's prompt: its task description, then k exemplars with their answers, from
+    `exemplars` (per subset, the first k) when given, else from the few-shot split."""
     pools: dict[str | None, list[Item]] = {}
-    if k:
+    if k and exemplars is not None:
+        pools = subset_pools(exemplars, k)
+    elif k:
         _, pools = fewshot_pools(con, items[0].benchmark, k, fewshot_split, {i.split for i in items})
     return {item.item_id: (item.description or "")
             + ("".join(exemplar(ex) for ex in exemplars_for(item, pools.get(item.subset, []), k)) if k else "")
@@ -90,7 +100,8 @@ def context_prefixes(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: i
 
 
 def build_requests(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: int = 0,
-                   fewshot_split: str | None = None) -> list[ChoiceRequest]:
-    """Every choice request of the items, each context led by the description and k exemplars."""
-    prefixes = context_prefixes(con, items, k, fewshot_split) if items else {}
+                   fewshot_split: str | None = None, exemplars: Sequence[Item] | None = None) -> list[ChoiceRequest]:
+    """Every choice request of the items, each context led by the description and k exemplars (from
+    `exemplars` when given, else the few-shot split)."""
+    prefixes = context_prefixes(con, items, k, fewshot_split, exemplars) if items else {}
     return [request for item in items for request in choice_requests(item, prefixes[item.item_id])]

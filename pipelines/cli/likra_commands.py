@@ -62,7 +62,8 @@ def train(benchmark: str, name: str | None, no_eval: bool, db: str | None, **set
                f" in {report.seconds:.1f}s; adapters in {report.run.out_dir}")
     if report.evaluation:
         click.echo(f"evaluated {report.evaluation.n_items} items x {report.evaluation.adapters} adapters "
-                   f"({report.evaluation.n_cached} of {report.evaluation.n_scores} scores cached)")
+                   f"({report.evaluation.n_cached} of {report.evaluation.n_scores} scores cached), "
+                   f"{report.run.fewshot}-shot; accuracy as acc / acc_norm, likra and negbase at w = 1:")
         with connect_read_only(db) as con:
             click.echo(render(learning_curve(con, report.run.run_id)))
         click.echo(f"more: likra sql \"SELECT * FROM likra_eval WHERE run = '{report.run.run_id}'\"")

@@ -15,7 +15,10 @@ MINE_FLAGS = {"scope": "--scope", "query": "--query", "k": ("-k", "--k"), "lexic
               "index.kind": "--index", "premise": "--premise", "guard.paraphrase": "--paraphrase",
               "guard.paraphrase_min_sim": "--paraphrase-min-sim", "guard.cross_encoder": "--cross-encoder",
               "tiers.measure": "--measure", "tiers.near_miss_margin": "--near-miss-margin",
-              "tiers.near_miss_min_sim": "--near-miss-min-sim", "tiers.plausible_margin": "--plausible-margin"}
+              "tiers.near_miss_min_sim": "--near-miss-min-sim", "tiers.plausible_margin": "--plausible-margin",
+              "verifier.enabled": "--verify/--no-verify", "verifier.similar_question": "--verify-similar-question",
+              "verifier.max_sim_gold": "--verify-max-sim-gold",
+              "verifier.gold_gap": "--verify-gold-gap", "verifier.cross_encoder": "--verify-cross-encoder"}
 
 
 @click.command()
@@ -31,7 +34,8 @@ def mine(benchmark: str, search_again: bool, db: str | None, **settings) -> None
     from unchanged inputs are graded again without a new search.
     """
     from mining.config import mining_config
-    from mining.report import guard_table, near_miss_table, quality_line, statistics_table, tier_table
+    from mining.report import (guard_table, near_miss_table, precision_table, quality_line, statistics_table,
+                               tier_table, verifier_line)
     from mining.run import mine_benchmark
 
     config = mining_config(**config_values(settings))
@@ -45,6 +49,11 @@ def mine(benchmark: str, search_again: bool, db: str | None, **settings) -> None
     click.echo(render(tier_table(summary)))
     click.echo(render(statistics_table(summary)))
     click.echo(quality_line(summary))
+    click.echo(verifier_line(summary))
+    precision = precision_table(summary)
+    if not precision.is_empty():
+        click.echo("labelled negatives of this run (bench/data), share wrong and share wrong and plausible [95% interval]:")
+        click.echo(render(precision))
     click.echo("removed by the false-negative filters and the answer-equivalence guard:")
     click.echo(render(guard_table(summary)))
     click.echo("top near misses per origin:")

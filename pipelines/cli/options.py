@@ -77,6 +77,8 @@ def _click_type(info: FieldInfo) -> tuple[Any, bool]:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
         annotation = args[0]
+    if annotation is bool:
+        return bool, False  # declared as "--on/--off"
     if typing.get_origin(annotation) is Literal:
         return click.Choice([str(v) for v in typing.get_args(annotation)]), False
     if typing.get_origin(annotation) is list:

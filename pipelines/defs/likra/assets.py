@@ -12,12 +12,11 @@ from likra.heads import saved_checkpoints
 from likra.report import curve_png, eval_rows, learning_curve
 from likra.runs import checkpoint_frame, run_frame
 from likra.train import checkpoint_sizes
-from likra.workflow import base_model_key, prepare_run, train_heads
+from likra.workflow import prepare_run, train_heads
 from pipelines.defs.metadata import markdown_image, markdown_table
 from pipelines.defs.mining.assets import graded_negatives
 from pipelines.defs.partitions import benchmark_partitions
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from pipelines.defs.scoring.assets import choice_scores
 from pipelines.defs.settings import LIKRA_DEFAULTS, LikraSettings
 from warehouse.db import connect, connect_read_only
 from warehouse.sinks import WarehouseSink, load_staged
@@ -27,7 +26,7 @@ HEADS, SCORES = "likra_heads", "likra_eval_scores"
 
 
 @dg.asset(
-    partitions_def=benchmark_partitions, deps=[graded_negatives, choice_scores], pool=WAREHOUSE_POOL,
+    partitions_def=benchmark_partitions, deps=[graded_negatives], pool=WAREHOUSE_POOL,
     group_name="likra", kinds={"duckdb"}, code_version=CODE_VERSION,
     description="The training set of the partition under the configured policy and seed: which items train and "
     "which evaluate (tables `likra_training_sets`, `likra_set_items`), and one positive and one negative row per "
@@ -42,9 +41,8 @@ HEADS, SCORES = "likra_heads", "likra_eval_scores"
 def likra_training_set(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                        likra: LikraSettings) -> dg.MaterializeResult:
     config = likra.train_config()
-    model = base_model_key(config) if config.needs_base_scores() else None
     with connect_read_only(warehouse.db_path) as con:
-        training = build_training_set(con, context.partition_key, config, model)
+        training = build_training_set(con, context.partition_key, config)
     WarehouseSink(warehouse.db_path).write(**training_set_frames(training, config))
     examples = training.n_train * config.epochs
     largest = max(config.sizes) if config.sizes else examples
