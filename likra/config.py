@@ -7,11 +7,11 @@ import hashlib
 import json
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from likra.models import DEFAULT_MODEL, Dtype
 from warehouse.errors import LikraError
-from warehouse.validation import validated
+from warehouse.validation import SETTINGS, validated
 
 Policy = Literal["first", "random", "most_plausible", "least_plausible", "mined_near_miss", "mined_far",
                  "other_question", "other_benchmark"]
@@ -33,7 +33,7 @@ class LikraConfigError(LikraError):
 class LoraSettings(BaseModel):
     """The LoRA adapter of each head (peft's zero-initialised B, so an untrained head equals the base model)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     r: int = Field(default=8, ge=1, description="LoRA rank.")
     alpha: int = Field(default=8, ge=1, description="LoRA alpha (scale alpha / r).")
@@ -45,7 +45,7 @@ class LoraSettings(BaseModel):
 class TrainConfig(BaseModel):
     """How a benchmark's training set is built, how both heads are trained, and how they are evaluated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     model: str = Field(default=DEFAULT_MODEL, description="Base model: hub id, local folder, or `smollm2` (offline).")
     dtype: Dtype = Field(default="auto", description="auto: fp32 on CPU, bf16 on CUDA.")

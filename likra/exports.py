@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -23,8 +25,9 @@ from likra.data import eval_requests
 from likra.evaluate import mode_scores
 from likra.runs import Run
 from warehouse.db import connect_read_only
-from warehouse.errors import LikraError
+from warehouse.errors import LikraError, one_line
 from warehouse.items import read_items
+from warehouse.paths import checked_output
 
 
 class ExportError(LikraError):
@@ -53,13 +56,42 @@ def unpaired_rows(rows: pl.DataFrame) -> pl.DataFrame:
         (pl.col("head") == "positive").alias("label"), "item_id", "position", "source")
 
 
-def write_dataset(frame: pl.DataFrame, stem: Path) -> list[Path]:
+def export_paths(stem: Path, suffixes: list[str], *, overwrite: bool = False) -> list[Path]:
+    """The files an export writes, checked like every path written to; an existing one only with `overwrite`."""
+    if stem.name in ("", ".", "..") or stem.is_dir():
+        raise ExportError(f"export --out {stem} is a folder; give a path without suffix, e.g. {stem / 'pairs'}")
+    paths = [Path(f"{stem}{suffix}") for suffix in suffixes]
+    for path in paths:
+        checked_output(path, "export")
+        if path.exists() and not overwrite:
+            raise ExportError(f"export {path} exists already; pass --overwrite to replace it, or choose another --out")
+    return paths
+
+
+def write_files(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
+    """Each file written by its writer to a temporary file beside it, then all moved into place: a failed write
+    (a full disk, a file size limit) leaves no file, half-written or replaced, and is one ExportError."""
+    staged: dict[Path, Path] = {}
+    try:
+        for path, write in writers.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged[path] = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+            write(staged[path])
+        for path, temporary in staged.items():
+            temporary.replace(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+        raise ExportError(f"cannot write export {next(iter(writers))}: {reason}; nothing was written") from exc
+    finally:
+        for temporary in staged.values():
+            temporary.unlink(missing_ok=True)
+    return list(writers)
+
+
+def write_dataset(frame: pl.DataFrame, stem: Path, *, overwrite: bool = False) -> list[Path]:
     """The frame as `<stem>.jsonl` and `<stem>.parquet` (both load with `datasets.load_dataset`)."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    jsonl, parquet = stem.with_suffix(".jsonl"), stem.with_suffix(".parquet")
-    frame.write_ndjson(jsonl)
-    frame.write_parquet(parquet)
-    return [jsonl, parquet]
+    jsonl, parquet = export_paths(stem, [".jsonl", ".parquet"], overwrite=overwrite)
+    return write_files({jsonl: frame.write_ndjson, parquet: frame.write_parquet})
 
 
 def _sha(value: object) -> str:
@@ -101,20 +133,20 @@ def log_samples(con: duckdb.DuckDBPyConnection, run: Run, n_examples: int, mode:
     return samples
 
 
-def write_samples(samples: list[dict], path: Path) -> Path:
-    """Per-sample records as JSON lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
-    return path
+def write_samples(samples: list[dict], stem: Path, *, overwrite: bool = False) -> Path:
+    """Per-sample records as JSON lines, in `<stem>.jsonl` (`stem` itself when it ends in .jsonl)."""
+    [path] = export_paths(stem.with_suffix("") if stem.suffix == ".jsonl" else stem, [".jsonl"], overwrite=overwrite)
+    text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+    return write_files({path: lambda target: target.write_text(text, encoding="utf-8")})[0]
 
 
 def export_benchmark(benchmark: str, fmt: str, *, db: str | os.PathLike[str] | None = None, run_id: str | None = None,
                      policy: str = "random", seed: int = 42, mode: str = "likra", w: float = 1.0,
-                     n_examples: int | None = None, out: Path | None = None) -> list[Path]:
+                     n_examples: int | None = None, out: Path | None = None, overwrite: bool = False) -> list[Path]:
     """Write a training set as TRL pairs (`dpo`) or rows (`kto`), or a run's samples (`lm-eval`); the paths written.
 
     The training set is the run's when `run_id` is given, else the one `likra train` would build for the
-    policy and seed."""
+    policy and seed. An existing file is replaced only with `overwrite`; a failed write leaves none."""
     from likra.config import train_config
     from likra.data import build_training_set
     from likra.runs import get_run
@@ -131,8 +163,8 @@ def export_benchmark(benchmark: str, fmt: str, *, db: str | os.PathLike[str] | N
                 raise ExportError(f"run {run.run_id} has no evaluated checkpoint of {size} examples; "
                                   f"evaluated: {', '.join(map(str, sizes)) or 'none (run likra evaluate)'}")
             samples = log_samples(con, run, size, mode, w)
-            path = (out or Path("exports") / f"samples_{run.run_id}_{mode}_w{w:g}_n{size}").with_suffix(".jsonl")
-            return [write_samples(samples, path)]
+            stem = out or Path("exports") / f"samples_{run.run_id}_{mode}_w{w:g}_n{size}"
+            return [write_samples(samples, stem, overwrite=overwrite)]
         if run is not None:
             rows, name = set_rows(con, run.set_id), run.set_id
         else:
@@ -140,4 +172,4 @@ def export_benchmark(benchmark: str, fmt: str, *, db: str | os.PathLike[str] | N
             training = build_training_set(con, benchmark, config)
             rows, name = training.rows, training.set_id
     frame = preference_pairs(rows) if fmt == "dpo" else unpaired_rows(rows)
-    return write_dataset(frame, out or Path("exports") / f"{name}-{fmt}")
+    return write_dataset(frame, out or Path("exports") / f"{name}-{fmt}", overwrite=overwrite)

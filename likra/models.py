@@ -198,13 +198,15 @@ def packaged_model_dir(alias: str, cache: Path | None = None) -> Path:
 
 
 def _folder_key(folder: Path) -> str:
-    """name@sha256 of the weights, computed once per weights version and remembered beside them."""
+    """name@sha256 of the weights, computed once per weights version and remembered in the model cache (never
+    in the user's model folder)."""
     marker = folder / "likra_model.json"
     if marker.exists():
         return json.loads(marker.read_text())["key"]
     weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
     stamp = [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]
-    remembered = folder / ".likra_hash.json"
+    where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:32]
+    remembered = model_cache_dir() / "hashes" / f"{where}.json"
     if remembered.exists():
         saved = json.loads(remembered.read_text())
         if saved["stamp"] == [list(s) for s in stamp]:
@@ -214,9 +216,10 @@ def _folder_key(folder: Path) -> str:
         digest.update(_sha256(weight).encode())
     key = f"{folder.name}@sha256:{digest.hexdigest()[:16]}"
     try:
+        remembered.parent.mkdir(parents=True, exist_ok=True)
         remembered.write_text(json.dumps({"stamp": stamp, "key": key}))
     except OSError:
-        pass  # a read-only folder: hash again next time
+        pass  # a read-only cache: hash again next time
     return key
 
 

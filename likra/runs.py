@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,17 @@ def default_name(benchmark: str, config: TrainConfig, set_id: str, model: str) -
     """`<benchmark>-<policy>-<hash>`: the same settings, data and model always name the same run."""
     digest = hashlib.sha256(json.dumps([config.digest(), set_id, model]).encode()).hexdigest()[:10]
     return f"{benchmark}-{config.policy}-{digest}"
+
+
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}")
+
+
+def check_run_name(name: str) -> None:
+    """Refuse a --name that is no plain folder name: it names the run's folder under `likra/`, and '../x' or '/x'
+    would put the adapters anywhere."""
+    if not _RUN_NAME.fullmatch(name) or ".." in name:
+        raise RunError(f"run name {name!r} is not a plain name: use letters, digits and _ . @ + - (no '/' or '..'), "
+                       "at most 200 characters")
 
 
 def runs_dir(db: str | None = None) -> Path:

@@ -19,9 +19,20 @@ from likra.data import TrainingSet, build_training_set, training_rows, training_
 from likra.evaluate import EvalReport, evaluate_run
 from likra.heads import Checkpoint, add_heads, saved_checkpoints, tokenizer_fingerprint
 from likra.models import load_model, model_key
-from likra.runs import Run, RunError, check_same_settings, checkpoint_frame, default_name, find_run, run_frame, runs_dir
+from likra.runs import (
+    Run,
+    RunError,
+    check_run_name,
+    check_same_settings,
+    checkpoint_frame,
+    default_name,
+    find_run,
+    run_frame,
+    runs_dir,
+)
 from likra.train import checkpoint_sizes, learning_rate, train_head
 from warehouse.db import connect_read_only
+from warehouse.items import require_ingested
 from warehouse.sinks import Sink, WarehouseSink
 
 
@@ -45,6 +56,10 @@ def base_model_key(config: TrainConfig) -> str:
 def prepare_run(benchmark: str, config: TrainConfig, *, db: str | os.PathLike[str] | None = None,
                 name: str | None = None) -> tuple[Run, TrainingSet, datetime]:
     """The training set and the run that trains on it; (run, set, when the run started)."""
+    with connect_read_only(db) as con:
+        require_ingested(con, benchmark)  # before the base model is loaded (or converted, which takes a while)
+    if name is not None:
+        check_run_name(name)
     model = base_model_key(config)
     with connect_read_only(db) as con:
         training = build_training_set(con, benchmark, config)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from likra.models import DEFAULT_MODEL, Dtype
 from mining.embeddings import DEFAULT_EMBEDDER
@@ -15,13 +15,13 @@ from mining.grading import TierRules
 from mining.guard import GuardConfig
 from mining.search import IndexConfig
 from mining.verify import VerifierConfig
-from warehouse.validation import validated
+from warehouse.validation import SETTINGS, validated
 
 
 class MiningConfig(BaseModel):
     """What candidates are mined from, how they are filtered, scored and graded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     embedder: str = Field(default=DEFAULT_EMBEDDER, description="sentence-transformers model id or folder.")
     scope: Literal["benchmark", "all"] = Field(

@@ -25,9 +25,10 @@ from __future__ import annotations
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from warehouse.negatives import TIERS
+from warehouse.validation import SETTINGS
 
 NEAR_MISS, PLAUSIBLE, FAR, UNVERIFIED = TIERS
 
@@ -35,7 +36,7 @@ NEAR_MISS, PLAUSIBLE, FAR, UNVERIFIED = TIERS
 class TierRules(BaseModel):
     """Thresholds of the tiers (margins relative to the gold answer, in the units of `measure`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     measure: Literal["pmi", "per_token", "per_char", "sum"] = Field(
         default="pmi", description="How margins compare: PMI with the question (log p(a|question) - "

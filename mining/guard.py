@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from mining.equivalence import surface_rule
 from mining.paraphrase import cross_encoder_same, embedding_lexical_same
+from warehouse.validation import SETTINGS
 
 EQUALS_GOLD, TWIN_TRUE_ANSWER, TOO_SIMILAR, PARAPHRASE_MODEL = (
     "equals_gold", "twin_true_answer", "too_similar_to_gold", "paraphrase_model")
@@ -30,7 +31,7 @@ EQUALS_GOLD, TWIN_TRUE_ANSWER, TOO_SIMILAR, PARAPHRASE_MODEL = (
 class GuardConfig(BaseModel):
     """Which rules keep true answers in other forms out of the mined negatives."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     surface: bool = Field(default=True, description="Drop mined candidates that are a known-true answer up to "
                           "articles, framing prepositions, inflection, or numbers and units written differently.")

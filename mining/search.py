@@ -14,21 +14,24 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from mining.errors import MiningError
+from warehouse.validation import SETTINGS
 
 
 class IndexConfig(BaseModel):
     """Which FAISS index to build."""
 
+    model_config = SETTINGS
+
     kind: Literal["auto", "flat", "ivf", "hnsw"] = Field(
         default="auto", description="FAISS index (auto: exact up to flat_max answers, IVF above).")
-    flat_max: int = Field(default=200_000, description="auto: exact flat index up to this many vectors")
+    flat_max: int = Field(default=200_000, ge=0, description="auto: exact flat index up to this many vectors")
     approximate: Literal["ivf", "hnsw"] = Field(default="ivf", description="auto: the index above flat_max")
-    nlist: int | None = Field(default=None, description="IVF cells (default 4 x sqrt(n))")
-    nprobe: int = Field(default=32, description="IVF cells searched per query")
-    hnsw_m: int = Field(default=32, description="HNSW neighbours per node")
-    ef_search: int = Field(default=128, description="HNSW search breadth")
+    nlist: int | None = Field(default=None, ge=1, description="IVF cells (default 4 x sqrt(n))")
+    nprobe: int = Field(default=32, ge=1, description="IVF cells searched per query")
+    hnsw_m: int = Field(default=32, ge=2, description="HNSW neighbours per node")
+    ef_search: int = Field(default=128, ge=1, description="HNSW search breadth")
     use_gpu: bool | None = Field(default=None, description="None: use a GPU when faiss-gpu finds one")
-    query_batch: int = Field(default=8192, description="queries searched per batch")
+    query_batch: int = Field(default=8192, ge=1, description="queries searched per batch")
 
 
 def _gpu_count() -> int:

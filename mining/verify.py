@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from mining.paraphrase import content_words, cross_encoder_same, related_words
 from warehouse.items import Item
 from warehouse.negatives import ORIGINS
 from warehouse.text import norm_hash, short_text_hash
+from warehouse.validation import SETTINGS
 
 CONTAINS_TRUE, GOLD_OF_SIMILAR, NEAR_GOLD, CLOSER_TO_GOLD, TOO_PLAUSIBLE, CROSS_ENCODER = (
     "contains_true_answer", "gold_of_similar", "near_gold", "closer_to_gold", "too_plausible", "cross_encoder")
@@ -50,7 +51,7 @@ FUNCTION_WORDS = frozenset({"and", "or", "is", "are", "was", "were", "be", "it",
 class VerifierConfig(BaseModel):
     """Which rules may send a mined candidate to `unverified`, and their thresholds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     enabled: bool = Field(default=True, description="Verify mined candidates (off: every candidate keeps its tier).")
     containment: bool = Field(default=True, description="contains_true_answer: content words contained either way "

@@ -126,7 +126,7 @@ def slice_config(benchmark: str, limit: int | None) -> dict:
     if benchmark == DEMO and limit is None:
         return {}
     limit = limit or 200
-    return {"ops": {"items": {"config": {"limit": limit}}},
+    return {"ops": {"items": {"config": {"limit": limit, "replace": True}}},  # a slice, chosen on purpose
             "resources": {"likra": {"config": {"sizes": [8, 16, 32, 64], "eval_limit": min(limit // 2, 100)}}}}
 
 

@@ -9,3 +9,7 @@ class SettingsFileError(LikraError):
 
 class PipelineRunError(LikraError):
     """A Dagster run that did not succeed; the message names the run and where its logs are."""
+
+
+class OptionError(LikraError):
+    """A command-line option whose value is out of its range (NaN, infinite, negative, not a number)."""

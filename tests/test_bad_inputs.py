@@ -7,6 +7,7 @@ malformed row becomes a reject naming the row, and every valid row is kept.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -45,6 +46,59 @@ def symlink_outside(folder: Path, db: Path) -> None:
     (folder / "link.jsonl").symlink_to(outside)
 
 
+def dataset_folder_link_outside(folder: Path, db: Path) -> None:
+    """A spec's dataset_path folder that is a link to a folder outside the spec's folder."""
+    outside = folder.parent / "outside"
+    outside.mkdir()
+    shutil.copy(CORPUS / "spec_bad_template" / "quiz.jsonl", outside / "train.jsonl")
+    (folder / "data").symlink_to(outside, target_is_directory=True)
+
+
+def ducklake_catalog_storing_the_root(folder: Path, db: Path) -> None:
+    """A DuckLake catalog (made by another tool) that stores `/` as its data path."""
+    import duckdb
+
+    from warehouse.ducklake import load_extension
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        load_extension(con, "ducklake")
+        con.execute(f"ATTACH 'ducklake:{folder / 'lake.ducklake'}' AS lake (DATA_PATH '/')")
+
+
+def json_nested_deep(folder: Path, db: Path) -> None:
+    """An ARC file whose second line is a JSON array nested 100,000 deep (past Python's recursion limit)."""
+    lines = (CORPUS / "arc_valid" / "ARC-Challenge-Test.jsonl").read_text().splitlines()
+    lines[1] = "[" * 100_000 + "]" * 100_000
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ARC-Challenge-Test.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def json_array_nested_deep(folder: Path, db: Path) -> None:
+    """A spec's JSON-array data file nested 100,000 deep."""
+    shutil.copy(CORPUS / "spec_bad_template" / "quiz.yaml", folder / "quiz.yaml")
+    (folder / "quiz.yaml").write_text((folder / "quiz.yaml").read_text().replace("{{ question", "{{question}}"))
+    (folder / "quiz.jsonl").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def choice_of_150k_tokens(folder: Path, db: Path) -> None:
+    """A spec row whose second choice is 600,000 characters (about 150,000 tokens): under the field limit."""
+    rows = (folder / "quiz.jsonl").read_text().splitlines()
+    rows[1] = '{"id": "q2", "question": "Which planet is red?", "choices": ["Mars", "' + "Venus " * 100_000 + '"], "answer": 0}'
+    (folder / "quiz.jsonl").write_text("\n".join(rows) + "\n")
+
+
+def fifo_labels(folder: Path, db: Path) -> None:
+    """PIQA's labels file as a named pipe (reading it would block forever)."""
+    os.mkfifo(folder / "dev-labels.lst")
+
+
+def fifo_data_file(folder: Path, db: Path) -> None:
+    """A spec's data file as a named pipe."""
+    (folder / "quiz.jsonl").unlink()
+    os.mkfifo(folder / "quiz.jsonl")
+
+
 def sqlite_warehouse(folder: Path, db: Path) -> None:
     """A SQLite database where a warehouse is expected."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -60,8 +114,35 @@ def newer_schema_warehouse(folder: Path, db: Path) -> None:
         con.execute("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', now()::TIMESTAMP)")
 
 
+def _damage(db: Path, offset: int) -> None:
+    with db.open("r+b") as handle:
+        handle.seek(offset)
+        handle.write(b"\xde\xad" * 2000)
+
+
+def damaged_catalog_block(folder: Path, db: Path) -> None:
+    """The demo warehouse with its first block (the catalog DuckDB reads on opening) overwritten."""
+    assert CliRunner().invoke(main, ["ingest", "demo", "--db", str(db)]).exit_code == 0
+    _damage(db, 20_000)
+
+
+def damaged_data_block(folder: Path, db: Path) -> None:
+    """The demo warehouse with a block of table data overwritten: it opens, and a write fails midway."""
+    assert CliRunner().invoke(main, ["ingest", "demo", "--db", str(db)]).exit_code == 0
+    _damage(db, 536_576)
+
+
+def fifo_warehouse(folder: Path, db: Path) -> None:
+    """A named pipe where the warehouse file is expected (reading it would block forever)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "warehouse.duckdb")
+
+
 MAKERS: dict[str, Callable[[Path, Path], None]] = {f.__name__: f for f in (
-    ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse)}
+    ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse,
+    damaged_catalog_block, damaged_data_block, fifo_warehouse, dataset_folder_link_outside,
+    ducklake_catalog_storing_the_root, json_nested_deep, json_array_nested_deep, choice_of_150k_tokens, fifo_labels,
+    fifo_data_file)}
 
 
 def _command(args: list[str], files: Path, db: Path) -> list[str]:
@@ -72,6 +153,12 @@ def _command(args: list[str], files: Path, db: Path) -> list[str]:
 def _state(path: Path) -> str | None:
     """The warehouse file's content hash (None when there is none): what `unchanged` compares."""
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file under `root` (the test's folder: inputs, warehouse, caches) and its content hash."""
+    return {str(path.relative_to(root)): _state(path) or path.stat().st_mode.__str__()
+            for path in sorted(root.rglob("*")) if not path.is_dir()}
 
 
 def _rows(db: Path, sql: str) -> list[tuple]:
@@ -100,9 +187,9 @@ def test_bad_input_gives_one_line_or_rejects_naming_the_row(case: dict, tmp_path
         assert done.exit_code == 0, done.output
     command = _command(case["run"], files, db)
     warehouse = Path(command[command.index("--db") + 1])
-    state = _state(warehouse)
+    state, tree = _state(warehouse), _tree(tmp_path)
 
-    result = runner.invoke(main, command)
+    result = runner.invoke(main, command, env=case.get("env"))
 
     assert "Traceback" not in result.output and not isinstance(result.exception, AssertionError)
     if "error" in case:
@@ -111,6 +198,7 @@ def test_bad_input_gives_one_line_or_rejects_naming_the_row(case: dict, tmp_path
         assert len(errors) == 1 and case["error"] in errors[0], result.output
         assert result.output.rstrip("\n").endswith(errors[0])  # nothing printed after the error line
         assert _state(warehouse) == state
+        assert _tree(tmp_path) == tree  # nothing written, nothing changed, anywhere
     else:
         assert result.exit_code == 0, result.output
         rejects = dict(_rows(db, "SELECT row_ref, reason FROM ingest_rejects"))
@@ -118,3 +206,15 @@ def test_bad_input_gives_one_line_or_rejects_naming_the_row(case: dict, tmp_path
         for row_ref, reason in case["rejects"].items():
             assert reason in rejects[row_ref]
         assert _rows(db, "SELECT count(*) FROM items") == [(case["items"],)]
+
+
+@pytest.mark.parametrize("variable", ["LIKRA_LOCK_WAIT", "LIKRA_WRITE_RETRIES", "LIKRA_WRITER_POOL_LIMIT"])
+def test_a_malformed_number_in_the_environment_does_not_stop_commands_that_do_not_use_it(variable: str) -> None:
+    import subprocess
+
+    from warehouse_checks import cli, cli_env
+
+    result = subprocess.run(cli("--help"), env=cli_env(**{variable: "abc"}), capture_output=True, text=True,
+                            check=False)  # a process of its own: the variables are read as it starts
+
+    assert result.returncode == 0 and "Usage:" in result.stdout, result.stderr[-2000:]

@@ -170,3 +170,17 @@ def test_a_read_only_warehouse_refuses_writes_with_one_line_and_still_answers_qu
     assert line.startswith("error: cannot ") and str(db) in line and "Permission denied" in line
     assert read.returncode == 0 and read.stdout.splitlines()[2].strip() == "40", read.stdout + read.stderr
     assert row_counts(db) == before
+
+
+def test_an_export_past_a_file_size_limit_is_one_line_and_leaves_no_file(demo_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exports" / "pairs"
+    out.parent.mkdir()
+
+    result = subprocess.run(cli("export", "demo", "--format", "dpo", "--out", str(out), "--db", str(demo_db)),
+                            env=cli_env(), capture_output=True, text=True, check=False,
+                            preexec_fn=file_size_limit(1024))
+
+    assert result.returncode == 1, result.stdout[-1000:] + result.stderr[-3000:]
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot write export {out}.jsonl: File too large") and "nothing was written" in line
+    assert list(out.parent.iterdir()) == []  # no truncated file, no staging file

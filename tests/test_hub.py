@@ -94,3 +94,23 @@ def test_unreachable_hub_says_how_to_work_offline(db: Path) -> None:
     with pytest.raises(WarehouseError, match=r"cannot load hub dataset 'allenai/ai2_arc' config 'ARC-Challenge'.*--path"):
         ingest("arc_challenge", db=db, splits=["test"])
     assert not db.exists()
+
+
+def test_a_spec_reads_a_hub_layout_folder_inside_its_own_folder_whatever_the_cwd(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from warehouse.sources import load_spec
+
+    spec_dir = tmp_path / "quiz"
+    hub_folder(spec_dir / "release", "default", {"test": [
+        {"question": "Which planet is red?", "choices": ["Mars", "Venus"], "answer": 0},
+        {"question": "What is 2 + 2?", "choices": ["3", "4"], "answer": 1}]})
+    (spec_dir / "quiz.yaml").write_text("task: quiz\ndataset_path: release\ndataset_name: default\ntest_split: test\n"
+                                        "doc_to_text: '{{question}}'\ndoc_to_choice: '{{choices}}'\n"
+                                        "doc_to_target: '{{answer}}'\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the folder is the spec's, never the cwd's
+
+    result = ingest(load_spec(spec_dir / "quiz.yaml"), db=tmp_path / "w.duckdb")
+
+    assert result.items == {"test": 2}

@@ -43,7 +43,7 @@ def test_reingesting_replaces_rows_without_duplicates(samples: Path, db: Path) -
 
 def test_reingesting_one_split_leaves_the_others(samples: Path, db: Path) -> None:
     ingest("openbookqa", db=db, path=samples / "openbookqa")
-    ingest("openbookqa", db=db, path=samples / "openbookqa", splits=["test"], limit=10)
+    ingest("openbookqa", db=db, path=samples / "openbookqa", splits=["test"], limit=10, replace=True)
 
     assert rows(db, "SELECT split, count(*) FROM items GROUP BY split ORDER BY split") == [("test", 10), ("train", 1000)]
 
@@ -281,3 +281,59 @@ def test_a_warehouse_under_a_regular_file_is_named(tmp_path: Path) -> None:
     for opener in (connect, connect_read_only):
         with pytest.raises(WarehouseError, match=r"its parent .*notes is a file, not a folder"):
             opener(tmp_path / "notes" / "deeper" / "warehouse.duckdb")
+
+
+_OPENED: list[str] = []
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if event == "open" and isinstance(args[0], (str, Path)):
+        _OPENED.append(str(args[0]))
+
+
+@pytest.mark.parametrize("benchmark", ["arc_challenge", "mmlu", "piqa", "truthfulqa_mc2"])
+def test_each_release_file_is_read_once_so_its_hash_is_of_the_rows_stored(samples: Path, db: Path,
+                                                                          benchmark: str) -> None:
+    folder = samples / ("truthfulqa" if benchmark.startswith("truthfulqa") else benchmark)
+    if not _OPENED:
+        import sys
+
+        sys.addaudithook(_record_opens)  # stays for the session; it only appends to a list
+    _OPENED.clear()
+
+    ingest(benchmark, db=db, path=folder)
+
+    opened = [path for path in _OPENED if path.startswith(str(folder))]
+    assert opened and len(opened) == len(set(opened)), sorted(opened)  # a file swapped midway cannot mix versions
+    sources = rows(db, "SELECT DISTINCT source FROM items WHERE benchmark = ?", benchmark)
+    assert all("@sha256:" in source for (source,) in sources)
+
+
+def test_millions_of_bad_lines_keep_counts_and_a_bounded_sample_of_rejects(tmp_path: Path, db: Path) -> None:
+    from warehouse.ingest import MAX_STORED_REJECTS
+
+    bad = MAX_STORED_REJECTS * 2 + 500
+    folder = tmp_path / "arc"
+    folder.mkdir()
+    (folder / "ARC-Challenge-Test.jsonl").write_text("{not json\n" * bad + arc_line(1) + "\n")
+
+    result = ingest("arc_challenge", db=db, path=folder)
+
+    assert result.items == {"test": 1} and result.rejects == {"test": bad}
+    assert rows(db, "SELECT count(*) FROM ingest_rejects") == [(MAX_STORED_REJECTS,)]
+    assert rows(db, "SELECT n_rejects FROM ingest_runs") == [(bad,)]
+    assert rows(db, "SELECT min(row_ref), max(reason LIKE 'invalid JSON%') FROM ingest_rejects") == [("line 1", True)]
+
+
+def test_a_split_much_smaller_than_the_stored_one_needs_replace(samples: Path, db: Path) -> None:
+    from warehouse.ingest import ReplaceRefused
+
+    ingest("arc_challenge", db=db, path=samples / "arc_challenge")
+    before = rows(db, "SELECT split, count(*) FROM items GROUP BY split ORDER BY split")
+
+    with pytest.raises(ReplaceRefused, match=r"split 'test' holds 1,172 items .* with 1 \(--limit 1\)"):
+        ingest("arc_challenge", db=db, path=samples / "arc_challenge", limit=1)
+    assert rows(db, "SELECT split, count(*) FROM items GROUP BY split ORDER BY split") == before
+
+    ingest("arc_challenge", db=db, path=samples / "arc_challenge", splits=["test"], limit=1, replace=True)
+    assert rows(db, "SELECT count(*) FROM items WHERE split = 'test'") == [(1,)]

@@ -113,7 +113,7 @@ def test_registered_spec_is_reingested_by_name(samples: Path, tmp_path: Path, db
     spec = write_spec(tmp_path, ARC_SPEC.format(data="arc.jsonl"))
     ingest(load_spec(spec), db=db)
 
-    again = ingest("arc_via_spec", db=db, limit=5)
+    again = ingest("arc_via_spec", db=db, limit=5, replace=True)
 
     assert again.items == {"test": 5}
     with duckdb.connect(str(db), read_only=True) as con:

@@ -189,3 +189,22 @@ def test_cli_refuses_writes_and_outside_files_with_exit_2_and_no_change(demo_db:
     assert _one_line(result.output).startswith("error: refused: ")
     assert hashlib.sha256(demo_db.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in folder.iterdir()) == ["secret.csv", "secret.parquet"]
+
+
+def test_printing_is_capped_and_said_so_and_the_timeout_covers_it(demo_db: Path) -> None:
+    import time
+
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["sql", "SELECT range, repeat(chr(65), 50) AS a FROM range(3000000)",
+                                       "--timeout", "5", "--db", str(demo_db)])
+
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 5  # three million rows were not fetched, nor printed
+    assert "(1000 rows)" in result.output and "the first 1,000 rows; the query has more" in result.output
+    every = CliRunner().invoke(main, ["sql", "SELECT range FROM range(25000)", "--format", "csv", "--max-rows", "0",
+                                      "--db", str(demo_db)])
+    assert every.output.splitlines() == ["range", *map(str, range(25000))]

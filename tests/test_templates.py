@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from warehouse.sources.templates import BoundedSandbox, TemplateLimitError, render_bounded
@@ -62,3 +64,15 @@ def test_lipsum_is_not_available() -> None:
 def test_the_work_budget_is_per_render() -> None:
     template = BoundedSandbox().from_string("{% for i in range(600000) %}{% endfor %}ok")
     assert [render_bounded(template, ROW) for _ in range(3)] == ["ok", "ok", "ok"]
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("{{ [[1]*999999]*999999 }}", "'*' would make"),
+    ("{% set a = ['x']*100000 %}{{ [a, a, a, a, a, a, a, a, a, a] }}", "the printed value would make"),
+    ("{% set a = ['x']*100000 %}{{ [a, a, a, a, a, a, a, a, a, a]|join(',') }}", "join would make"),
+    ("{% set a = ['x']*100000 %}{{ 'q' ~ [a, a, a, a, a, a, a, a, a, a] }}", "'~' would make"),
+    ("{% set a = [['x']*100000] %}{{ a + a + a + a + a + a + a }}", "'+' would make"),
+])
+def test_nested_lists_are_sized_as_the_text_they_print(template: str, message: str) -> None:
+    with pytest.raises(TemplateLimitError, match=re.escape(message)):
+        render_bounded(BoundedSandbox().from_string(template), {})

@@ -17,8 +17,11 @@ from typing import TypeVar
 import duckdb
 
 from warehouse import ducklake
+from warehouse.ducklake import is_damaged
+from warehouse.env import env_int, env_number
 from warehouse.errors import WarehouseError
 from warehouse.location import Location, resolve_location
+from warehouse.paths import checked_output
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 log = logging.getLogger(__name__)
@@ -87,7 +90,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
-LOCK_WAIT_SECONDS = float(os.environ.get("LIKRA_LOCK_WAIT", "15"))
+LOCK_WAIT_ENV, LOCK_WAIT_DEFAULT = "LIKRA_LOCK_WAIT", 15.0
+
+
+def lock_wait_seconds() -> float:
+    """How long to wait for another process's lock on the warehouse: $LIKRA_LOCK_WAIT, else 15 s."""
+    return env_number(LOCK_WAIT_ENV, LOCK_WAIT_DEFAULT)
 
 
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
@@ -99,6 +107,9 @@ def _check_is_duckdb(path: Path) -> None:
         raise WarehouseError(f"warehouse {path} is a folder, not a DuckDB warehouse file; point --db at a file")
     if not path.exists():
         return
+    if not path.is_file():  # a FIFO, a device or a socket: reading it could block forever
+        raise WarehouseError(f"warehouse {path} is not a regular file (a pipe, device or socket); "
+                             "point --db at a warehouse file")
     with path.open("rb") as handle:
         head = handle.read(16)
     if head[8:12] != _DUCKDB_MAGIC:
@@ -130,34 +141,64 @@ def _check_version(con: duckdb.DuckDBPyConnection, where: object) -> int:
 def _open(location: Location, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     if location.path is not None:
         _check_is_duckdb(location.path)
+    elif location.catalog_file is not None and location.catalog_file.exists() and not location.catalog_file.is_file():
+        raise WarehouseError(f"DuckLake catalog {location.catalog_file} is not a regular file (a folder, pipe, "
+                             "device or socket); point --db at a catalog file")
     where = location.path if location.path is not None else location
     # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little,
     # and say so once: a command that stalls silently looks hung.
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    wait_seconds = lock_wait_seconds()
+    deadline = time.monotonic() + wait_seconds
     delay, said = 0.05, False
     while True:
         try:
             if location.is_ducklake:
                 con = ducklake.attach(location, read_only=read_only)
+                _check_stored_data_path(con, location)
             else:
                 con = duckdb.connect(str(location.path), read_only=read_only, config=config or {})
             _LOCATIONS[con] = location
             return con
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
+            if is_damaged(exc):
+                raise damaged(where, exc) from exc
+            if not ducklake.is_lock_conflict(exc):
                 raise WarehouseError(f"cannot open warehouse {where}: {_cause(exc)}") from exc
             if time.monotonic() + delay > deadline:
                 raise WarehouseError(
                     f"warehouse {where} is locked by another process (DuckDB allows one writer, and no reader "
                     "beside it: a `likra sql` query holds the file until it ends or its --timeout); "
-                    f"waited {LOCK_WAIT_SECONDS:g} s ($LIKRA_LOCK_WAIT): wait for it to finish or stop it, then retry"
+                    f"waited {wait_seconds:g} s ($LIKRA_LOCK_WAIT): wait for it to finish or stop it, then retry"
                 ) from exc
             if not said:
                 log.warning("waiting for the warehouse lock on %s, held by another process (up to %g s, "
-                            "$LIKRA_LOCK_WAIT)...", where, LOCK_WAIT_SECONDS)
+                            "$LIKRA_LOCK_WAIT)...", where, wait_seconds)
                 said = True
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _on_this_machine(data_path: str | None) -> bool:
+    return bool(data_path) and "://" not in data_path
+
+
+def _check_stored_data_path(con: duckdb.DuckDBPyConnection, location: Location) -> None:
+    """Refuse a catalog whose stored data path is no place for its files (/, a system folder): it would be
+    written to, and the SQL sandbox would let queries read under it."""
+    stored = ducklake.data_path(con)
+    if _on_this_machine(stored):
+        try:
+            checked_output(stored, f"the data path DuckLake catalog {location.text.partition('?')[0]} stores",
+                           folder=True)
+        except WarehouseError:
+            con.close()
+            raise
+
+
+def damaged(where: object, exc: BaseException) -> WarehouseError:
+    """The error for a warehouse whose file DuckDB finds damaged: nothing more is read or written."""
+    return WarehouseError(f"warehouse {where} is damaged ({_cause(exc)}); nothing was changed: restore it "
+                          "from a backup, or move it aside and ingest again")
 
 
 def _cause(exc: BaseException) -> str:
@@ -194,9 +235,13 @@ def warehouse_exists(db: str | os.PathLike[str] | None = None) -> bool:
 def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-write, creating it if needed and applying pending migrations."""
     location = resolve_location(db)
+    lock_wait_seconds(), write_retries()  # a malformed setting stops the command before anything is created
     path = _local_file(location)
+    if location.is_ducklake and _on_this_machine(location.data_path):
+        checked_output(location.data_path, "DuckLake data path", folder=True)
     if path is not None:
         _check_parent(path)
+        checked_output(path, "DuckLake catalog" if location.is_ducklake else "warehouse")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -260,31 +305,45 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
             pass  # the failure invalidated the connection: nothing was committed, the error below says why
         if _write_refused(exc):
             raise _write_failed(con, exc) from exc
+        if is_damaged(exc):
+            raise damaged(_where(con), exc) from exc
         raise
     try:
         con.execute("COMMIT")
     except duckdb.Error as exc:
         if _write_refused(exc):
             raise _write_failed(con, exc) from exc
+        if is_damaged(exc):
+            raise damaged(_where(con), exc) from exc
         raise
 
 
-def _write_failed(con: duckdb.DuckDBPyConnection, exc: BaseException) -> WarehouseError:
+def _where(con: duckdb.DuckDBPyConnection) -> object:
     location = _LOCATIONS.get(con)
-    where = "the warehouse" if location is None else location.path or location
+    return "the warehouse" if location is None else location.path or location
+
+
+def _write_failed(con: duckdb.DuckDBPyConnection, exc: BaseException) -> WarehouseError:
+    where = _where(con)
     return WarehouseError(f"cannot write warehouse {where}: {_cause(exc)}; nothing was written (free disk space or "
                           "make the file and its folder writable, then retry)")
 
 
 # Commits that lose a race with another DuckLake writer are retried, each after a longer random wait.
-WRITE_RETRIES = int(os.environ.get("LIKRA_WRITE_RETRIES", "30"))
+WRITE_RETRIES_ENV, WRITE_RETRIES_DEFAULT = "LIKRA_WRITE_RETRIES", 30
+
+
+def write_retries() -> int:
+    """How many times a commit that lost a DuckLake race is retried: $LIKRA_WRITE_RETRIES, else 30."""
+    return env_int(WRITE_RETRIES_ENV, WRITE_RETRIES_DEFAULT)
 
 
 def _with_retries(con: duckdb.DuckDBPyConnection, work: Callable[[], T], *, claim: bool = True) -> T:
     """`work()` in one transaction; on DuckLake, take the write turn first and retry a conflicting commit."""
     lake = is_ducklake(con)
+    retries = write_retries()
     delay = 0.05
-    for attempt in range(WRITE_RETRIES + 1):
+    for attempt in range(retries + 1):
         try:
             with transaction(con):
                 if lake and claim:
@@ -293,8 +352,8 @@ def _with_retries(con: duckdb.DuckDBPyConnection, work: Callable[[], T], *, clai
         except duckdb.Error as exc:
             if not (lake and ducklake.is_conflict(exc)):
                 raise
-            if attempt == WRITE_RETRIES:
-                raise WarehouseError(f"warehouse {_LOCATIONS[con]}: a write lost {WRITE_RETRIES + 1} commit races "
+            if attempt == retries:
+                raise WarehouseError(f"warehouse {_LOCATIONS[con]}: a write lost {retries + 1} commit races "
                                      f"to other writers, nothing was written (raise $LIKRA_WRITE_RETRIES): "
                                      f"{_cause(exc)}") from exc
             log.debug("commit conflict on %s, retrying (%d)", _LOCATIONS[con], attempt + 1)

@@ -99,8 +99,13 @@ def _attach_once(location: Location, *, read_only: bool) -> duckdb.DuckDBPyConne
 def _attach_failed(location: Location, exc: duckdb.Error) -> Exception:
     """A lock error stays a DuckDB error (the caller waits for it); anything else names the setting."""
     text = " ".join(str(exc).split())
-    if "lock" in text.lower() and location.catalog_kind == "duckdb":
+    if is_lock_conflict(exc) and location.catalog_kind == "duckdb":
         return exc
+    mismatch = re.search(r'does not match existing data path in the catalog "([^"]*)"', text)
+    if mismatch:
+        return WarehouseError(f"DuckLake warehouse {location.text.partition('?')[0]}: its catalog stores the data path "
+                              f"{mismatch.group(1)}, not {location.data_path}: give that one (?data_path= or "
+                              f"${DATA_PATH_ENV}), or another catalog")
     if "data_path" in text.lower() or "data path" in text.lower():
         return WarehouseError(f"DuckLake warehouse {location}: a new catalog needs a data path for its Parquet "
                               f"files: add ?data_path=<folder> to the setting or set ${DATA_PATH_ENV} ({text})")
@@ -162,3 +167,20 @@ CONFLICT_WORDS = ("transaction conflict", "could not serialize", "duplicate key 
 def is_conflict(exc: BaseException) -> bool:
     """A commit that lost a race with another writer: retried on the new snapshot, never a lost row."""
     return isinstance(exc, duckdb.Error) and any(words in str(exc).lower() for words in CONFLICT_WORDS)
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """DuckDB's refusal to open a file another process holds (not any message with "lock" in it, e.g. "block")."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("could not set lock" in text or "conflicting lock" in text)
+
+
+_DAMAGE_WORDS = ("corrupt database file", "does not match stored checksum", "failed to rollback",
+                 "database has been invalidated", "invalid block", "wal file is corrupt")
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """A DuckDB error that says the database file itself is damaged (a corrupt block, a failed rollback)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.FatalException) or (
+        isinstance(exc, duckdb.Error) and any(words in text for words in _DAMAGE_WORDS))

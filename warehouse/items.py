@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 import duckdb
 import polars as pl
 
-from warehouse.errors import WarehouseError
+from warehouse.errors import UnknownBenchmarkError, WarehouseError
 
 
 @dataclass(frozen=True)
@@ -152,3 +152,12 @@ def ingested_splits(con: duckdb.DuckDBPyConnection, benchmark: str) -> list[str]
     """The splits of a benchmark the warehouse holds, sorted."""
     return [s for (s,) in con.execute("SELECT DISTINCT split FROM items WHERE benchmark = ? ORDER BY split",
                                       [benchmark]).fetchall()]
+
+
+def require_ingested(con: duckdb.DuckDBPyConnection, benchmark: str) -> None:
+    """Raise UnknownBenchmarkError unless the warehouse holds items of `benchmark` (checked before any model loads)."""
+    if ingested_splits(con, benchmark):
+        return
+    known = [b for (b,) in con.execute("SELECT DISTINCT benchmark FROM items ORDER BY 1").fetchall()]
+    raise UnknownBenchmarkError(f"benchmark {benchmark!r} is not ingested yet: run `likra ingest {benchmark}` first"
+                                f" (ingested: {', '.join(known) or 'none'})")

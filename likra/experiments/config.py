@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from likra.config import POLICIES, LikraConfigError, Policy, TrainConfig
-from warehouse.validation import validated
+from warehouse.validation import SETTINGS, validated
 
 EXPERIMENTS = ("learning-curve", "gain", "negative-types", "weight-sweep", "likelihood-shift", "dpo-baseline")
 DEFAULT_POLICIES: list[Policy] = ["random", "other_question", "other_benchmark", "most_plausible", "least_plausible",
@@ -19,7 +19,7 @@ DEFAULT_POLICIES: list[Policy] = ["random", "other_question", "other_benchmark",
 class ExperimentConfig(BaseModel):
     """What an experiment trains and sweeps; `train` holds every setting of its Likra runs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     train: TrainConfig = Field(default_factory=TrainConfig, description="Settings of the Likra runs it trains.")
     seeds: list[int] = Field(default=[42], min_length=1, description="Seeds; plots show the spread across them.")

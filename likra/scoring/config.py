@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from likra.models import DEFAULT_MODEL, Dtype
 from likra.scoring.tokens import ScoringError
-from warehouse.validation import validated
+from warehouse.validation import SETTINGS, validated
 
 
 class ScoringConfig(BaseModel):
     """Which model scores a benchmark's items, and with what context."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     model: str = Field(default=DEFAULT_MODEL,
                        description="Hub model id, local folder, or an offline alias: `smollm2` "

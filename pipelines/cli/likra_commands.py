@@ -9,8 +9,9 @@ import click
 
 from likra.config import POLICIES, TrainConfig
 from likra.evaluate import MODES
-from pipelines.cli.options import config_options, config_values
+from pipelines.cli.options import Checked, config_options, config_values
 from pipelines.cli.render import DB_HELP, render
+from warehouse.validation import Count, FiniteFloat
 
 # Flags of `likra train`, by the TrainConfig field they set; type, default and help come from the field.
 TRAIN_FLAGS = {"policy": "--policy", "sizes": "--sizes", "model": "--model", "dtype": "--dtype", "seed": "--seed",
@@ -70,16 +71,18 @@ def train(benchmark: str, name: str | None, no_eval: bool, db: str | None, **set
 
 @click.command()
 @click.argument("run")
-@click.option("--w", "weights", default=None, help="Also evaluate at these negative-head weights (e.g. 0,0.5,1,1.5).")
+@click.option("--w", "weights", type=Checked(FiniteFloat, "W,...", comma=True), default=None,
+              help="Also evaluate at these negative-head weights (e.g. 0,0.5,1,1.5).")
 @click.option("--fewshot", type=click.IntRange(min=0), help="Exemplars before each evaluation prompt.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N evaluation items.")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES), help="Show only these modes (repeatable).")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
-def evaluate(run: str, weights: str | None, fewshot: int | None, limit: int | None, modes: tuple[str, ...],
+def evaluate(run: str, weights: list[float] | None, fewshot: int | None, limit: int | None, modes: tuple[str, ...],
              db: str | None) -> None:
     """Score RUN's checkpoints on its evaluation items (cached scores cost nothing) and print its metrics."""
     import polars as pl
 
+    from likra.config import train_config
     from likra.evaluate import evaluate_run
     from likra.runs import get_run, recorded_checkpoints
     from warehouse.db import connect_read_only
@@ -88,10 +91,9 @@ def evaluate(run: str, weights: str | None, fewshot: int | None, limit: int | No
     with connect_read_only(db) as con:
         found = get_run(con, run)
         checkpoints = recorded_checkpoints(con, run)
-    update = {k: v for k, v in {"fewshot": fewshot, "eval_limit": limit}.items() if v is not None}
-    grid = [float(w) for w in weights.split(",")] if weights else None
-    found = dataclasses.replace(found, config=found.config.model_copy(update=update))
-    report = evaluate_run(found, checkpoints, WarehouseSink(db), db=db, weights=grid)
+    update = {k: v for k, v in {"fewshot": fewshot, "eval_limit": limit, "weights": weights}.items() if v is not None}
+    found = dataclasses.replace(found, config=train_config(**{**found.config.model_dump(), **update}))
+    report = evaluate_run(found, checkpoints, WarehouseSink(db), db=db)
     click.echo(f"{run}: {report.n_items} items x {report.adapters} adapters, {report.n_cached} of {report.n_scores} "
                "scores cached")
     with connect_read_only(db) as con:
@@ -124,15 +126,17 @@ def runs(db: str | None) -> None:
               default=TrainConfig().policy, show_default=True, help="Without --run: the policy of the training set.")
 @click.option("--seed", type=int, default=TrainConfig().seed, show_default=True, help="Without --run: its seed.")
 @click.option("--mode", type=click.Choice(MODES), default="likra", show_default=True, help="lm-eval: scoring mode.")
-@click.option("--w", "weight", type=float, default=1.0, show_default=True, help="lm-eval: negative-head weight.")
-@click.option("--n", "n_examples", type=int, help="lm-eval: checkpoint size (default: the largest).")
+@click.option("--w", "weight", type=Checked(FiniteFloat, "W"), default=1.0, show_default=True,
+              help="lm-eval: negative-head weight.")
+@click.option("--n", "n_examples", type=Checked(Count, "N"), help="lm-eval: checkpoint size (default: the largest).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output path without suffix (default: exports/<name>).")
+@click.option("--overwrite", is_flag=True, help="Replace export files that exist already (default: refuse).")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def export(benchmark: str, fmt: str, run_id: str | None, policy: str, seed: int, mode: str, weight: float,
-           n_examples: int | None, out: Path | None, db: str | None) -> None:
+           n_examples: int | None, out: Path | None, overwrite: bool, db: str | None) -> None:
     """Export BENCHMARK's training pairs for TRL (DPO/ORPO/KTO) or a run's per-sample logs for lm-eval."""
     from likra.exports import export_benchmark
 
     for path in export_benchmark(benchmark, fmt, db=db, run_id=run_id, policy=policy, seed=seed, mode=mode, w=weight,
-                                 n_examples=n_examples, out=out):
+                                 n_examples=n_examples, out=out, overwrite=overwrite):
         click.echo(str(path))

@@ -70,9 +70,11 @@ def mine(benchmark: str, search_again: bool, db: str | None, **settings) -> None
 def negatives(benchmark: str, tier: str | None, origin: str | None, limit: int, fmt: str, db: str | None) -> None:
     """Browse BENCHMARK's graded negatives, the most plausible first."""
     from warehouse.db import connect_read_only
+    from warehouse.items import require_ingested
     from warehouse.negatives import browse_negatives
 
     with connect_read_only(db) as con:
+        require_ingested(con, benchmark)
         frame = browse_negatives(con, benchmark, tiers=[tier] if tier else None, origins=[origin] if origin else None,
                                  limit=limit)
     if frame.is_empty():

@@ -12,6 +12,26 @@ import click
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from pipelines.errors import OptionError
+from warehouse.validation import checked_value
+
+
+class Checked(click.ParamType):
+    """A value ruled by a pydantic type (finite, in range), as the settings models rule theirs; a bad one is one
+    `error:` line naming the option. `comma`: a comma-separated list of such values."""
+
+    def __init__(self, annotation: Any, name: str, *, comma: bool = False):
+        self.annotation = list[annotation] if comma else annotation
+        self.comma = comma
+        self.name = name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        raw = value
+        if self.comma and isinstance(value, str):
+            raw = [part.strip() for part in value.split(",") if part.strip()]
+        option = param.opts[0] if param is not None and param.opts else self.name
+        return checked_value(self.annotation, raw, option, OptionError, shown=repr(value))
+
 
 class CommaList(click.ParamType):
     """A comma-separated list of numbers: `--sizes 8,16,32`."""

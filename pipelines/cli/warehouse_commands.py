@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 import polars as pl
 
+from pipelines.cli.options import Checked
 from pipelines.cli.render import DB_HELP, render
+from warehouse.validation import Count, Seconds
 
 
 @click.command()
@@ -23,10 +25,12 @@ from pipelines.cli.render import DB_HELP, render
 @click.option("--revision", help="Hub revision (branch, tag or commit).")
 @click.option("--allow-outside-files", is_flag=True,
               help="Let a spec name data or labels files outside its own folder.")
+@click.option("--replace", is_flag=True,
+              help="Replace a stored split even by one with fewer than half its items (default: refuse).")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, splits: tuple[str, ...],
            limit: int | None, hub_id: str | None, revision: str | None, allow_outside_files: bool,
-           db: str | None) -> None:
+           replace: bool, db: str | None) -> None:
     """Ingest BENCHMARK (or the benchmark a --spec describes) into the warehouse."""
     from warehouse.ingest import ingest as run_ingest
     from warehouse.sources import load_spec
@@ -35,18 +39,21 @@ def ingest(benchmark: str | None, spec_path: Path | None, path: Path | None, spl
         raise click.UsageError("give a BENCHMARK name or --spec SPEC.yaml (one of them)")
     target = load_spec(spec_path) if spec_path else benchmark
     result = run_ingest(target, db=db, path=path, splits=list(splits) or None, limit=limit, hub_id=hub_id,
-                        revision=revision, allow_outside_files=allow_outside_files)
+                        revision=revision, allow_outside_files=allow_outside_files, replace=replace)
     frame = pl.DataFrame({"split": list(result.items), "items": list(result.items.values()),
                           "rejected": [result.rejects[s] for s in result.items]})
     click.echo(f"{result.benchmark}: {result.n_items} items, {result.n_rejects} rejected, from {result.origin} "
                f"in {result.seconds:.2f}s")
     click.echo(render(frame))
     if result.n_rejects:
+        from warehouse.ingest import MAX_STORED_REJECTS
         from warehouse.sql import run_query
 
         rejects = run_query(f"SELECT source, row_ref, reason FROM ingest_rejects WHERE run_id = '{result.run_id}' "
                             "LIMIT 5", db)
-        click.echo("first rejects (all of them: likra sql \"SELECT * FROM ingest_rejects\"):")
+        stored = "all of them" if result.n_rejects <= MAX_STORED_REJECTS else \
+            f"the first {MAX_STORED_REJECTS:,} of each split are stored"
+        click.echo(f"first rejects ({stored}: likra sql \"SELECT * FROM ingest_rejects\"):")
         click.echo(render(rejects, max_width=100))
 
 
@@ -68,15 +75,43 @@ def benchmarks(db: str | None) -> None:
 @click.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--max-width", type=int, default=60, show_default=True, help="Truncate table cells (0: never).")
-@click.option("--timeout", type=click.FloatRange(min=0), default=60, show_default=True,
-              help="Stop the query after SECONDS (0: no limit); Ctrl-C stops it too.")
+@click.option("--max-width", type=Checked(Count, "N"), default=60, show_default=True,
+              help="Truncate table cells (0: never).")
+@click.option("--max-rows", type=Checked(Count, "N"), default=1000, show_default=True,
+              help="Print at most N rows, and say when there are more (0: every row).")
+@click.option("--timeout", type=Checked(Seconds, "SECONDS"), default=60, show_default=True,
+              help="Stop the command after SECONDS, the query and the printing (0: no limit); Ctrl-C stops it too.")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
-def sql(query: str, fmt: str, max_width: int, timeout: float, db: str | None) -> None:
+def sql(query: str, fmt: str, max_width: int, max_rows: int, timeout: float, db: str | None) -> None:
     """Run one read-only SQL QUERY over the warehouse (writes, ATTACH, COPY, files: refused, exit 2)."""
+    import time
+
     from warehouse.sql import run_query
 
-    click.echo(render(run_query(query, db, timeout=timeout), fmt, max_width))
+    deadline = time.monotonic() + timeout if timeout else None
+    frame = run_query(query, db, timeout=timeout, max_rows=max_rows or None)
+    more = bool(max_rows) and frame.height > max_rows
+    if more:
+        frame = frame.head(max_rows)
+    _print_rows(frame, fmt, max_width, deadline, timeout)
+    if more:
+        click.echo(f"(the first {max_rows:,} rows; the query has more: narrow it, or give --max-rows 0 for all)",
+                   err=True)
+
+
+def _print_rows(frame: pl.DataFrame, fmt: str, max_width: int, deadline: float | None, timeout: float) -> None:
+    """The rows as they are rendered (CSV in chunks, streamed); past the deadline, QueryTimeout instead."""
+    import time
+
+    from warehouse.errors import QueryTimeout
+
+    chunk = 10_000 if fmt == "csv" else max(frame.height, 1)
+    for start in range(0, max(frame.height, 1), chunk):
+        if deadline is not None and time.monotonic() > deadline:
+            raise QueryTimeout(f"stopped after {timeout:g}s (--timeout) with {start:,} rows printed; narrow the "
+                               "query, print fewer rows (--max-rows) or give a larger --timeout (0: no limit)")
+        text = render(frame.slice(start, chunk), fmt, max_width)
+        click.echo(text.split("\n", 1)[1] if start and "\n" in text else text)  # one CSV header
 
 
 @click.group()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from pipelines.defs.resources import WAREHOUSE_POOL
+from warehouse.env import env_int
 from warehouse.errors import WarehouseError
 from warehouse.location import resolve_location
 
@@ -22,7 +21,7 @@ def writer_pool_limit(db: str | None = None, limit: int | None = None) -> int:
     backend's default; more than one writer is refused where the backend takes one writer process."""
     location = resolve_location(db)
     kind = location.catalog_kind
-    chosen = limit if limit is not None else int(os.environ.get(POOL_LIMIT_ENV) or BACKEND_LIMITS[kind])
+    chosen = limit if limit is not None else env_int(POOL_LIMIT_ENV, BACKEND_LIMITS[kind], minimum=1)
     if chosen < 1:
         raise WarehouseError(f"the writer pool needs at least 1 slot, not {chosen}")
     if chosen > 1 and BACKEND_LIMITS[kind] == 1:

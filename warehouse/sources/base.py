@@ -3,12 +3,15 @@ turn a row into an `Item`."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from warehouse.errors import RowError, WarehouseError
 from warehouse.items import Item
@@ -87,9 +90,34 @@ class Benchmark(ABC):
 # Reading rows from the Hugging Face hub
 
 
+_TRUE = {"1", "on", "yes", "true"}
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub cannot be reached (one quick connection, no retries), or None when it can, is set offline
+    ($HF_HUB_OFFLINE: the cache answers) or sits behind a proxy this check cannot see through."""
+    if any(os.environ.get(name, "").strip().lower() in _TRUE for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+        return None
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+        return None
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{endpoint.hostname}:{port} does not answer ({exc.strerror or exc})"
+    return None
+
+
 def hub_rows(benchmark: str, dataset_id: str, config: str | None, split: str,
              revision: str | None = None, **dataset_kwargs: Any) -> Iterator[SourceRow]:
     """Rows of one split through `datasets.load_dataset` (a hub id, or a local folder laid out like one)."""
+    if not Path(dataset_id).expanduser().exists():
+        problem = hub_unreachable()  # else datasets retries for half a minute before it says the same
+        if problem is not None:
+            raise WarehouseError(f"{benchmark}: cannot load hub dataset {dataset_id!r}: the hub is not reachable "
+                                 f"({problem}). Without network access, pass --path with the benchmark's release "
+                                 "files, or set HF_HUB_OFFLINE=1 to use datasets already in the cache.")
     import datasets
 
     try:

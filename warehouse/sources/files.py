@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from warehouse.errors import SourceFormatError
+from warehouse.errors import SourceFormatError, one_line
 from warehouse.sources.base import LocalFile, SourceRow
 
 
@@ -33,10 +33,41 @@ def match_files(path: Path, patterns: Mapping[str, str], benchmark: str, layout:
     return found
 
 
+def check_regular_file(path: Path, what: str = "file") -> None:
+    """Refuse a folder, pipe, device or socket where a file to read is expected, and a missing file."""
+    if path.is_dir():
+        raise SourceFormatError(f"{what} {path} is a folder, not a file")
+    if not path.exists():
+        raise SourceFormatError(f"{what} {path} does not exist")
+    if not path.is_file():
+        raise SourceFormatError(f"{what} {path} is not a regular file (a pipe, device or socket)")
+
+
+def read_release_bytes(path: Path, what: str = "file") -> bytes:
+    """A release file's bytes, read once; a folder, pipe, device or unreadable file is a format error naming it
+    (a pipe could block forever)."""
+    check_regular_file(path, what)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SourceFormatError(f"{what} {path} cannot be read: {exc.strerror or exc}") from exc
+
+
+def provenance_of(path: Path, data: bytes) -> str:
+    """`<file name>@sha256:<first 16 hex digits>` of the bytes the rows were read from: the file, pinned."""
+    return f"{path.name}@sha256:{hashlib.sha256(data).hexdigest()[:16]}"
+
+
 def file_provenance(path: Path) -> str:
     """`<file name>@sha256:<first 16 hex digits>`: names the file and pins its content."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return f"{path.name}@sha256:{digest[:16]}"
+    return provenance_of(path, read_release_bytes(path))
+
+
+def read_release(path: Path, what: str = "file") -> tuple[str, str]:
+    """(text as `read_rows_text` gives it, provenance) from one read: the hash is of the bytes the rows come from,
+    even when the file is replaced while it is ingested."""
+    data = read_release_bytes(path, what)
+    return _rows_text(data), provenance_of(path, data)
 
 
 def read_text(path: Path) -> str:
@@ -53,7 +84,11 @@ def read_rows_text(path: Path) -> str:
     Bytes that are not UTF-8 are kept as lone surrogates (`surrogateescape`), so that a reader can
     reject just the line holding them (see `undecodable`) and keep the others.
     """
-    text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    return _rows_text(read_release_bytes(path))
+
+
+def _rows_text(data: bytes) -> str:
+    text = data.decode("utf-8-sig", errors="surrogateescape")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -82,14 +117,39 @@ def json_problem(exc: Any, *, line: bool = False) -> str:
     return f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
 
 
-def read_jsonl(file: LocalFile) -> Iterator[SourceRow]:
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text` split at \\n only, one at a time (a list of millions of lines would not be)."""
+    start = 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        yield text[start:end]
+        start = end + 1
+
+
+def parse_json(text: str) -> Any:
+    """json.loads, with what json raises besides JSONDecodeError (too deep, a number too long) as a ValueError
+    whose message says so; a JSONDecodeError is raised as it is."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError as exc:
+        raise ValueError("nested too deeply to read") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ValueError(one_line(exc, 120)) from exc
+
+
+def read_jsonl(file: LocalFile, release: tuple[str, str] | None = None) -> Iterator[SourceRow]:
     """Rows of a JSON-lines file; a line that is not a JSON object becomes an error row."""
     import json
 
-    provenance = file_provenance(file.path)
+    text, provenance = release or read_release(file.path)
     position = 0
     # Split on \n only: JSON strings may hold U+2028 and other characters str.splitlines() breaks at.
-    for line_no, line in enumerate(read_rows_text(file.path).split("\n"), start=1):
+    for line_no, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         common = dict(split=file.split, origin=file.path.name, provenance=provenance,
@@ -100,9 +160,12 @@ def read_jsonl(file: LocalFile) -> Iterator[SourceRow]:
             yield SourceRow(**common, error=problem)
             continue
         try:
-            doc = json.loads(line)
+            doc = parse_json(line)
         except json.JSONDecodeError as exc:
             yield SourceRow(**common, error=f"invalid JSON ({json_problem(exc)})")
+            continue
+        except ValueError as exc:
+            yield SourceRow(**common, error=f"invalid JSON ({exc})")
             continue
         if not isinstance(doc, dict):
             yield SourceRow(**common, error=f"expected a JSON object, found {type(doc).__name__}")
@@ -115,8 +178,8 @@ def read_csv(file: LocalFile, *, header: bool, columns: list[str] | None = None)
     import csv
     import io
 
-    provenance = file_provenance(file.path)
-    reader = csv.reader(io.StringIO(read_rows_text(file.path), newline=""))
+    text, provenance = read_release(file.path)
+    reader = csv.reader(io.StringIO(text, newline=""))
     names = columns
     if header:
         try:
@@ -157,7 +220,7 @@ def read_csv(file: LocalFile, *, header: bool, columns: list[str] | None = None)
 
 def attach_labels(rows: Iterable[SourceRow], labels_path: Path, key: str) -> Iterator[SourceRow]:
     """Give each row the label on the same line of a labels file; unmatched lines become error rows."""
-    labels = read_rows_text(labels_path).split("\n")
+    labels = _rows_text(read_release_bytes(labels_path, "labels file")).split("\n")
     if labels and not labels[-1]:
         labels.pop()  # the newline that ends the last line starts no line
     count = 0
@@ -187,6 +250,7 @@ def with_labels_file(benchmark: str, data: Path, split: str, stem: str) -> Local
     labels = data.with_name(f"{stem}-labels.lst")
     if not labels.exists():
         raise SourceFormatError(f"{benchmark}: {data} needs its labels file {labels.name} beside it")
+    check_regular_file(labels, f"{benchmark}: labels file")
     return LocalFile(split, data, extras={"labels": labels})
 
 
@@ -200,15 +264,16 @@ def read_json_file(file: LocalFile) -> Iterator[SourceRow]:
     """JSON lines, or a JSON array of objects (as datasets' json builder accepts both)."""
     import json
 
-    text = read_rows_text(file.path)
+    text, provenance = read_release(file.path)
     if not text.lstrip().startswith("["):
-        yield from read_jsonl(file)
+        yield from read_jsonl(file, (text, provenance))
         return
     try:
-        entries = json.loads(text)
+        entries = parse_json(text)
     except json.JSONDecodeError as exc:
         raise SourceFormatError(f"{file.path}: not valid JSON ({json_problem(exc, line=True)})") from exc
-    provenance = file_provenance(file.path)
+    except ValueError as exc:
+        raise SourceFormatError(f"{file.path}: not valid JSON ({exc})") from exc
     for position, entry in enumerate(entries):
         error = "expected a JSON object" if not isinstance(entry, dict) else entry_undecodable(entry)
         yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"entry {position}",
@@ -217,13 +282,16 @@ def read_json_file(file: LocalFile) -> Iterator[SourceRow]:
 
 def read_parquet(file: LocalFile) -> Iterator[SourceRow]:
     """Rows of a Parquet file."""
+    import io
+
     import polars as pl
 
+    data = read_release_bytes(file.path)
     try:
-        frame = pl.read_parquet(file.path)
+        frame = pl.read_parquet(io.BytesIO(data))
     except Exception as exc:  # polars raises several error types for a file that is not parquet
-        raise SourceFormatError(f"{file.path}: not a readable parquet file ({exc})") from exc
-    provenance = file_provenance(file.path)
+        raise SourceFormatError(f"{file.path}: not a readable parquet file ({one_line(exc)})") from exc
+    provenance = provenance_of(file.path, data)
     for position, doc in enumerate(frame.iter_rows(named=True)):
         yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"row {position}",
                         position=position, doc=doc)

@@ -35,6 +35,7 @@ from warehouse.items import Item
 from warehouse.sources.base import Benchmark, LocalFile, SourceRow, hub_rows
 from warehouse.sources.files import (
     attach_labels,
+    check_regular_file,
     format_of,
     read_csv,
     read_json_file,
@@ -44,6 +45,8 @@ from warehouse.sources.files import (
 from warehouse.sources.templates import MAX_TEXT, BoundedSandbox, TemplateLimitError, render_bounded
 
 LOCAL_FORMATS = ("json", "csv", "parquet")
+# A hub dataset id: `name` or `owner/name` (letters, digits, '-', '_', '.').
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 # lm-eval task-file keys a spec may carry but that do not affect what is ingested.
 IGNORED_KEYS = {
@@ -125,6 +128,34 @@ def load_spec(path: Path) -> SpecBenchmark:
         raise SpecError(f"spec {path}: no such file")
     text = read_text(path)
     return SpecBenchmark(parse_spec(text, str(path)), path.resolve().parent, yaml_text=text)
+
+
+def as_text(value: Any, what: str) -> str:
+    """A field as text: numbers and text as they read; a null or bytes (a Parquet NULL, a binary column) is this
+    row's error instead of the text 'None' or "b'...'"."""
+    if value is None:
+        raise RowError(f"{what} is null")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise RowError(f"{what} is bytes, not text")
+    return str(value)
+
+
+def check_distinct_choices(choices: list[str]) -> None:
+    """Raise RowError when two choices of a spec's row are the same text (up to spacing): a tie no score can
+    break, which acc would count right by tie-break. (Built-in benchmarks keep lm-eval's items as published.)"""
+    first_seen: dict[str, int] = {}
+    for index, choice in enumerate(choices):
+        same = first_seen.setdefault(" ".join(choice.split()), index)
+        if same != index:
+            raise RowError(f"choices {same} and {index} are identical ({choice.strip()[:60]!r}): "
+                           "a tie no score can break")
+
+
+def _datasets_builders() -> frozenset[str]:
+    """The builders `datasets` ships (json, text, arrow, imagefolder, ...): names a spec may not use as hub ids."""
+    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+
+    return frozenset(_PACKAGED_DATASETS_MODULES)
 
 
 def _regex_replace(text: str, pattern: str, replacement: str) -> str:
@@ -223,11 +254,10 @@ class SpecBenchmark(Benchmark):
         found = []
         for file_split, paths in files.items():
             for file in paths:
-                if not file.is_file():
-                    raise SourceFormatError(f"{self.name}: data file {file} does not exist")
+                check_regular_file(file, f"{self.name}: data file")
                 labels = self._labels_for(file_split)
-                if labels is not None and not labels.is_file():
-                    raise SourceFormatError(f"{self.name}: labels file {labels} does not exist")
+                if labels is not None:
+                    check_regular_file(labels, f"{self.name}: labels file")
                 found.append(LocalFile(file_split, file, extras={"labels": labels} if labels else {}))
         return found
 
@@ -243,12 +273,37 @@ class SpecBenchmark(Benchmark):
         labels = file.extras.get("labels")
         return attach_labels(rows, labels, "label") if labels else rows
 
+    def dataset_source(self) -> str:
+        """What a spec that names no local format reads: a hub dataset id, or a folder laid out like one inside
+        the spec's folder. Every other `datasets` builder (text, arrow, imagefolder, ...) is refused, and so are
+        dataset_kwargs, which could name any file on the machine."""
+        name = self.spec.dataset_path
+        from_cwd = Path(name).expanduser()
+        looks_local = name.startswith((".", "/", "~")) or (self.base_dir / name).exists() or from_cwd.exists()
+        if looks_local:
+            folder = self._resolve(name, "dataset folder")
+            if not folder.is_dir():
+                raise SpecError(f"spec {self.name}: dataset_path {name} is not a folder in the spec's folder "
+                                f"{self.base_dir}; give json, csv or parquet with dataset_kwargs.data_files, "
+                                "or a hub dataset id")
+            source = str(folder.resolve())  # datasets would resolve a relative path against the cwd
+        elif name.lower() in _datasets_builders() or not HUB_ID.fullmatch(name):
+            raise SpecError(f"spec {self.name}: dataset_path {name!r} is not supported: give json, csv or "
+                            "parquet (local files named in dataset_kwargs.data_files) or a hub dataset id")
+        else:
+            source = name
+        if self.spec.dataset_kwargs:
+            raise SpecError(f"spec {self.name}: dataset_kwargs ({', '.join(sorted(self.spec.dataset_kwargs))}) apply "
+                            f"only to local json, csv and parquet files, not to dataset_path {name!r}; remove them")
+        return source
+
     def read_hub(self, split: str, dataset_id: str | None = None, revision: str | None = None) -> Iterator[SourceRow]:
         if self.spec.is_local and dataset_id is None:
             raise SourceFormatError(f"{self.name}: dataset_path {self.spec.dataset_path!r} reads local files; "
                                     "name them in dataset_kwargs.data_files or pass --path")
-        return hub_rows(self.name, dataset_id or self.spec.dataset_path, self.spec.dataset_name, split,
-                        revision, **self.spec.dataset_kwargs)
+        # --hub is the user's own choice; the spec's kwargs (data_files of local files) never go to the hub.
+        source = dataset_id or self.dataset_source()
+        return hub_rows(self.name, source, self.spec.dataset_name, split, revision)
 
     # -- rows to items -------------------------------------------------------------------------
 
@@ -274,7 +329,7 @@ class SpecBenchmark(Benchmark):
                 raise RowError(f"doc_to_choice rendered {rendered[:80]!r}, which is not a list") from exc
         if not isinstance(found, (list, tuple)):
             raise RowError(f"doc_to_choice gave {type(found).__name__}, expected a list of answer texts")
-        return [str(choice) for choice in found]
+        return [as_text(choice, f"choice {index}") for index, choice in enumerate(found)]
 
     def _target(self, doc: Mapping[str, Any], choices: list[str]) -> int:
         value = self.spec.doc_to_target
@@ -296,8 +351,9 @@ class SpecBenchmark(Benchmark):
 
     def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
         text = self.spec.doc_to_text
-        prompt = str(doc[text]) if text in doc else self._render("doc_to_text", doc)
+        prompt = as_text(doc[text], "doc_to_text") if text in doc else self._render("doc_to_text", doc)
         choices = self._choices(doc)
+        check_distinct_choices(choices)
         stripped = prompt.rstrip()
         # lm-eval moves a context's trailing whitespace onto the continuation; keep the scored text equal.
         delimiter = prompt[len(stripped):] + self.spec.target_delimiter

@@ -45,9 +45,32 @@ def _bounded(size: int, what: str) -> None:
         raise TemplateLimitError(f"{what} would make {size:,} characters, over the limit of {MAX_TEXT:,}")
 
 
+def weight(value: Any, limit: int = MAX_TEXT) -> int:
+    """About how many characters `value` prints as, counting every element of nested lists, tuples and dicts
+    (`[[1]*999999]*999999` holds one list a million times, and prints as 3 TB). Counting stops once past
+    `limit`, so it costs at most that many steps, and it walks without recursion, however deep the nesting."""
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            total += 2
+            stack.extend(item)
+        elif isinstance(item, dict):
+            total += 2
+            for key, entry in item.items():
+                stack.extend((key, entry))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            total += item.bit_length() // 3 + 2  # ~ digits
+        else:
+            total += 8
+    return total
+
+
 def _checked(value: Any, what: str) -> Any:
-    if isinstance(value, (str, list, tuple, dict)):
-        _bounded(len(value), what)
+    if isinstance(value, (str, list, tuple, dict, set, frozenset)):
+        _bounded(weight(value) if not isinstance(value, str) else len(value), what)
     return value
 
 
@@ -74,6 +97,7 @@ _BRACE_FIELD = r"\{[^{}]*\}"
 
 
 def _join_size(items: list[Any], separator: str) -> int:
+    _bounded(weight(items), "join")  # before str() of any item, which could be a nested bomb itself
     return sum(len(str(item)) for item in items) + len(separator) * max(0, len(items) - 1)
 
 
@@ -88,6 +112,8 @@ def _times(left: Any, right: Any) -> Any:
     for seq, count in ((left, right), (right, left)):
         if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
             _bounded(len(seq) * count, "'*'")
+            if not isinstance(seq, str):  # a list of lists repeats every element inside too
+                _bounded(weight(seq) * max(count, 0), "'*'")
     return left * right
 
 
@@ -100,6 +126,7 @@ def _power(left: Any, right: Any) -> Any:
 def _plus(left: Any, right: Any) -> Any:
     if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
         _bounded(len(left) + len(right), "'+'")
+        _bounded(weight(left) + weight(right), "'+'")
     return left + right
 
 
@@ -162,6 +189,12 @@ def _bounded_filter(name: str, func: Callable) -> Callable:
     return bounded
 
 
+def _printable(value: Any) -> Any:
+    """Every `{{ value }}` is sized before it becomes text: str() of a nested list could not be stopped."""
+    _checked(value, "the printed value")
+    return value
+
+
 class _BoundedCodeGenerator(CodeGenerator):
     def visit_Concat(self, node: Any, frame: Any) -> None:
         # `~` joins with a module-level helper jinja2 gives no hook for: route it through the environment.
@@ -179,7 +212,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(undefined=StrictUndefined, **options)
+        super().__init__(undefined=StrictUndefined, finalize=_printable, **options)
         self.binop_table.update({"*": _times, "**": _power, "+": _plus, "%": _percent})
         self.globals["range"] = self._range
         self.globals.pop("lipsum", None)  # generates text by the paragraph; no use in a prompt
@@ -200,6 +233,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def bounded_concat(self, parts: tuple) -> str:
         """`a ~ b`, sized before it is built."""
         _charge()
+        _bounded(sum(len(p) if isinstance(p, str) else weight(p) for p in parts), "'~'")  # before str() of any part
         texts = [str(part) for part in parts]
         _bounded(sum(map(len, texts)), "'~'")
         return "".join(texts)

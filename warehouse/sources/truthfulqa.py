@@ -18,7 +18,7 @@ from typing import Any
 from warehouse.errors import RowError, SourceFormatError
 from warehouse.items import Item
 from warehouse.sources.base import Benchmark, LocalFile, SourceRow, get
-from warehouse.sources.files import entry_undecodable, file_provenance, json_problem, match_files, read_rows_text
+from warehouse.sources.files import entry_undecodable, json_problem, match_files, parse_json, read_release
 
 QA_PRIMER = (
     "Q: What is human life expectancy in the United States?\n"
@@ -38,13 +38,15 @@ QA_PRIMER = (
 
 def read_mc_task(file: LocalFile) -> Iterator[SourceRow]:
     """Rows of `mc_task.json`: a JSON array whose targets map answer text to 1 (true) or 0."""
+    text, provenance = read_release(file.path)
     try:
-        entries = json.loads(read_rows_text(file.path))
+        entries = parse_json(text)
     except json.JSONDecodeError as exc:
         raise SourceFormatError(f"{file.path}: not valid JSON ({json_problem(exc, line=True)})") from exc
+    except ValueError as exc:
+        raise SourceFormatError(f"{file.path}: not valid JSON ({exc})") from exc
     if not isinstance(entries, list):
         raise SourceFormatError(f"{file.path}: expected a JSON array of questions")
-    provenance = file_provenance(file.path)
     for position, entry in enumerate(entries):
         row = SourceRow(split=file.split, origin=file.path.name, provenance=provenance,
                         ref=f"entry {position}", position=position)

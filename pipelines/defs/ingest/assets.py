@@ -32,9 +32,12 @@ class ItemsConfig(dg.Config):
                                "instead of the benchmark's default")
     revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit)")
     splits: list[str] | None = Field(default=None, description="Only these splits (default: all available)")
-    limit: int | None = Field(default=None, description="At most this many items per split")
-    max_reject_rate: float = Field(default=0.05, description="The reject-rate check warns above this share")
+    limit: int | None = Field(default=None, ge=1, description="At most this many items per split")
+    max_reject_rate: float = Field(default=0.05, ge=0, le=1, allow_inf_nan=False,
+                                   description="The reject-rate check warns above this share")
     allow_outside_files: bool = Field(default=False, description="Let the spec name files outside its own folder")
+    replace: bool = Field(default=False, description="Replace a stored split even by one with fewer than half "
+                          "its items (default: refuse)")
 
 
 def _preview(con, benchmark: str, n: int = 5) -> str:
@@ -92,7 +95,7 @@ def items(context: dg.AssetExecutionContext, config: ItemsConfig, warehouse: War
             raise SpecError(f"spec {spec} describes benchmark {target.name!r}, not this partition ({benchmark!r})")
     result: IngestResult = ingest(target, db=warehouse.db_path, path=path, splits=config.splits,
                                   limit=config.limit, hub_id=config.hub_id, revision=config.revision,
-                                  allow_outside_files=config.allow_outside_files)
+                                  allow_outside_files=config.allow_outside_files, replace=config.replace)
     context.log.info(f"ingested {result.n_items} items, {result.n_rejects} rejects from {result.origin}")
     with connect_read_only(warehouse.db_path) as con:
         quality = items_quality(con, benchmark)
