@@ -95,7 +95,11 @@ def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, mon
     assert "of 11 checks passed" in result.output and "11 of 11 checks passed" in result.output
     log_file = Path(re.search(r"events: (\S+)\)", result.output).group(1))
     assert "STEP_SUCCESS" in log_file.read_text()
-    assert "n_examples    base    sft    likra    negbase" in result.output
+    # The learning curve: one row per size, one column per mode, each cell "acc / acc_norm".
+    header = next(line for line in result.output.splitlines() if "n_examples" in line)
+    assert header.split() == ["fewshot", "n_examples", "base", "sft", "likra", "negbase"]
+    assert "Accuracy (acc / acc_norm)" in result.output
+    assert re.search(r"^\s+0\s+16\s+\d\.\d+ / \d\.\d+", result.output, re.MULTILINE)
     report = Path(re.search(r"Plot and report: (\S+), (\S+)", result.output).group(2))
     assert report.is_file() and (report.parent / "learning_curve.png").read_bytes().startswith(b"\x89PNG")
     assert 'likra sql "SELECT' in result.output and "make ui" in result.output
