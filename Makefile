@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # One Dagster instance for the CLI, the UI and schedules; settings in ./dagster.yaml.
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: install demo test ui bench clean
+.PHONY: install demo test lint ui bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: $(STAMP)
 ## The test suite (the slow, real-model tests included).
 test: $(STAMP)
 	$(BIN)/pytest
+
+## Lint and format check (ruff, settings in pyproject.toml); `ruff format .` fixes the layout.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## The Dagster UI on http://127.0.0.1:3000
 ui: $(STAMP)

@@ -49,8 +49,11 @@ def report(name: str, rows: list[dict], predicted: list[bool]) -> None:
     expected = [r["expected"] == "same" for r in rows]
     precision, recall, tp, fp, fn = scores(predicted, expected)
     print(f"{name:38} precision {precision:6.1%}  recall {recall:6.1%}  (tp {tp}, fp {fp}, fn {fn}, {len(rows)} pairs)")
-    wrong = [f"{'FP' if p else 'FN'} {r['true_answer']!r} / {r['candidate']!r}"
-             for r, p, e in zip(rows, predicted, expected) if p != e]
+    wrong = [
+        f"{'FP' if p else 'FN'} {r['true_answer']!r} / {r['candidate']!r}"
+        for r, p, e in zip(rows, predicted, expected)
+        if p != e
+    ]
     for line in wrong[:12]:
         print(f"    {line}")
 
@@ -59,8 +62,14 @@ def truthfulqa_pairs(embedder: Embedder, min_sim: float) -> None:
     import json
 
     entries = json.loads((SAMPLES / "truthfulqa" / "data" / "mc_task.json").read_text(encoding="utf-8"))
-    questions = [(e["question"], [t for t, label in e["mc2_targets"].items() if label == 1],
-                  [t for t, label in e["mc2_targets"].items() if label == 0]) for e in entries]
+    questions = [
+        (
+            e["question"],
+            [t for t, label in e["mc2_targets"].items() if label == 1],
+            [t for t, label in e["mc2_targets"].items() if label == 0],
+        )
+        for e in entries
+    ]
     texts = sorted({t for _, trues, falses in questions for t in (*trues, *falses)})
     vectors = dict(zip(texts, embedder.encode(texts)))
     apart = judged_apart = together = judged_together = surface_apart = 0
@@ -70,19 +79,25 @@ def truthfulqa_pairs(embedder: Embedder, min_sim: float) -> None:
                 others = np.stack([vectors[f] for f in falses if f != false] or [np.zeros_like(vectors[true])])
                 apart += 1
                 surface_apart += surface_rule(false, [true]) is not None
-                judged_apart += embedding_lexical_same(false, vectors[false], [true], vectors[true][None, :], min_sim,
-                                                       others, question)
+                judged_apart += embedding_lexical_same(
+                    false, vectors[false], [true], vectors[true][None, :], min_sim, others, question
+                )
             for other in trues:
                 if other != true:
                     together += 1
                     falses_matrix = np.stack([vectors[f] for f in falses])
-                    judged_together += embedding_lexical_same(other, vectors[other], [true], vectors[true][None, :],
-                                                              min_sim, falses_matrix, question)
-    print(f"TruthfulQA MC2, {len(questions)} questions: a true and a false answer of one question, {apart} pairs: "
-          f"judged the same by the surface rules {surface_apart} ({surface_apart / apart:.2%}), by embedding_lexical "
-          f">= {min_sim} {judged_apart} ({judged_apart / apart:.2%})")
-    print(f"  two true answers of one question, {together} ordered pairs: judged the same by embedding_lexical "
-          f"{judged_together} ({judged_together / together:.1%}; a floor for recall, not all are paraphrases)")
+                    judged_together += embedding_lexical_same(
+                        other, vectors[other], [true], vectors[true][None, :], min_sim, falses_matrix, question
+                    )
+    print(
+        f"TruthfulQA MC2, {len(questions)} questions: a true and a false answer of one question, {apart} pairs: "
+        f"judged the same by the surface rules {surface_apart} ({surface_apart / apart:.2%}), by embedding_lexical "
+        f">= {min_sim} {judged_apart} ({judged_apart / apart:.2%})"
+    )
+    print(
+        f"  two true answers of one question, {together} ordered pairs: judged the same by embedding_lexical "
+        f"{judged_together} ({judged_together / together:.1%}; a floor for recall, not all are paraphrases)"
+    )
 
 
 def guard_cost(embedder: Embedder, min_sim: float) -> None:
@@ -108,8 +123,10 @@ def guard_cost(embedder: Embedder, min_sim: float) -> None:
     surface = sum(surface_rule(text, truth) is not None for text, truth in zip(texts, trues))
     surface_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    paraphrases = sum(embedding_lexical_same(text, vectors[i], truth, vectors[[index[t] for t in truth]], min_sim)
-                      for i, (text, truth) in enumerate(zip(texts, trues)))
+    paraphrases = sum(
+        embedding_lexical_same(text, vectors[i], truth, vectors[[index[t] for t in truth]], min_sim)
+        for i, (text, truth) in enumerate(zip(texts, trues))
+    )
     paraphrase_seconds = time.perf_counter() - started
     n = len(texts)
     print(f"guard cost on {n} distinct real answers, each against 3 true answers (cold caches):")
@@ -132,17 +149,30 @@ def main() -> None:
     report("surface rules, every pair", rows, surface)
 
     embedder = Embedder()
-    truths, candidates = embedder.encode([r["true_answer"] for r in rows]), embedder.encode([r["candidate"] for r in rows])
+    truths, candidates = (
+        embedder.encode([r["true_answer"] for r in rows]),
+        embedder.encode([r["candidate"] for r in rows]),
+    )
     for min_sim in (0.7, 0.75, 0.8, 0.85):
-        model = [embedding_lexical_same(r["candidate"], c, [r["true_answer"]], t[None, :], min_sim)
-                 for r, c, t in zip(rows, candidates, truths)]
-        report(f"embedding_lexical >= {min_sim}, paraphrase pairs", model_rows,
-               [m for m, r in zip(model, rows) if r["level"] == "paraphrase"])
+        model = [
+            embedding_lexical_same(r["candidate"], c, [r["true_answer"]], t[None, :], min_sim)
+            for r, c, t in zip(rows, candidates, truths)
+        ]
+        report(
+            f"embedding_lexical >= {min_sim}, paraphrase pairs",
+            model_rows,
+            [m for m, r in zip(model, rows) if r["level"] == "paraphrase"],
+        )
         report(f"surface + embedding_lexical >= {min_sim}, every pair", rows, [s or m for s, m in zip(surface, model)])
     if args.cross_encoder:
-        judged = cross_encoder_same(args.cross_encoder, [(r["candidate"], r["true_answer"]) for r in rows], args.threshold)
-        report(f"cross_encoder >= {args.threshold}, paraphrase pairs", model_rows,
-               [bool(j) for j, r in zip(judged, rows) if r["level"] == "paraphrase"])
+        judged = cross_encoder_same(
+            args.cross_encoder, [(r["candidate"], r["true_answer"]) for r in rows], args.threshold
+        )
+        report(
+            f"cross_encoder >= {args.threshold}, paraphrase pairs",
+            model_rows,
+            [bool(j) for j, r in zip(judged, rows) if r["level"] == "paraphrase"],
+        )
         report("surface + cross_encoder, every pair", rows, [s or bool(j) for s, j in zip(surface, judged)])
     truthfulqa_pairs(embedder, 0.75)
     guard_cost(embedder, 0.75)

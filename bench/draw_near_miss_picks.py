@@ -47,9 +47,19 @@ def draw(db: str, benchmark: str, questions: int, seed: int) -> list[dict]:
             if row is None:
                 continue
             item = items[item_id]
-            picks.append({"benchmark": benchmark, "item_id": item_id, "question": item.question,
-                          "gold": item.choices[item.gold], "candidate": row["negative"], "norm_hash": row["norm_hash"],
-                          "origin": origin, "origin_item_id": row["origin_item_id"], "part": part_of(item_id)})
+            picks.append(
+                {
+                    "benchmark": benchmark,
+                    "item_id": item_id,
+                    "question": item.question,
+                    "gold": item.choices[item.gold],
+                    "candidate": row["negative"],
+                    "norm_hash": row["norm_hash"],
+                    "origin": origin,
+                    "origin_item_id": row["origin_item_id"],
+                    "part": part_of(item_id),
+                }
+            )
     return picks
 
 
@@ -66,14 +76,23 @@ def main() -> None:
     with open(args.out, "a") as out:
         for pick in picks:
             out.write(json.dumps(pick, ensure_ascii=False) + "\n")
-    blind = [{"id": hashlib.sha256(f"{p['item_id']}|{p['norm_hash']}".encode()).hexdigest()[:10],
-              "question": p["question"], "correct_answer": p["gold"], "candidate": p["candidate"]} for p in picks]
+    blind = [
+        {
+            "id": hashlib.sha256(f"{p['item_id']}|{p['norm_hash']}".encode()).hexdigest()[:10],
+            "question": p["question"],
+            "correct_answer": p["gold"],
+            "candidate": p["candidate"],
+        }
+        for p in picks
+    ]
     random.Random(args.seed + 1).shuffle(blind)
     with open(args.blind, "a") as out:
         for row in blind:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(picks)} picks of {args.benchmark} ({sum(p['origin'] == CROSS for p in picks)} cross-question, "
-          f"{sum(p['part'] == 'heldout' for p in picks)} held out) -> {args.out}; blind file {args.blind}")
+    print(
+        f"{len(picks)} picks of {args.benchmark} ({sum(p['origin'] == CROSS for p in picks)} cross-question, "
+        f"{sum(p['part'] == 'heldout' for p in picks)} held out) -> {args.out}; blind file {args.blind}"
+    )
 
 
 if __name__ == "__main__":

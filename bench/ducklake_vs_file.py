@@ -30,16 +30,16 @@ SHARED = Path(os.environ.get("LIKRA_SHARED", REPO.parent / "shared"))
 # The near-miss queries of README "Mining near-miss negatives" and docs/sql-cookbook.md.
 QUERIES = {
     "near-misses preferred (rank 1)": "SELECT question, gold_answer, negative, origin, round(margin, 2) AS margin_nats "
-                                      "FROM near_misses WHERE rank = 1 ORDER BY margin DESC LIMIT 10",
+    "FROM near_misses WHERE rank = 1 ORDER BY margin DESC LIMIT 10",
     "origin x tier counts": "SELECT origin, tier, count(*) FROM graded_negatives GROUP BY ALL ORDER BY ALL",
     "top PMI margins": "SELECT negative, gold_answer, margin_pmi FROM near_misses ORDER BY margin_pmi DESC LIMIT 10",
     "distractor quality": "SELECT benchmark, origin, count(*) AS negatives, "
-                          "round(avg((tier = 'near_miss')::DOUBLE), 3) AS near_miss_share, "
-                          "round(median(margin_per_token), 3) AS median_margin_per_token "
-                          "FROM graded_negatives GROUP BY benchmark, origin ORDER BY benchmark, origin",
+    "round(avg((tier = 'near_miss')::DOUBLE), 3) AS near_miss_share, "
+    "round(median(margin_per_token), 3) AS median_margin_per_token "
+    "FROM graded_negatives GROUP BY benchmark, origin ORDER BY benchmark, origin",
     "shared negatives": "SELECT negative, count(DISTINCT item_id) AS questions, round(avg(sim_gold), 2) AS mean_sim, "
-                        "list(DISTINCT tier) AS tiers FROM graded_negatives WHERE origin <> 'own_distractor' "
-                        "GROUP BY negative HAVING count(DISTINCT item_id) > 1 ORDER BY questions DESC, negative LIMIT 15",
+    "list(DISTINCT tier) AS tiers FROM graded_negatives WHERE origin <> 'own_distractor' "
+    "GROUP BY negative HAVING count(DISTINCT item_id) > 1 ORDER BY questions DESC, negative LIMIT 15",
     "last mining summary": "SELECT summary FROM mining_runs ORDER BY finished_at DESC LIMIT 1",
 }
 
@@ -56,17 +56,45 @@ def worker(db: str, model: str, k: int, limit: int, jobs: list[str]) -> None:
         ingest(name, db=db, path=path or None, limit=limit)
         ingested = time.perf_counter()
         summary = mine_benchmark(name, db=db, config=MiningConfig(scorer_model=model, k=k))
-        print(json.dumps({"benchmark": name, "ingest_s": ingested - started,
-                          "mine_s": time.perf_counter() - ingested, "negatives": summary.negatives}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "benchmark": name,
+                    "ingest_s": ingested - started,
+                    "mine_s": time.perf_counter() - ingested,
+                    "negatives": summary.negatives,
+                }
+            ),
+            flush=True,
+        )
 
 
 def run_writers(db: str, lanes: list[list[str]], args: argparse.Namespace) -> tuple[float, list[dict]]:
     """One process per lane, all at once (each lane's benchmarks one after another); wall seconds and timings."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", db, "--model", args.model, "--k", str(args.k),
-                               "--limit", str(args.limit), *lane], env=env, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for lane in lanes]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                db,
+                "--model",
+                args.model,
+                "--k",
+                str(args.k),
+                "--limit",
+                str(args.limit),
+                *lane,
+            ],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for lane in lanes
+    ]
     outputs = [(p, *p.communicate()) for p in procs]
     wall = time.perf_counter() - started
     for process, _, err in outputs:
@@ -108,8 +136,10 @@ def counts(db: str) -> tuple[int, int]:
     from warehouse.db import connect_read_only
 
     with connect_read_only(db) as con:
-        return (con.execute("SELECT count(*) FROM items").fetchone()[0],
-                con.execute("SELECT count(*) FROM graded_negatives").fetchone()[0])
+        return (
+            con.execute("SELECT count(*) FROM items").fetchone()[0],
+            con.execute("SELECT count(*) FROM graded_negatives").fetchone()[0],
+        )
 
 
 def row(label: str, file_value: float, lake_value: float, unit: str) -> str:
@@ -148,7 +178,7 @@ def main() -> None:
         file_db = str(folder / "warehouse.duckdb")
         lake = f"ducklake:postgres:{server.database()}?data_path={folder / 'lake-data'}"
         file_wall, file_runs = run_writers(file_db, [jobs], args)  # one writer process at a time
-        lanes = [jobs[i::args.writers] for i in range(args.writers)]
+        lanes = [jobs[i :: args.writers] for i in range(args.writers)]
         lake_wall, lake_runs = run_writers(lake, lanes, args)
         file_queries, lake_queries = time_queries(file_db, args.repeat), time_queries(lake, args.repeat)
         file_open, lake_open = open_ms(file_db, args.repeat), open_ms(lake, args.repeat)
@@ -156,8 +186,10 @@ def main() -> None:
     finally:
         server.stop()
 
-    print(f"{len(jobs)} benchmarks, --limit {args.limit} items per split, k={args.k}, {os.cpu_count()} CPUs; "
-          f"items/negatives: file {file_counts}, DuckLake {lake_counts}")
+    print(
+        f"{len(jobs)} benchmarks, --limit {args.limit} items per split, k={args.k}, {os.cpu_count()} CPUs; "
+        f"items/negatives: file {file_counts}, DuckLake {lake_counts}"
+    )
     print(f"| measure | DuckDB file (serial) | DuckLake+PostgreSQL ({args.writers} writers) | lake/file | |")
     print("|---|---|---|---|---|")
     print(row("ingest + mine, wall", file_wall, lake_wall, "s"))

@@ -58,9 +58,19 @@ def main() -> None:
         else:
             rule = surface_rule(text, known)
         others = [vectors[t] for t in wrong[item_id] if t != text] if args.paraphrases else []
-        if rule is None and args.paraphrases and embedding_lexical_same(
-                text, vectors[text], known, np.stack([vectors[t] for t in known]), args.min_sim,
-                np.stack(others) if others else None, questions[item_id]):
+        if (
+            rule is None
+            and args.paraphrases
+            and embedding_lexical_same(
+                text,
+                vectors[text],
+                known,
+                np.stack([vectors[t] for t in known]),
+                args.min_sim,
+                np.stack(others) if others else None,
+                questions[item_id],
+            )
+        ):
             rule = "paraphrase_model"
         if rule is None:
             continue
@@ -68,20 +78,20 @@ def main() -> None:
         by_origin_tier[(origin, tier)] += 1
         by_origin_rule[(origin, rule)] += 1
         if len(examples) < args.examples and origin != "own_distractor":
-            examples.append(f"  [{rule}, {origin}, {tier}] {questions[item_id][:60]!r}: {text!r} "
-                            f"(true: {known[0]!r})")
+            examples.append(f"  [{rule}, {origin}, {tier}] {questions[item_id][:60]!r}: {text!r} (true: {known[0]!r})")
     total = sum(counts.values())
     per_origin = Counter(graded["origin"].to_list())
-    print(f"{args.benchmark}: {graded.height} graded negatives {dict(per_origin)}; "
-          f"{len(groups.members)} twin groups")
+    print(f"{args.benchmark}: {graded.height} graded negatives {dict(per_origin)}; {len(groups.members)} twin groups")
     print(f"false negatives: {total} ({total / max(1, graded.height):.1%}) by rule {dict(counts)}")
     for origin in sorted(per_origin):
         fn = sum(n for (o, _), n in by_origin_tier.items() if o == origin)
         tiers = {t: n for (o, t), n in sorted(by_origin_tier.items()) if o == origin}
         near = graded.filter((graded["origin"] == origin) & (graded["tier"] == "near_miss")).height
         rules = {r: n for (o, r), n in sorted(by_origin_rule.items()) if o == origin}
-        print(f"  {origin}: {fn} of {per_origin[origin]} ({fn / per_origin[origin]:.1%}); by rule {rules}; "
-              f"by tier {tiers}; near_miss {tiers.get('near_miss', 0)} of {near}")
+        print(
+            f"  {origin}: {fn} of {per_origin[origin]} ({fn / per_origin[origin]:.1%}); by rule {rules}; "
+            f"by tier {tiers}; near_miss {tiers.get('near_miss', 0)} of {near}"
+        )
     print("\n".join(examples))
 
 

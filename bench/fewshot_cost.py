@@ -63,12 +63,16 @@ def main() -> None:
         together = timed(lambda requests=requests: scorer.score(requests, adapters=ADAPTERS))
         apart = timed(lambda requests=requests: [scorer.score(requests, adapters=[a]) for a in ADAPTERS])
         rows[label] = (together, apart)
-        print(f"{label}: {len(items)} items ({len(requests)} choices) x 3 adapters: one pass {together:6.1f} s "
-              f"({3 * len(requests) / together:5.1f} scores/s), separate passes {apart:6.1f} s "
-              f"({3 * len(requests) / apart:5.1f} scores/s); separate / one pass = {apart / together:.2f}")
+        print(
+            f"{label}: {len(items)} items ({len(requests)} choices) x 3 adapters: one pass {together:6.1f} s "
+            f"({3 * len(requests) / together:5.1f} scores/s), separate passes {apart:6.1f} s "
+            f"({3 * len(requests) / apart:5.1f} scores/s); separate / one pass = {apart / together:.2f}"
+        )
     ratio = rows[f"{args.shots}-shot"][0] / rows["0-shot"][0]
-    print(f"{args.shots}-shot / 0-shot time per item (one pass): {ratio:.2f} (target: at most 1.5); "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"{args.shots}-shot / 0-shot time per item (one pass): {ratio:.2f} (target: at most 1.5); "
+        f"{torch.get_num_threads()} threads"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,10 @@ def main() -> None:
                 print(f"{name:16} {collected.items.height:7d} {t1 - t0:8.3f} {t2 - t1:8.3f}")
         wall = time.perf_counter() - started
         print(f"{'total':16} {total_items:7d} {total_parse:8.3f} {total_write:8.3f}")
-        print(f"wall time {wall:.2f} s, {total_items / wall:,.0f} items/s; writes are "
-              f"{100 * total_write / (total_parse + total_write):.0f}% of the work")
+        print(
+            f"wall time {wall:.2f} s, {total_items / wall:,.0f} items/s; writes are "
+            f"{100 * total_write / (total_parse + total_write):.0f}% of the work"
+        )
 
         # Peer pattern: the same rows, one INSERT statement each.
         rows = [row for frame in frames for row in frame.iter_rows()]
@@ -61,8 +63,10 @@ def main() -> None:
                 con.execute(f"INSERT INTO items_rowwise VALUES ({placeholders})", list(row))
             con.execute("COMMIT")
             rowwise = time.perf_counter() - t0
-        print(f"row-by-row INSERT of the same {len(rows)} rows: {rowwise:.2f} s; "
-              f"batched Arrow writes are {rowwise / total_write:.0f}x faster")
+        print(
+            f"row-by-row INSERT of the same {len(rows)} rows: {rowwise:.2f} s; "
+            f"batched Arrow writes are {rowwise / total_write:.0f}x faster"
+        )
 
 
 if __name__ == "__main__":

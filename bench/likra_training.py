@@ -51,7 +51,7 @@ def raw_steps(loaded, rows: list[tuple[str, str]], config: TrainConfig) -> float
         for r, e in enumerate(encoded):
             ids[r, : len(e.tokens)] = torch.tensor(e.tokens)
             mask[r, : len(e.tokens)] = 1
-            labels[r, len(e.tokens) - e.n_cont: len(e.tokens)] = torch.tensor(e.tokens[-e.n_cont:])
+            labels[r, len(e.tokens) - e.n_cont : len(e.tokens)] = torch.tensor(e.tokens[-e.n_cont :])
         optimizer.zero_grad()
         model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
         optimizer.step()
@@ -72,8 +72,12 @@ def main() -> None:
             training = build_training_set(con, "arc_easy", config)
             items = load_items(con, "arc_easy")[: args.eval_items]
             requests = [r.request for r in build_requests(con, items)]
-        rows = list(zip(training.rows.filter(training.rows["head"] == "negative")["context"].to_list(),
-                        training.rows.filter(training.rows["head"] == "negative")["continuation"].to_list()))
+        rows = list(
+            zip(
+                training.rows.filter(training.rows["head"] == "negative")["context"].to_list(),
+                training.rows.filter(training.rows["head"] == "negative")["continuation"].to_list(),
+            )
+        )
         rows = rows[: args.examples]
         tokens = sum(Encoder(load_model().tokenizer, 8192).encode(*row).n_cont for row in rows)
 
@@ -84,9 +88,14 @@ def main() -> None:
         ours = time.perf_counter() - started
         raw = raw_steps(loaded, rows, config)
         print(f"training, {len(rows)} ARC-Easy rows, batch 8, fp32, {torch.get_num_threads()} threads")
-        print(f"  likra train_head  {ours:6.2f} s  {len(rows) / ours:6.2f} examples/s  {tokens / ours:7.1f} answer tokens/s"
-              "  (checkpoint save included)")
-        print(f"  raw HF fwd+bwd    {raw:6.2f} s  {len(rows) / raw:6.2f} examples/s; ours / raw time = {ours / raw:.2f}")
+        print(
+            f"  likra train_head  {ours:6.2f} s  {len(rows) / ours:6.2f} examples/s  "
+            f"{tokens / ours:7.1f} answer tokens/s"
+            "  (checkpoint save included)"
+        )
+        print(
+            f"  raw HF fwd+bwd    {raw:6.2f} s  {len(rows) / raw:6.2f} examples/s; ours / raw time = {ours / raw:.2f}"
+        )
 
         loaded.model.eval()
         scorer = Scorer(loaded)
@@ -100,8 +109,10 @@ def main() -> None:
         apart = time.perf_counter() - started
         print(f"evaluation of one checkpoint, {len(items)} items ({len(requests)} choices) x 3 adapters")
         print(f"  one multi-adapter pass   {together:6.2f} s  ({3 * len(requests) / together:6.1f} choice scores/s)")
-        print(f"  three separate passes    {apart:6.2f} s  ({3 * len(requests) / apart:6.1f} choice scores/s); "
-              f"separate / one pass = {apart / together:.2f}")
+        print(
+            f"  three separate passes    {apart:6.2f} s  ({3 * len(requests) / apart:6.1f} choice scores/s); "
+            f"separate / one pass = {apart / together:.2f}"
+        )
 
 
 if __name__ == "__main__":

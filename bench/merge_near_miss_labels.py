@@ -42,16 +42,17 @@ def main() -> None:
     for pick in read(args.picks):
         key = hashlib.sha256(f"{pick['item_id']}|{pick['norm_hash']}".encode()).hexdigest()[:10]
         first, second = a[key], b[key]
-        rows.append({**pick, "label_a": first, "label_b": second,
-                     "label": min(first, second, key=LABELS.index)})
+        rows.append({**pick, "label_a": first, "label_b": second, "label": min(first, second, key=LABELS.index)})
     with open(args.out, "w") as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     la, lb = [r["label_a"] for r in rows], [r["label_b"] for r in rows]
     wrong = [(x in LABELS[2:]) for x in la], [(y in LABELS[2:]) for y in lb]
     print(f"{len(rows)} labelled picks -> {args.out}; labels {dict(Counter(r['label'] for r in rows))}")
-    print(f"agreement on 4 labels: {sum(x == y for x, y in zip(la, lb)) / len(rows):.1%}, kappa {kappa(la, lb):.2f}; "
-          f"on wrong / not wrong: {sum(x == y for x, y in zip(*wrong)) / len(rows):.1%}")
+    print(
+        f"agreement on 4 labels: {sum(x == y for x, y in zip(la, lb)) / len(rows):.1%}, kappa {kappa(la, lb):.2f}; "
+        f"on wrong / not wrong: {sum(x == y for x, y in zip(*wrong)) / len(rows):.1%}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ def unit_rows(rng: np.random.Generator, n: int, dim: int, block: int = 100_000) 
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, block):
         part = rng.standard_normal((min(block, n - start), dim), dtype=np.float32)
-        out[start: start + len(part)] = part / np.linalg.norm(part, axis=1, keepdims=True)
+        out[start : start + len(part)] = part / np.linalg.norm(part, axis=1, keepdims=True)
     return out
 
 
 def peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def main() -> None:
@@ -45,8 +45,10 @@ def main() -> None:
     anchors = rng.choice(args.pool, size=args.queries, replace=False)
     queries = pool[anchors] + 0.3 * unit_rows(rng, args.queries, args.dim)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    print(f"pool {args.pool:,} x {args.dim}, queries {args.queries:,}, top-{args.k}; "
-          f"vectors take {(pool.nbytes + queries.nbytes) / 1024 ** 3:.2f} GB; peak so far {peak_gb():.2f} GB")
+    print(
+        f"pool {args.pool:,} x {args.dim}, queries {args.queries:,}, top-{args.k}; "
+        f"vectors take {(pool.nbytes + queries.nbytes) / 1024**3:.2f} GB; peak so far {peak_gb():.2f} GB"
+    )
 
     config = IndexConfig(kind="ivf", nprobe=16)
     started = time.perf_counter()
@@ -63,9 +65,11 @@ def main() -> None:
         kept += int(chosen.keep.sum())
         too_similar += chosen.too_similar
     searched = time.perf_counter() - started
-    dense_gb = args.queries * args.pool * 4 / 1024 ** 3
-    print(f"search + filter: {searched:.1f} s ({args.queries / searched:,.0f} queries/s); kept {kept:,} candidates, "
-          f"{too_similar:,} above the similarity ceiling")
+    dense_gb = args.queries * args.pool * 4 / 1024**3
+    print(
+        f"search + filter: {searched:.1f} s ({args.queries / searched:,.0f} queries/s); kept {kept:,} candidates, "
+        f"{too_similar:,} above the similarity ceiling"
+    )
     print(f"peak memory {peak_gb():.2f} GB (a dense query x pool similarity matrix would need {dense_gb:,.0f} GB)")
 
 

@@ -68,8 +68,16 @@ def theirs(questions: list[str], golds: list[str], corpus: list[str]) -> tuple[f
     started = time.perf_counter()
     model = SentenceTransformer(embedder_source("all-MiniLM-L6-v2"))
     dataset = Dataset.from_dict({"anchor": questions, "positive": golds})
-    result = mine_hard_negatives(dataset, model, corpus=corpus, num_negatives=NEGATIVES, use_faiss=True,
-                                 batch_size=128, output_format="n-tuple", verbose=False)
+    result = mine_hard_negatives(
+        dataset,
+        model,
+        corpus=corpus,
+        num_negatives=NEGATIVES,
+        use_faiss=True,
+        batch_size=128,
+        output_format="n-tuple",
+        verbose=False,
+    )
     seconds = time.perf_counter() - started
     mined = {row["anchor"]: [row[f"negative_{n}"] for n in range(1, NEGATIVES + 1)] for row in result}
     return seconds, mined
@@ -102,8 +110,11 @@ def main() -> None:
         their_seconds, their_mined = theirs(questions, [gold_of[q] for q in questions], corpus)
         colds.append(cold), warms.append(warm), researches.append(research), their_times.append(their_seconds)
         bare.append(without_guard)
-        print(f"  ours: cold {cold:6.2f} s, warm {warm:5.2f} s, search again {research:5.2f} s; "
-              f"theirs: {their_seconds:6.2f} s", flush=True)
+        print(
+            f"  ours: cold {cold:6.2f} s, warm {warm:5.2f} s, search again {research:5.2f} s; "
+            f"theirs: {their_seconds:6.2f} s",
+            flush=True,
+        )
     cold, warm, research, their_seconds = min(colds), min(warms), min(researches), min(their_times)
     unguarded_research = min(bare)
 
@@ -113,18 +124,29 @@ def main() -> None:
     common = [q for q in questions if q in their_mined and q in ours_mined]
     overlap = sum(len({normalize(n) for n in ours_mined[q]} & {normalize(n) for n in their_mined[q]}) for q in common)
     total_theirs = sum(len(their_mined[q]) for q in common)
-    print(f"{len(questions)} questions, corpus of {len(corpus)} answer texts, {NEGATIVES} negatives per question; "
-          f"best of {args.repeat}")
+    print(
+        f"{len(questions)} questions, corpus of {len(corpus)} answer texts, {NEGATIVES} negatives per question; "
+        f"best of {args.repeat}"
+    )
     print(f"ours cold      {cold:7.2f} s  (embeddings computed, candidates searched and stored)")
     print(f"ours warm      {warm:7.2f} s  (nothing changed: candidates reused) = {warm / cold:.1%} of cold")
-    print(f"ours re-search {research:7.2f} s  (embeddings cached, search and filters rerun) = {research / cold:.1%} of cold")
-    print(f"ours re-search without the answer-equivalence guard {unguarded_research:7.2f} s: the guard adds "
-          f"{(research - unguarded_research) / candidates * 1000:.3f} s per 1,000 candidates ({candidates} candidates)")
-    print(f"sentence-transformers mine_hard_negatives (FAISS) {their_seconds:7.2f} s; ours cold / theirs = "
-          f"{cold / their_seconds:.2f}")
+    print(
+        f"ours re-search {research:7.2f} s  (embeddings cached, search and filters rerun) = "
+        f"{research / cold:.1%} of cold"
+    )
+    print(
+        f"ours re-search without the answer-equivalence guard {unguarded_research:7.2f} s: the guard adds "
+        f"{(research - unguarded_research) / candidates * 1000:.3f} s per 1,000 candidates ({candidates} candidates)"
+    )
+    print(
+        f"sentence-transformers mine_hard_negatives (FAISS) {their_seconds:7.2f} s; ours cold / theirs = "
+        f"{cold / their_seconds:.2f}"
+    )
     print(f"overlap: {overlap} of their {total_theirs} negatives are among ours ({overlap / max(1, total_theirs):.1%})")
-    print(f"negatives repeating the gold answer after normalisation: ours {gold_repeats(ours_mined)}, "
-          f"theirs {gold_repeats(their_mined)}")
+    print(
+        f"negatives repeating the gold answer after normalisation: ours {gold_repeats(ours_mined)}, "
+        f"theirs {gold_repeats(their_mined)}"
+    )
 
 
 if __name__ == "__main__":

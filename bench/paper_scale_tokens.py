@@ -43,19 +43,29 @@ def main() -> None:
     rows = list(zip(training.rows["context"].to_list(), training.rows["continuation"].to_list()))
     per_row = sum(len(encoder.encode(*row).tokens) - 1 for row in rows) / len(rows)
     answer = sum(encoder.encode(*row).n_cont for row in rows) / len(rows)
-    print(f"training: {per_row:.1f} tokens per row ({answer:.1f} answer tokens); {PAPER_QUESTIONS} questions x 2 heads "
-          f"= {per_row * PAPER_QUESTIONS * 2 / 1e6:.2f} M tokens for the whole learning curve")
+    print(
+        f"training: {per_row:.1f} tokens per row ({answer:.1f} answer tokens); {PAPER_QUESTIONS} questions x 2 heads "
+        f"= {per_row * PAPER_QUESTIONS * 2 / 1e6:.2f} M tokens for the whole learning curve"
+    )
     scorer = Scorer(loaded)
     plain = [r.request for r in requests]
     encoded = scorer.encode(plain)
     groups = scorer.plan(plain, encoded)
-    engine = sum(len(g.prefix) + sum(len(f.prefix) + sum(len(encoded[m].tokens) - 1 - len(g.prefix) - len(f.prefix)
-                                                         for m in f.members) for f in g.families) for g in groups)
+    engine = sum(
+        len(g.prefix)
+        + sum(
+            len(f.prefix) + sum(len(encoded[m].tokens) - 1 - len(g.prefix) - len(f.prefix) for m in f.members)
+            for f in g.families
+        )
+        for g in groups
+    )
     harness = sum(len(e.tokens) - 1 for e in encoded)
     print(f"evaluation, ARC-Challenge test, {len(items)} items, {len(plain)} choices, {FEWSHOT}-shot, per adapter:")
     print(f"  engine (shared prompt and few-shot prefix once): {engine / 1e6:.2f} M forward tokens")
-    print(f"  every choice with its whole context:             {harness / 1e6:.2f} M forward tokens "
-          f"({harness / engine:.0f}x)")
+    print(
+        f"  every choice with its whole context:             {harness / 1e6:.2f} M forward tokens "
+        f"({harness / engine:.0f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -68,9 +68,19 @@ def random_answers(inputs, per_item: int, rng: random.Random) -> pl.DataFrame:
             if owner == item.item_id or norm_hash(text) in mine or surface_rule(text, truths):
                 continue
             mine.add(norm_hash(text))
-            rows.append({"item_id": item.item_id, "benchmark": item.benchmark, "text": text, "norm_hash": norm_hash(text),
-                         "origin": "random", "origin_item_id": owner, "search_rank": None, "sim_gold": 0.0,
-                         "sim_question": 0.0})
+            rows.append(
+                {
+                    "item_id": item.item_id,
+                    "benchmark": item.benchmark,
+                    "text": text,
+                    "norm_hash": norm_hash(text),
+                    "origin": "random",
+                    "origin_item_id": owner,
+                    "search_rank": None,
+                    "sim_gold": 0.0,
+                    "sim_question": 0.0,
+                }
+            )
             picked += 1
     return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA)
 
@@ -78,20 +88,27 @@ def random_answers(inputs, per_item: int, rng: random.Random) -> pl.DataFrame:
 def with_measures(frame: pl.DataFrame, premise_name: str, pmi: pl.DataFrame) -> pl.DataFrame:
     """PMI under one premise, summed and per token of the answer, for the candidate and the gold answer."""
     gold_tokens = pl.col("gold_loglik") / (pl.col("loglik_per_token") - pl.col("margin_per_token"))
-    return frame.join(pmi.select("item_id", "norm_hash", pl.col("pmi").alias(premise_name),
-                                 pl.col("gold_pmi").alias(f"gold_{premise_name}")), on=["item_id", "norm_hash"]
-                      ).with_columns((pl.col(premise_name) / pl.col("n_tokens")).alias(f"{premise_name}/token"),
-                                     (pl.col(f"gold_{premise_name}") / gold_tokens).alias(f"gold_{premise_name}/token"))
+    return frame.join(
+        pmi.select(
+            "item_id", "norm_hash", pl.col("pmi").alias(premise_name), pl.col("gold_pmi").alias(f"gold_{premise_name}")
+        ),
+        on=["item_id", "norm_hash"],
+    ).with_columns(
+        (pl.col(premise_name) / pl.col("n_tokens")).alias(f"{premise_name}/token"),
+        (pl.col(f"gold_{premise_name}") / gold_tokens).alias(f"gold_{premise_name}/token"),
+    )
 
 
 def measure_columns(frame: pl.DataFrame) -> pl.DataFrame:
     """One column per measure (the candidate's value) and one per measure for the gold answer."""
     return frame.with_columns(
-        pl.col("loglik").alias("sum"), pl.col("loglik_per_token").alias("per_token"),
+        pl.col("loglik").alias("sum"),
+        pl.col("loglik_per_token").alias("per_token"),
         pl.col("loglik_per_char").alias("per_char"),
         pl.col("gold_loglik").alias("gold_sum"),
         (pl.col("loglik_per_token") - pl.col("margin_per_token")).alias("gold_per_token"),
-        (pl.col("loglik_per_char") - pl.col("margin_per_char")).alias("gold_per_char"))
+        (pl.col("loglik_per_char") - pl.col("margin_per_char")).alias("gold_per_char"),
+    )
 
 
 def distractor_auc(own: pl.DataFrame, rand: pl.DataFrame, measure: str) -> float:
@@ -123,11 +140,18 @@ def pmi_cost(db: Path, config: MiningConfig, benchmark: str, limit: int) -> tupl
     """Seconds per 1,000 candidates of the conditional and the unconditional pass (engine only, no cache)."""
     inputs = load_inputs(db, benchmark, config)
     with connect_read_only(db) as con:
-        candidates = con.execute("SELECT item_id, norm_hash, negative AS text FROM graded_negatives "
-                                 "WHERE benchmark = ? ORDER BY item_id, norm_hash LIMIT ?", [benchmark, limit]).pl()
+        candidates = con.execute(
+            "SELECT item_id, norm_hash, negative AS text FROM graded_negatives "
+            "WHERE benchmark = ? ORDER BY item_id, norm_hash LIMIT ?",
+            [benchmark, limit],
+        ).pl()
     requests = plausibility_requests(inputs.items, candidates)
-    unconditional = list({(u.context_hash, u.continuation_hash): u
-                          for u in unconditional_requests(inputs.items, requests, config.premise)}.values())
+    unconditional = list(
+        {
+            (u.context_hash, u.continuation_hash): u
+            for u in unconditional_requests(inputs.items, requests, config.premise)
+        }.values()
+    )
     scorer = CachedScorer(db, model=config.scorer_model, dtype=config.dtype)
     scorer.compute(requests[:16])  # load the model and warm up before timing
     started = time.perf_counter()
@@ -172,13 +196,22 @@ def main() -> None:
         for name in PREMISES:
             base, rand = with_measures(base, name, graded[name]), with_measures(rand, name, randoms[name])
         base, rand = measure_columns(base), measure_columns(rand)
-        own, cross = base.filter(pl.col("origin") == "own_distractor"), base.filter(pl.col("origin") == "cross_question")
+        own, cross = (
+            base.filter(pl.col("origin") == "own_distractor"),
+            base.filter(pl.col("origin") == "cross_question"),
+        )
         for measure in MEASURES:
             hub, short = generic_top_picks(cross, measure)
-            results.append({"benchmark": benchmark, "measure": measure,
-                            "distractor_auc": round(distractor_auc(own, rand, measure), 3),
-                            "gold_acc": round(gold_accuracy(own, measure), 3),
-                            "top_pick_hub": round(hub, 3), "top_pick_one_token": round(short, 3)})
+            results.append(
+                {
+                    "benchmark": benchmark,
+                    "measure": measure,
+                    "distractor_auc": round(distractor_auc(own, rand, measure), 3),
+                    "gold_acc": round(gold_accuracy(own, measure), 3),
+                    "top_pick_hub": round(hub, 3),
+                    "top_pick_one_token": round(short, 3),
+                }
+            )
     table = pl.DataFrame(results)
     with pl.Config(tbl_rows=100, tbl_cols=10, tbl_hide_dataframe_shape=True):
         print(table)
@@ -187,8 +220,10 @@ def main() -> None:
 
     for benchmark in ("arc_easy", "truthfulqa_mc1"):
         conditional, unconditional, texts = pmi_cost(db, MiningConfig(scope="all"), benchmark, 1000)
-        print(f"{benchmark}: conditional pass {conditional:.2f} s, unconditional pass {unconditional:.2f} s per 1,000 "
-              f"candidates ({texts} distinct texts); PMI adds {unconditional / conditional:.0%}")
+        print(
+            f"{benchmark}: conditional pass {conditional:.2f} s, unconditional pass {unconditional:.2f} s per 1,000 "
+            f"candidates ({texts} distinct texts); PMI adds {unconditional / conditional:.0%}"
+        )
 
 
 if __name__ == "__main__":

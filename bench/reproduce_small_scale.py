@@ -64,17 +64,26 @@ def main() -> None:
         timed("mine (k 5)", lambda: mine_benchmark(args.benchmark, db=db, config=MiningConfig(k=5)))
     train = TrainConfig(sizes=sizes, eval_limit=args.eval_limit, lr=args.lr)
     curve = ExperimentConfig(train=train, seeds=seeds)
-    plans = [("learning-curve", curve), ("weight-sweep", curve), ("gain", curve),
-             ("negative-types", ExperimentConfig(train=train.model_copy(update={"sizes": [int(s) for s in
-                                                                                    args.type_sizes.split(",")]}),
-                                                 seeds=seeds)),
-             ("likelihood-shift", curve)]
+    plans = [
+        ("learning-curve", curve),
+        ("weight-sweep", curve),
+        ("gain", curve),
+        (
+            "negative-types",
+            ExperimentConfig(
+                train=train.model_copy(update={"sizes": [int(s) for s in args.type_sizes.split(",")]}), seeds=seeds
+            ),
+        ),
+        ("likelihood-shift", curve),
+    ]
     if args.dpo:
         plans.append(("dpo-baseline", curve))
     if args.only:
         plans = [(name, config) for name, config in plans if name in args.only.split(",")]
     for name, config in plans:
-        result = timed(name, lambda: run_experiment(name, args.benchmark, config, db=db, say=say))
+        result = timed(
+            name, lambda name=name, config=config: run_experiment(name, args.benchmark, config, db=db, say=say)
+        )
         target = out / name
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(result.output_dir, target)

@@ -3,7 +3,8 @@
 Both score ARC-Challenge items from ../shared/data/benchmarks with SmolLM2-135M-Instruct in fp32,
 0-shot and k-shot, with the same torch threads. The sample holds only the test split, so its first
 k rows play the training split the exemplars come from (lm-eval's `first_n` sampler; ours takes the
-first k of the few-shot split too) and the items after them are scored: both build identical prompts. Each side runs in its own process so peak memory is its own. Prints
+first k of the few-shot split too) and the items after them are scored: both build identical prompts.
+Each side runs in its own process so peak memory is its own. Prints
 max |Δ log-likelihood|, acc/acc_norm agreement, choices per second of each and their ratio, and
 the share of the model's raw batched forward throughput each reaches.
 
@@ -51,7 +52,7 @@ def peak_mb() -> float:
 def split_sample(work: Path, n_items: int, fewshot: int) -> tuple[list[str], list[str]]:
     """The sample's first `fewshot` lines as the training split, the next `n_items` as the test split."""
     lines = ARC.read_text().splitlines()
-    train, test = lines[:fewshot], lines[fewshot: fewshot + n_items]
+    train, test = lines[:fewshot], lines[fewshot : fewshot + n_items]
     release = work / "release"
     release.mkdir(exist_ok=True)
     (release / "ARC-Challenge-Test.jsonl").write_text("\n".join(test) + "\n")
@@ -70,29 +71,56 @@ def run_lm_eval(work: Path, model_dir: str, n_items: int, fewshot: int, batch_si
     files = {}
     for split, lines in (("train", train or test[:1]), ("test", test)):
         files[split] = work / f"arc_{split}.jsonl"
-        files[split].write_text("".join(json.dumps({
-            "id": r["id"], "question": r["question"]["stem"], "answerKey": r["answerKey"],
-            "choices": {"text": [c["text"] for c in r["question"]["choices"]],
-                        "label": [c["label"] for c in r["question"]["choices"]]}}) + "\n"
-            for r in map(json.loads, lines)))
+        files[split].write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "id": r["id"],
+                        "question": r["question"]["stem"],
+                        "answerKey": r["answerKey"],
+                        "choices": {
+                            "text": [c["text"] for c in r["question"]["choices"]],
+                            "label": [c["label"] for c in r["question"]["choices"]],
+                        },
+                    }
+                )
+                + "\n"
+                for r in map(json.loads, lines)
+            )
+        )
     tasks = work / "tasks"
     tasks.mkdir(exist_ok=True)
     (tasks / "arc_challenge_bench.yaml").write_text(TASK_YAML.format(train=files["train"], test=files["test"]))
     lm = HFLM(pretrained=model_dir, dtype="float32", batch_size=batch_size, device="cpu")
     started = time.perf_counter()
-    results = lm_eval.simple_evaluate(model=lm, tasks=["arc_challenge_bench"], num_fewshot=fewshot, limit=n_items,
-                                      log_samples=True, task_manager=TaskManager(include_path=str(tasks)))
+    results = lm_eval.simple_evaluate(
+        model=lm,
+        tasks=["arc_challenge_bench"],
+        num_fewshot=fewshot,
+        limit=n_items,
+        log_samples=True,
+        task_manager=TaskManager(include_path=str(tasks)),
+    )
     seconds = time.perf_counter() - started
     samples = results["samples"]["arc_challenge_bench"]
     logliks = {f"{s['doc_id']}/{c}": float(resp[0][0]) for s in samples for c, resp in enumerate(s["resps"])}
     tokens = 0
     for s in samples:  # input tokens lm-eval ran: context + continuation - 1, per choice
         for arguments in s["arguments"]:
-            context, continuation = (arguments["arg_0"], arguments["arg_1"]) if isinstance(arguments, dict) else arguments
+            context, continuation = (
+                (arguments["arg_0"], arguments["arg_1"]) if isinstance(arguments, dict) else arguments
+            )
             tokens += len(lm.tok_encode(context + continuation)) - 1
     metrics = results["results"]["arc_challenge_bench"]
-    return {"seconds": seconds, "n_choices": len(logliks), "logliks": logliks, "tokens": tokens,
-            "acc": metrics["acc,none"], "acc_norm": metrics["acc_norm,none"], "peak_mb": peak_mb()}
+    return {
+        "seconds": seconds,
+        "n_choices": len(logliks),
+        "logliks": logliks,
+        "tokens": tokens,
+        "acc": metrics["acc,none"],
+        "acc_norm": metrics["acc_norm,none"],
+        "peak_mb": peak_mb(),
+    }
 
 
 def run_ours(work: Path, model_dir: str, n_items: int, fewshot: int) -> dict:
@@ -114,9 +142,15 @@ def run_ours(work: Path, model_dir: str, n_items: int, fewshot: int) -> dict:
         positions = {i.item_id: i.position for i in load_items(con, "arc_challenge", splits=["test"])}
         rows = con.execute("SELECT item_id, choice, loglik FROM choice_scores").fetchall()
     logliks = {f"{positions[item]}/{choice}": ll for item, choice, ll in rows if item in positions}
-    return {"seconds": seconds, "n_choices": len(logliks), "logliks": logliks, "tokens": report.forward_tokens,
-            "acc": report.accuracy["test"]["acc"], "acc_norm": report.accuracy["test"]["acc_norm"],
-            "peak_mb": peak_mb()}
+    return {
+        "seconds": seconds,
+        "n_choices": len(logliks),
+        "logliks": logliks,
+        "tokens": report.forward_tokens,
+        "acc": report.accuracy["test"]["acc"],
+        "acc_norm": report.accuracy["test"]["acc_norm"],
+        "peak_mb": peak_mb(),
+    }
 
 
 def raw_throughput(model_dir: str, batch: int = 32, length: int = 128) -> dict:
@@ -149,12 +183,28 @@ def side(args: argparse.Namespace) -> None:
 
 
 def spawn(kind: str, work: Path, model_dir: str, n: int, k: int, threads: int, batch_size: int) -> dict:
-    command = [sys.executable, __file__, "--side", kind, "--work", str(work), "--model-dir", model_dir,
-               "--n", str(n), "--k", str(k), "--threads", str(threads), "--batch-size", str(batch_size)]
+    command = [
+        sys.executable,
+        __file__,
+        "--side",
+        kind,
+        "--work",
+        str(work),
+        "--model-dir",
+        model_dir,
+        "--n",
+        str(n),
+        "--k",
+        str(k),
+        "--threads",
+        str(threads),
+        "--batch-size",
+        str(batch_size),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"{kind} failed:\n{done.stderr[-3000:]}")
 
 
@@ -177,9 +227,12 @@ def compare(label: str, ours: dict, theirs: dict, raw: float) -> None:
     print(f"acc      ours {ours['acc']:.4f}   lm-eval {theirs['acc']:.4f}   per-item argmax agreement {agree:.3f}")
     print(f"acc_norm ours {ours['acc_norm']:.4f}   lm-eval {theirs['acc_norm']:.4f}")
     print(f"choices/s ours {ours_rate:8.1f}   lm-eval {theirs_rate:8.1f}   ratio {ours_rate / theirs_rate:.2f}x")
-    print(f"tokens/s  ours {ours['tokens'] / ours['seconds']:8.0f}   lm-eval {theirs['tokens'] / theirs['seconds']:8.0f}   "
-          f"raw forward {raw:.0f} -> ours {ours['tokens'] / ours['seconds'] / raw:.0%}, "
-          f"lm-eval {theirs['tokens'] / theirs['seconds'] / raw:.0%} of raw")
+    print(
+        f"tokens/s  ours {ours['tokens'] / ours['seconds']:8.0f}   "
+        f"lm-eval {theirs['tokens'] / theirs['seconds']:8.0f}   "
+        f"raw forward {raw:.0f} -> ours {ours['tokens'] / ours['seconds'] / raw:.0%}, "
+        f"lm-eval {theirs['tokens'] / theirs['seconds'] / raw:.0%} of raw"
+    )
     print(f"peak RSS  ours {ours['peak_mb']:.0f} MB   lm-eval {theirs['peak_mb']:.0f} MB")
 
 

@@ -40,11 +40,11 @@ EVAL_ITEMS, HOLDOUT = 500, 0.45
 ARMS = ["first", "most_plausible", "other_question", "other_benchmark", "mined_near_miss"]
 
 
-def main_config(model: str = "smollm2", lr: float | None = None, seeds: list[int] = SEEDS,
-                sizes: list[int] = MAIN_SIZES) -> ExperimentConfig:
+def main_config(
+    model: str = "smollm2", lr: float | None = None, seeds: list[int] = SEEDS, sizes: list[int] = MAIN_SIZES
+) -> ExperimentConfig:
     """The study's main setting (lr None: the paper's rate for the model's size, 1e-3 here)."""
-    train = TrainConfig(model=model, lr=lr, sizes=sizes, eval_limit=EVAL_ITEMS, holdout=HOLDOUT,
-                        other_benchmark=OTHER)
+    train = TrainConfig(model=model, lr=lr, sizes=sizes, eval_limit=EVAL_ITEMS, holdout=HOLDOUT, other_benchmark=OTHER)
     return ExperimentConfig(train=train, seeds=seeds, policies=ARMS)
 
 
@@ -54,8 +54,13 @@ def part_plans(part: str) -> list[tuple[str, str, ExperimentConfig]]:
     if part == "e1":
         return [("e1", name, main) for name in ("learning-curve", "gain", "weight-sweep", "likelihood-shift")]
     if part == "e3":
-        return [("e3", "negative-types", main.model_copy(update={"train": main.train.model_copy(
-            update={"sizes": TYPE_SIZES})}))]
+        return [
+            (
+                "e3",
+                "negative-types",
+                main.model_copy(update={"train": main.train.model_copy(update={"sizes": TYPE_SIZES})}),
+            )
+        ]
     if part == "e6":
         return [("e6", "dpo-baseline", main)]
     if part == "side-lr":
@@ -91,9 +96,13 @@ def estimate() -> None:
     choices = EVAL_ITEMS * 4
     e1 = 2 * max(MAIN_SIZES) / train_rate + (2 * len(MAIN_SIZES) + 1) * choices / score_rate
     e3 = 2 * max(TYPE_SIZES) / train_rate + 2 * len(TYPE_SIZES) * choices / score_rate
-    parts = {"e1 (3 seeds)": 3 * e1, f"e3 ({len(ARMS)} arms x 3 seeds)": len(ARMS) * 3 * e3,
-             "e6 (3 seeds, DPO ~3x a head)": 3 * (3 * max(MAIN_SIZES) / train_rate + len(MAIN_SIZES) * choices / score_rate),
-             "side-lr (2 x 1 seed)": 2 * e1, "gemma (1 seed, ~2.5x)": 2.5 * e1}
+    parts = {
+        "e1 (3 seeds)": 3 * e1,
+        f"e3 ({len(ARMS)} arms x 3 seeds)": len(ARMS) * 3 * e3,
+        "e6 (3 seeds, DPO ~3x a head)": 3 * (3 * max(MAIN_SIZES) / train_rate + len(MAIN_SIZES) * choices / score_rate),
+        "side-lr (2 x 1 seed)": 2 * e1,
+        "gemma (1 seed, ~2.5x)": 2.5 * e1,
+    }
     for name, seconds in parts.items():
         print(f"{name}: {seconds / 60:.0f} min")
     print(f"total: {sum(parts.values()) / 3600:.1f} h on an idle 2-core machine")

@@ -13,8 +13,16 @@ from likra.models import DEFAULT_MODEL, Dtype
 from warehouse.errors import LikraError
 from warehouse.validation import SETTINGS, validated
 
-Policy = Literal["first", "random", "most_plausible", "least_plausible", "mined_near_miss", "mined_far",
-                 "other_question", "other_benchmark"]
+Policy = Literal[
+    "first",
+    "random",
+    "most_plausible",
+    "least_plausible",
+    "mined_near_miss",
+    "mined_far",
+    "other_question",
+    "other_benchmark",
+]
 POLICIES: tuple[str, ...] = get_args(Policy)
 
 
@@ -38,8 +46,10 @@ class LoraSettings(BaseModel):
     r: int = Field(default=8, ge=1, description="LoRA rank.")
     alpha: int = Field(default=8, ge=1, description="LoRA alpha (scale alpha / r).")
     dropout: float = Field(default=0.0, ge=0, lt=1, description="LoRA dropout.")
-    target_modules: list[str] = Field(default=["gate_proj", "up_proj", "down_proj"],
-                                      description="Modules that get adapters (the released code: MLP projections).")
+    target_modules: list[str] = Field(
+        default=["gate_proj", "up_proj", "down_proj"],
+        description="Modules that get adapters (the released code: MLP projections).",
+    )
 
 
 class TrainConfig(BaseModel):
@@ -50,43 +60,59 @@ class TrainConfig(BaseModel):
     model: str = Field(default=DEFAULT_MODEL, description="Base model: hub id, local folder, or `smollm2` (offline).")
     dtype: Dtype = Field(default="auto", description="auto: fp32 on CPU, bf16 on CUDA.")
     policy: Policy = Field(default="random", description="How each question's negative is chosen.")
-    sizes: list[int] | None = Field(default=None, min_length=1,
-                                    description="Checkpoints when the examples seen reach these sizes; training stops "
-                                    "at the largest (default: 8, 16, 32, ... and the end of the training data).")
+    sizes: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        description="Checkpoints when the examples seen reach these sizes; training stops "
+        "at the largest (default: 8, 16, 32, ... and the end of the training data).",
+    )
     seed: int = Field(default=42, description="Seeds the question order, random choices and the LoRA init.")
-    lr: float | None = Field(default=None, gt=0,
-                             description="AdamW learning rate, constant, no warmup (default: by the base model's "
-                             "size as the paper trains: 1e-3 up to 3B parameters, 1e-4 above).")
+    lr: float | None = Field(
+        default=None,
+        gt=0,
+        description="AdamW learning rate, constant, no warmup (default: by the base model's "
+        "size as the paper trains: 1e-3 up to 3B parameters, 1e-4 above).",
+    )
     batch_size: int = Field(default=8, ge=1, description="Examples per optimizer step (before accumulation).")
     grad_accum: int = Field(default=1, ge=1, description="Batches accumulated per optimizer step.")
     epochs: int = Field(default=1, ge=1, description="Passes over the training rows.")
     max_grad_norm: float = Field(default=1.0, gt=0, description="Gradient clipping norm.")
     lora: LoraSettings = Field(default_factory=LoraSettings, description="The LoRA adapter of each head.")
-    heads: Literal["both", "neg", "pos"] = Field(default="both",
-                                                 description="Train both heads, or only the negative (negbase) or "
-                                                 "only the positive head (sft).")
-    train_splits: list[str] | None = Field(default=None,
-                                           description="Splits to train on (default: every split but the "
-                                           "evaluation split).")
-    also_train_on: list[str] = Field(default=[],
-                                     description="Other benchmarks whose items (every split) join the training "
-                                     "pool, as the paper trains ARC-Challenge heads on ARC-Easy too.")
-    eval_split: str | None = Field(default=None,
-                                   description="Split to evaluate on (default: test, else validation; a benchmark "
-                                   "with one labelled split is split into a deterministic hold-out).")
-    holdout: float = Field(default=0.5, gt=0, lt=1,
-                           description="Share of a single labelled split held out for evaluation.")
+    heads: Literal["both", "neg", "pos"] = Field(
+        default="both", description="Train both heads, or only the negative (negbase) or only the positive head (sft)."
+    )
+    train_splits: list[str] | None = Field(
+        default=None, description="Splits to train on (default: every split but the evaluation split)."
+    )
+    also_train_on: list[str] = Field(
+        default=[],
+        description="Other benchmarks whose items (every split) join the training "
+        "pool, as the paper trains ARC-Challenge heads on ARC-Easy too.",
+    )
+    eval_split: str | None = Field(
+        default=None,
+        description="Split to evaluate on (default: test, else validation; a benchmark "
+        "with one labelled split is split into a deterministic hold-out).",
+    )
+    holdout: float = Field(
+        default=0.5, gt=0, lt=1, description="Share of a single labelled split held out for evaluation."
+    )
     train_fewshot: int = Field(default=0, ge=0, description="Exemplars in each training row's context.")
-    other_benchmark: str | None = Field(default=None,
-                                        description="other_benchmark policy: the benchmark answers come from "
-                                        "(default: any other ingested one).")
-    fewshot: int | None = Field(default=None, ge=0,
-                                description="Exemplars before each evaluation prompt, the first training questions "
-                                "of the run (default: the benchmark's Open LLM Leaderboard setting: ARC 25, "
-                                "HellaSwag 10, MMLU and WinoGrande 5, others 0).")
+    other_benchmark: str | None = Field(
+        default=None,
+        description="other_benchmark policy: the benchmark answers come from (default: any other ingested one).",
+    )
+    fewshot: int | None = Field(
+        default=None,
+        ge=0,
+        description="Exemplars before each evaluation prompt, the first training questions "
+        "of the run (default: the benchmark's Open LLM Leaderboard setting: ARC 25, "
+        "HellaSwag 10, MMLU and WinoGrande 5, others 0).",
+    )
     eval_limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N evaluation items.")
-    weights: list[float] = Field(default=[1.0], min_length=1,
-                                 description="Negative-head weights w the run is evaluated at.")
+    weights: list[float] = Field(
+        default=[1.0], min_length=1, description="Negative-head weights w the run is evaluated at."
+    )
 
     @field_validator("sizes")
     @classmethod
@@ -99,8 +125,18 @@ class TrainConfig(BaseModel):
 
     def set_settings(self) -> dict:
         """The settings a training set depends on."""
-        return self.model_dump(include={"policy", "seed", "train_splits", "also_train_on", "eval_split", "holdout",
-                                        "train_fewshot", "other_benchmark"})
+        return self.model_dump(
+            include={
+                "policy",
+                "seed",
+                "train_splits",
+                "also_train_on",
+                "eval_split",
+                "holdout",
+                "train_fewshot",
+                "other_benchmark",
+            }
+        )
 
     def eval_fewshot(self, benchmark: str) -> int:
         """Exemplars before each evaluation prompt: `fewshot`, else the benchmark's leaderboard setting."""

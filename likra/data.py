@@ -38,9 +38,17 @@ from warehouse.items import Item, ingested_splits, load_items, read_items
 from warehouse.text import normalize
 
 HEADS = ("positive", "negative")
-ROW_SCHEMA = {"set_id": pl.String, "head": pl.String, "position": pl.Int32, "item_id": pl.String,
-              "context": pl.String, "continuation": pl.String, "answer": pl.String, "source": pl.String,
-              "source_item_id": pl.String}
+ROW_SCHEMA = {
+    "set_id": pl.String,
+    "head": pl.String,
+    "position": pl.Int32,
+    "item_id": pl.String,
+    "context": pl.String,
+    "continuation": pl.String,
+    "answer": pl.String,
+    "source": pl.String,
+    "source_item_id": pl.String,
+}
 
 
 @dataclass
@@ -75,8 +83,11 @@ class TrainingSet:
         eval_ids = {i.item_id for i in self.split.eval}
         eval_questions = {normalize(i.question) for i in self.split.eval}
         questions = {i.item_id: normalize(i.question) for i in self.split.train}
-        return sum(1 for item_id in self.rows["item_id"].to_list()
-                   if item_id in eval_ids or questions.get(item_id) in eval_questions)
+        return sum(
+            1
+            for item_id in self.rows["item_id"].to_list()
+            if item_id in eval_ids or questions.get(item_id) in eval_questions
+        )
 
 
 def holdout_share(question: str) -> float:
@@ -92,16 +103,22 @@ def split_items(con: duckdb.DuckDBPyConnection, benchmark: str, config: TrainCon
         load_items(con, benchmark)  # raises the "not ingested yet" error
     eval_split = config.eval_split or next((s for s in ("test", "validation") if s in ingested), ingested[0])
     if eval_split not in ingested:
-        raise WarehouseError(f"evaluation split {eval_split!r} of {benchmark!r} is not ingested; "
-                             f"ingested: {', '.join(ingested)}")
+        raise WarehouseError(
+            f"evaluation split {eval_split!r} of {benchmark!r} is not ingested; ingested: {', '.join(ingested)}"
+        )
     train_splits = config.train_splits if config.train_splits is not None else [s for s in ingested if s != eval_split]
     missing = sorted(set(train_splits) - set(ingested))
     if missing:
-        raise WarehouseError(f"training split(s) {', '.join(missing)} of {benchmark!r} are not ingested; "
-                             f"ingested: {', '.join(ingested)}")
+        raise WarehouseError(
+            f"training split(s) {', '.join(missing)} of {benchmark!r} are not ingested; ingested: {', '.join(ingested)}"
+        )
     holdout = not train_splits or eval_split in train_splits
     evaluated = load_items(con, benchmark, [eval_split])
-    trained = load_items(con, benchmark, [s for s in train_splits if s != eval_split]) if set(train_splits) - {eval_split} else []
+    trained = (
+        load_items(con, benchmark, [s for s in train_splits if s != eval_split])
+        if set(train_splits) - {eval_split}
+        else []
+    )
     if holdout:
         kept = [i for i in evaluated if holdout_share(i.question) < config.holdout]
         trained += [i for i in evaluated if holdout_share(i.question) >= config.holdout]
@@ -110,20 +127,32 @@ def split_items(con: duckdb.DuckDBPyConnection, benchmark: str, config: TrainCon
         trained += load_items(con, other)
     eval_questions = {normalize(i.question) for i in evaluated}
     train = [i for i in trained if normalize(i.question) not in eval_questions]
-    return Split(train, evaluated, sorted({*train_splits, *([eval_split] if holdout else [])}), eval_split, holdout,
-                 twins_dropped=len(trained) - len(train))
+    return Split(
+        train,
+        evaluated,
+        sorted({*train_splits, *([eval_split] if holdout else [])}),
+        eval_split,
+        holdout,
+        twins_dropped=len(trained) - len(train),
+    )
 
 
 def _rows(set_id: str, order: list[Item], negatives: dict[str, Negative], prefixes: dict[str, str]) -> pl.DataFrame:
     rows = []
     for position, item in enumerate(i for i in order if i.item_id in negatives):
         for head, answer, source, origin in (
-                ("positive", item.choices[item.gold], "gold", item.item_id),
-                ("negative", negatives[item.item_id].answer, negatives[item.item_id].source,
-                 negatives[item.item_id].source_item_id)):
+            ("positive", item.choices[item.gold], "gold", item.item_id),
+            (
+                "negative",
+                negatives[item.item_id].answer,
+                negatives[item.item_id].source,
+                negatives[item.item_id].source_item_id,
+            ),
+        ):
             request, _, _ = answer_request(item, answer, prefixes[item.item_id])
-            rows.append((set_id, head, position, item.item_id, request.context, request.continuation, answer, source,
-                         origin))
+            rows.append(
+                (set_id, head, position, item.item_id, request.context, request.continuation, answer, source, origin)
+            )
     return pl.DataFrame(rows, schema=ROW_SCHEMA, orient="row")
 
 
@@ -131,18 +160,22 @@ def build_training_set(con: duckdb.DuckDBPyConnection, benchmark: str, config: T
     """The training set of a benchmark under the config's policy and seed."""
     split = split_items(con, benchmark, config)
     if not split.train:
-        raise WarehouseError(f"{benchmark!r} has no training items left: its {split.eval_split} split is the "
-                             "evaluation split; ingest a training split or lower `holdout`")
+        raise WarehouseError(
+            f"{benchmark!r} has no training items left: its {split.eval_split} split is the "
+            "evaluation split; ingest a training split or lower `holdout`"
+        )
     order = sorted(split.train, key=lambda i: i.item_id)
     random.Random(config.seed).shuffle(order)
-    negatives, skipped = choose_negatives(con, benchmark, order, config.policy, config.seed,
-                                          other_benchmark=config.other_benchmark)
+    negatives, skipped = choose_negatives(
+        con, benchmark, order, config.policy, config.seed, other_benchmark=config.other_benchmark
+    )
     if split.twins_dropped:
         skipped["twin_of_eval_question"] = split.twins_dropped
     prefixes = context_prefixes(con, order, config.train_fewshot, None)
     rows = _rows("", order, negatives, prefixes)
-    digest = hashlib.sha256(json.dumps([benchmark, config.set_settings(), sorted(i.item_id for i in split.eval)],
-                                       sort_keys=True).encode())
+    digest = hashlib.sha256(
+        json.dumps([benchmark, config.set_settings(), sorted(i.item_id for i in split.eval)], sort_keys=True).encode()
+    )
     digest.update(rows.drop("set_id").write_csv().encode())
     set_id = f"{benchmark}-{config.policy}-{digest.hexdigest()[:12]}"
     return TrainingSet(set_id, benchmark, split, rows.with_columns(pl.lit(set_id).alias("set_id")), skipped)
@@ -153,36 +186,60 @@ def training_set_frames(training: TrainingSet, config: TrainConfig) -> dict[str,
     (written once: a set's id names its content)."""
     split = training.split
     return {
-        "likra_training_sets": pl.DataFrame([{
-            "set_id": training.set_id, "benchmark": training.benchmark, "policy": config.policy, "seed": config.seed,
-            "train_splits": split.train_splits, "eval_split": split.eval_split, "holdout": split.holdout,
-            "n_train": training.n_train, "n_eval": len(split.eval), "skipped": json.dumps(dict(training.skipped)),
-            "config": json.dumps(config.set_settings()), "created_at": datetime.now()}],
-            schema_overrides={"seed": pl.Int32, "n_train": pl.Int32, "n_eval": pl.Int32}),
-        "likra_set_items": pl.DataFrame({
-            "set_id": training.set_id, "item_id": [i.item_id for i in split.train] + [i.item_id for i in split.eval],
-            "role": ["train"] * len(split.train) + ["eval"] * len(split.eval)}),
+        "likra_training_sets": pl.DataFrame(
+            [
+                {
+                    "set_id": training.set_id,
+                    "benchmark": training.benchmark,
+                    "policy": config.policy,
+                    "seed": config.seed,
+                    "train_splits": split.train_splits,
+                    "eval_split": split.eval_split,
+                    "holdout": split.holdout,
+                    "n_train": training.n_train,
+                    "n_eval": len(split.eval),
+                    "skipped": json.dumps(dict(training.skipped)),
+                    "config": json.dumps(config.set_settings()),
+                    "created_at": datetime.now(),
+                }
+            ],
+            schema_overrides={"seed": pl.Int32, "n_train": pl.Int32, "n_eval": pl.Int32},
+        ),
+        "likra_set_items": pl.DataFrame(
+            {
+                "set_id": training.set_id,
+                "item_id": [i.item_id for i in split.train] + [i.item_id for i in split.eval],
+                "role": ["train"] * len(split.train) + ["eval"] * len(split.eval),
+            }
+        ),
         "likra_training_rows": training.rows,
     }
 
 
 def training_rows(con: duckdb.DuckDBPyConnection, set_id: str, head: str) -> list[tuple[str, str]]:
     """(context, continuation) of a head's rows, in training order."""
-    return con.execute("SELECT context, continuation FROM likra_training_rows WHERE set_id = ? AND head = ? "
-                       "ORDER BY position", [set_id, head]).fetchall()
+    return con.execute(
+        "SELECT context, continuation FROM likra_training_rows WHERE set_id = ? AND head = ? ORDER BY position",
+        [set_id, head],
+    ).fetchall()
 
 
 def eval_items(con: duckdb.DuckDBPyConnection, set_id: str) -> list[Item]:
     """The evaluation items of a training set, in source order."""
-    return read_items(con, "item_id IN (SELECT item_id FROM likra_set_items WHERE set_id = ? AND role = 'eval')",
-                      [set_id])
+    return read_items(
+        con, "item_id IN (SELECT item_id FROM likra_set_items WHERE set_id = ? AND role = 'eval')", [set_id]
+    )
 
 
 def exemplar_items(con: duckdb.DuckDBPyConnection, set_id: str) -> list[Item]:
     """The set's training questions of its own benchmark, in source order: where evaluation exemplars come from,
     so that no evaluated item is ever an exemplar."""
-    return read_items(con, "item_id IN (SELECT item_id FROM likra_set_items WHERE set_id = ? AND role = 'train') "
-                      "AND benchmark = (SELECT benchmark FROM likra_training_sets WHERE set_id = ?)", [set_id, set_id])
+    return read_items(
+        con,
+        "item_id IN (SELECT item_id FROM likra_set_items WHERE set_id = ? AND role = 'train') "
+        "AND benchmark = (SELECT benchmark FROM likra_training_sets WHERE set_id = ?)",
+        [set_id, set_id],
+    )
 
 
 def eval_requests(con: duckdb.DuckDBPyConnection, set_id: str, items: list[Item], k: int) -> list[ChoiceRequest]:

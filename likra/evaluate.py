@@ -51,8 +51,15 @@ def mode_scores(mode: str, base: float, pos: float | None, neg: float | None, w:
     return (pos if mode == "likra" else base) - w * neg
 
 
-def evaluate_run(run: Run, checkpoints: Sequence[Checkpoint], sink: Sink, *, db: str | os.PathLike[str] | None = None,
-                 progress: Callable[[int], None] | None = None, weights: Sequence[float] | None = None) -> EvalReport:
+def evaluate_run(
+    run: Run,
+    checkpoints: Sequence[Checkpoint],
+    sink: Sink,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    weights: Sequence[float] | None = None,
+) -> EvalReport:
     """Score the run's evaluation items under the base model and every checkpoint; record the weights w."""
     config = run.config
     with connect_read_only(db) as con:
@@ -60,14 +67,28 @@ def evaluate_run(run: Run, checkpoints: Sequence[Checkpoint], sink: Sink, *, db:
         if config.eval_limit:
             items = items[: config.eval_limit]
         requests = eval_requests(con, run.set_id, items, run.fewshot)
-    scorer = CachedScorer(db, model=config.model, dtype=config.dtype,
-                          loader=lambda: with_adapters(load_model(config.model, dtype=config.dtype), list(checkpoints)))
+    scorer = CachedScorer(
+        db,
+        model=config.model,
+        dtype=config.dtype,
+        loader=lambda: with_adapters(load_model(config.model, dtype=config.dtype), list(checkpoints)),
+    )
     if scorer.key != run.model:
-        raise CheckpointError(f"run {run.run_id} was trained on base model {run.model!r}, but {config.model!r} is "
-                              f"{scorer.key!r} now: its weights changed")
+        raise CheckpointError(
+            f"run {run.run_id} was trained on base model {run.model!r}, but {config.model!r} is "
+            f"{scorer.key!r} now: its weights changed"
+        )
     adapters: dict[str, str | None] = {BASE_ADAPTER: None, **{c.adapter: peft_name(c.adapter) for c in checkpoints}}
-    scored, hits = score_chunks(scorer, requests, adapters, run.fewshot, f"likra-{run.run_id}-{uuid.uuid4().hex[:8]}",
-                                sink, progress=progress)
+    scored, hits = score_chunks(
+        scorer, requests, adapters, run.fewshot, f"likra-{run.run_id}-{uuid.uuid4().hex[:8]}", sink, progress=progress
+    )
     sink.write(likra_weights=weights_frame(run.run_id, list(weights or config.weights)))
-    return EvalReport(run.run_id, len(items), len(adapters), sum(len(v) for v in scored.values()), hits,
-                      scorer.forward_tokens, scorer.compute_seconds)
+    return EvalReport(
+        run.run_id,
+        len(items),
+        len(adapters),
+        sum(len(v) for v in scored.values()),
+        hits,
+        scorer.forward_tokens,
+        scorer.compute_seconds,
+    )

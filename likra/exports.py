@@ -42,18 +42,28 @@ def set_rows(con: duckdb.DuckDBPyConnection, set_id: str) -> pl.DataFrame:
 def preference_pairs(rows: pl.DataFrame) -> pl.DataFrame:
     """One (prompt, chosen, rejected) row per training question, in training order."""
     positive = rows.filter(pl.col("head") == "positive").select(
-        "position", "item_id", pl.col("context").alias("prompt"), pl.col("continuation").alias("chosen"))
+        "position", "item_id", pl.col("context").alias("prompt"), pl.col("continuation").alias("chosen")
+    )
     negative = rows.filter(pl.col("head") == "negative").select(
-        "position", pl.col("continuation").alias("rejected"), pl.col("source").alias("rejected_source"))
-    return positive.join(negative, on="position").sort("position").select(
-        "prompt", "chosen", "rejected", "item_id", "position", "rejected_source")
+        "position", pl.col("continuation").alias("rejected"), pl.col("source").alias("rejected_source")
+    )
+    return (
+        positive.join(negative, on="position")
+        .sort("position")
+        .select("prompt", "chosen", "rejected", "item_id", "position", "rejected_source")
+    )
 
 
 def unpaired_rows(rows: pl.DataFrame) -> pl.DataFrame:
     """One (prompt, completion, label) row per training row: positives true, negatives false."""
     return rows.sort("position", pl.col("head") == "negative").select(
-        pl.col("context").alias("prompt"), pl.col("continuation").alias("completion"),
-        (pl.col("head") == "positive").alias("label"), "item_id", "position", "source")
+        pl.col("context").alias("prompt"),
+        pl.col("continuation").alias("completion"),
+        (pl.col("head") == "positive").alias("label"),
+        "item_id",
+        "position",
+        "source",
+    )
 
 
 def export_paths(stem: Path, suffixes: list[str], *, overwrite: bool = False) -> list[Path]:
@@ -104,7 +114,8 @@ def log_samples(con: duckdb.DuckDBPyConnection, run: Run, n_examples: int, mode:
     rows = con.execute(
         "SELECT item_id, choice, base, pos, neg, n_chars FROM likra_eval_choices "
         "WHERE run_id = ? AND n_examples = ? AND fewshot = ? ORDER BY item_id, choice",
-        [run_id, n_examples, fewshot]).fetchall()
+        [run_id, n_examples, fewshot],
+    ).fetchall()
     by_item: dict[str, list[tuple]] = {}
     for row in rows:
         by_item.setdefault(row[0], []).append(row)
@@ -119,17 +130,31 @@ def log_samples(con: duckdb.DuckDBPyConnection, run: Run, n_examples: int, mode:
             continue
         norms = [score / max(1, n_chars) for score, (*_, n_chars) in zip(scores, choices)]
         doc = {"item_id": item.item_id, "question": item.question, "choices": list(item.choices), "gold": item.gold}
-        arguments = {f"gen_args_{c}": {"arg_0": requests[(item.item_id, c)].context,
-                                       "arg_1": requests[(item.item_id, c)].continuation}
-                     for c in range(len(item.choices))}
-        samples.append({
-            "doc_id": doc_id, "doc": doc, "target": item.gold, "arguments": arguments,
-            "resps": [[[score, False]] for score in scores], "filtered_resps": [[score, False] for score in scores],
-            "filter": "none", "metrics": ["acc", "acc_norm"],
-            "doc_hash": _sha(doc), "prompt_hash": _sha(arguments["gen_args_0"]["arg_0"]), "target_hash": _sha(str(item.gold)),
-            "acc": float(scores.index(max(scores)) == item.gold), "acc_norm": float(norms.index(max(norms)) == item.gold),
-            "likra": {"run": run_id, "n_examples": n_examples, "mode": mode, "w": w, "fewshot": fewshot},
-        })
+        arguments = {
+            f"gen_args_{c}": {
+                "arg_0": requests[(item.item_id, c)].context,
+                "arg_1": requests[(item.item_id, c)].continuation,
+            }
+            for c in range(len(item.choices))
+        }
+        samples.append(
+            {
+                "doc_id": doc_id,
+                "doc": doc,
+                "target": item.gold,
+                "arguments": arguments,
+                "resps": [[[score, False]] for score in scores],
+                "filtered_resps": [[score, False] for score in scores],
+                "filter": "none",
+                "metrics": ["acc", "acc_norm"],
+                "doc_hash": _sha(doc),
+                "prompt_hash": _sha(arguments["gen_args_0"]["arg_0"]),
+                "target_hash": _sha(str(item.gold)),
+                "acc": float(scores.index(max(scores)) == item.gold),
+                "acc_norm": float(norms.index(max(norms)) == item.gold),
+                "likra": {"run": run_id, "n_examples": n_examples, "mode": mode, "w": w, "fewshot": fewshot},
+            }
+        )
     return samples
 
 
@@ -140,9 +165,20 @@ def write_samples(samples: list[dict], stem: Path, *, overwrite: bool = False) -
     return write_files({path: lambda target: target.write_text(text, encoding="utf-8")})[0]
 
 
-def export_benchmark(benchmark: str, fmt: str, *, db: str | os.PathLike[str] | None = None, run_id: str | None = None,
-                     policy: str = "random", seed: int = 42, mode: str = "likra", w: float = 1.0,
-                     n_examples: int | None = None, out: Path | None = None, overwrite: bool = False) -> list[Path]:
+def export_benchmark(
+    benchmark: str,
+    fmt: str,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    run_id: str | None = None,
+    policy: str = "random",
+    seed: int = 42,
+    mode: str = "likra",
+    w: float = 1.0,
+    n_examples: int | None = None,
+    out: Path | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
     """Write a training set as TRL pairs (`dpo`) or rows (`kto`), or a run's samples (`lm-eval`); the paths written.
 
     The training set is the run's when `run_id` is given, else the one `likra train` would build for the
@@ -156,12 +192,18 @@ def export_benchmark(benchmark: str, fmt: str, *, db: str | os.PathLike[str] | N
         if fmt == "lm-eval":
             if run is None:
                 raise ExportError("--format lm-eval exports a run's evaluation: give --run RUN (see `likra runs`)")
-            sizes = [n for (n,) in con.execute("SELECT DISTINCT n_examples FROM likra_eval_choices WHERE run_id = ? "
-                                               "ORDER BY 1", [run.run_id]).fetchall()]
+            sizes = [
+                n
+                for (n,) in con.execute(
+                    "SELECT DISTINCT n_examples FROM likra_eval_choices WHERE run_id = ? ORDER BY 1", [run.run_id]
+                ).fetchall()
+            ]
             size = n_examples if n_examples is not None else (sizes[-1] if sizes else 0)
             if size not in sizes:
-                raise ExportError(f"run {run.run_id} has no evaluated checkpoint of {size} examples; "
-                                  f"evaluated: {', '.join(map(str, sizes)) or 'none (run likra evaluate)'}")
+                raise ExportError(
+                    f"run {run.run_id} has no evaluated checkpoint of {size} examples; "
+                    f"evaluated: {', '.join(map(str, sizes)) or 'none (run likra evaluate)'}"
+                )
             samples = log_samples(con, run, size, mode, w)
             stem = out or Path("exports") / f"samples_{run.run_id}_{mode}_w{w:g}_n{size}"
             return [write_samples(samples, stem, overwrite=overwrite)]

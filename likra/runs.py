@@ -58,8 +58,10 @@ def check_run_name(name: str) -> None:
     """Refuse a --name that is no plain folder name: it names the run's folder under `likra/`, and '../x' or '/x'
     would put the adapters anywhere."""
     if not _RUN_NAME.fullmatch(name) or ".." in name:
-        raise RunError(f"run name {name!r} is not a plain name: use letters, digits and _ . @ + - (no '/' or '..'), "
-                       "at most 200 characters")
+        raise RunError(
+            f"run name {name!r} is not a plain name: use letters, digits and _ . @ + - (no '/' or '..'), "
+            "at most 200 characters"
+        )
 
 
 def runs_dir(db: str | None = None) -> Path:
@@ -69,8 +71,9 @@ def runs_dir(db: str | None = None) -> Path:
 
 def find_run(con: duckdb.DuckDBPyConnection, run_id: str) -> Run | None:
     """The recorded run with this id, if any."""
-    row = con.execute("SELECT run_id, benchmark, set_id, config, model, out_dir FROM likra_runs WHERE run_id = ?",
-                      [run_id]).fetchone()
+    row = con.execute(
+        "SELECT run_id, benchmark, set_id, config, model, out_dir FROM likra_runs WHERE run_id = ?", [run_id]
+    ).fetchone()
     if row is None:
         return None
     return Run(row[0], row[1], row[2], TrainConfig(**json.loads(row[3])), row[4], Path(row[5]))
@@ -89,34 +92,59 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> Run:
 def check_same_settings(existing: Run, run: Run) -> None:
     """A name names one run: reusing it with other training settings, data or model is an error."""
     before, after = existing.config.training_settings(), run.config.training_settings()
-    changed = [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in sorted(set(before) | set(after))
-               if before.get(k) != after.get(k)]
+    changed = [
+        f"{k}: {before.get(k)!r} -> {after.get(k)!r}"
+        for k in sorted(set(before) | set(after))
+        if before.get(k) != after.get(k)
+    ]
     if existing.set_id != run.set_id:
         changed.append(f"training set: {existing.set_id} -> {run.set_id}")
     if existing.model != run.model:
         changed.append(f"model: {existing.model} -> {run.model}")
     if changed:
-        raise RunError(f"run {run.run_id!r} was trained with other settings ({'; '.join(changed)}): resume it with "
-                       "the same settings, or give the new run another --name")
+        raise RunError(
+            f"run {run.run_id!r} was trained with other settings ({'; '.join(changed)}): resume it with "
+            "the same settings, or give the new run another --name"
+        )
 
 
 def run_frame(run: Run, started_at: datetime, finished_at: datetime | None) -> pl.DataFrame:
     """The run's row of `likra_runs`."""
-    return pl.DataFrame([{
-        "run_id": run.run_id, "benchmark": run.benchmark, "set_id": run.set_id, "policy": run.config.policy,
-        "model": run.model, "heads": run.config.heads, "config": run.config.model_dump_json(),
-        "config_hash": run.config.digest(), "out_dir": str(run.out_dir), "started_at": started_at,
-        "finished_at": finished_at}], schema_overrides={"finished_at": pl.Datetime("us")})
+    return pl.DataFrame(
+        [
+            {
+                "run_id": run.run_id,
+                "benchmark": run.benchmark,
+                "set_id": run.set_id,
+                "policy": run.config.policy,
+                "model": run.model,
+                "heads": run.config.heads,
+                "config": run.config.model_dump_json(),
+                "config_hash": run.config.digest(),
+                "out_dir": str(run.out_dir),
+                "started_at": started_at,
+                "finished_at": finished_at,
+            }
+        ],
+        schema_overrides={"finished_at": pl.Datetime("us")},
+    )
 
 
 def checkpoint_frame(run_id: str, checkpoints: list[Checkpoint]) -> pl.DataFrame:
     """Rows of `likra_checkpoints`."""
-    return pl.DataFrame({
-        "run_id": run_id, "head": [c.head for c in checkpoints], "n_examples": [c.n_examples for c in checkpoints],
-        "adapter": [c.adapter for c in checkpoints], "path": [str(c.path) for c in checkpoints],
-        "loss": [c.loss for c in checkpoints], "seconds": [c.seconds for c in checkpoints],
-        "created_at": datetime.now()},
-        schema_overrides={"n_examples": pl.Int32, "loss": pl.Float64, "seconds": pl.Float64})
+    return pl.DataFrame(
+        {
+            "run_id": run_id,
+            "head": [c.head for c in checkpoints],
+            "n_examples": [c.n_examples for c in checkpoints],
+            "adapter": [c.adapter for c in checkpoints],
+            "path": [str(c.path) for c in checkpoints],
+            "loss": [c.loss for c in checkpoints],
+            "seconds": [c.seconds for c in checkpoints],
+            "created_at": datetime.now(),
+        },
+        schema_overrides={"n_examples": pl.Int32, "loss": pl.Float64, "seconds": pl.Float64},
+    )
 
 
 def weights_frame(run_id: str, weights: list[float]) -> pl.DataFrame:
@@ -126,8 +154,11 @@ def weights_frame(run_id: str, weights: list[float]) -> pl.DataFrame:
 
 def recorded_checkpoints(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Checkpoint]:
     """The run's checkpoints as recorded, by head and size."""
-    rows = con.execute("SELECT head, n_examples, path, adapter, loss, seconds FROM likra_checkpoints "
-                       "WHERE run_id = ? ORDER BY head DESC, n_examples", [run_id]).fetchall()
+    rows = con.execute(
+        "SELECT head, n_examples, path, adapter, loss, seconds FROM likra_checkpoints "
+        "WHERE run_id = ? ORDER BY head DESC, n_examples",
+        [run_id],
+    ).fetchall()
     return [Checkpoint(head, n, Path(path), adapter, loss, seconds) for head, n, path, adapter, loss, seconds in rows]
 
 

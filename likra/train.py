@@ -71,8 +71,9 @@ def schedule(n_rows: int, epochs: int, seed: int) -> list[int]:
     return order
 
 
-def answer_nll(model: Any, parts: ModelParts, batch: Sequence[Encoded], pad_id: int,
-               device: torch.device) -> tuple[torch.Tensor, int]:
+def answer_nll(
+    model: Any, parts: ModelParts, batch: Sequence[Encoded], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, int]:
     """Summed negative log-likelihood of the batch's answer tokens, and how many there are.
 
     Rows are padded on the right, so no real token sees padding and no attention mask is needed; the LM
@@ -85,7 +86,7 @@ def answer_nll(model: Any, parts: ModelParts, batch: Sequence[Encoded], pad_id: 
         ids[r, : len(inputs)] = torch.tensor(inputs)
         rows += [r] * encoded.n_cont
         columns += range(encoded.first_scored, encoded.first_scored + encoded.n_cont)
-        targets += encoded.tokens[-encoded.n_cont:]
+        targets += encoded.tokens[-encoded.n_cont :]
     captured: list[torch.Tensor] = []
     hook = parts.capture(captured)
     try:
@@ -129,17 +130,27 @@ def learning_rate(loaded: LoadedModel, config: TrainConfig) -> float:
     return config.learning_rate(base_parameters(loaded.model))
 
 
-def train_head(loaded: LoadedModel, head: str, rows: Sequence[tuple[str, str]], config: TrainConfig, run_dir: Path,
-               provenance: dict, *, base_name: str,
-               on_checkpoint: Callable[[Checkpoint], None] | None = None,
-               progress: Callable[[int, float], None] | None = None) -> list[Checkpoint]:
+def train_head(
+    loaded: LoadedModel,
+    head: str,
+    rows: Sequence[tuple[str, str]],
+    config: TrainConfig,
+    run_dir: Path,
+    provenance: dict,
+    *,
+    base_name: str,
+    on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> list[Checkpoint]:
     """Train one head of a peft model on its (context, continuation) rows; save and report each checkpoint.
 
     A head with checkpoints in `run_dir` continues after its latest one."""
     model = loaded.model
     model.set_adapter(head)  # only this head's weights require gradients now
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=learning_rate(loaded, config), betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(
+        parameters, lr=learning_rate(loaded, config), betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
+    )
     encoder = Encoder(loaded.tokenizer, loaded.max_length, loaded.add_bos)
     order = schedule(len(rows), config.epochs, config.seed)
     sizes = checkpoint_sizes(config.sizes, len(order))
@@ -170,9 +181,17 @@ def train_head(loaded: LoadedModel, head: str, rows: Sequence[tuple[str, str]], 
             progress(step.end - step.start, window_loss / max(window_tokens, 1))
         if seen in sizes:
             loss = window_loss / window_tokens if window_tokens else None
-            saved.append(_save(model, head, run_dir, seen, optimizer,
-                               {**provenance, "loss": loss, "seconds": round(time.perf_counter() - started, 3)},
-                               base_name))
+            saved.append(
+                _save(
+                    model,
+                    head,
+                    run_dir,
+                    seen,
+                    optimizer,
+                    {**provenance, "loss": loss, "seconds": round(time.perf_counter() - started, 3)},
+                    base_name,
+                )
+            )
             for older in head_dir.glob("n-*"):
                 if older != saved[-1].path:
                     (older / STATE).unlink(missing_ok=True)  # only the latest checkpoint is resumed from
@@ -183,8 +202,15 @@ def train_head(loaded: LoadedModel, head: str, rows: Sequence[tuple[str, str]], 
     return saved
 
 
-def _save(model: Any, head: str, run_dir: Path, n_examples: int, optimizer: torch.optim.Optimizer, provenance: dict,
-          base_name: str) -> Checkpoint:
+def _save(
+    model: Any,
+    head: str,
+    run_dir: Path,
+    n_examples: int,
+    optimizer: torch.optim.Optimizer,
+    provenance: dict,
+    base_name: str,
+) -> Checkpoint:
     folder = checkpoint_dir(run_dir, head, n_examples)
     state = {"optimizer": optimizer.state_dict(), "n_examples": n_examples}
     key = save_checkpoint(model, head, folder, {**provenance, "n_examples": n_examples}, base_name, state)

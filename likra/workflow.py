@@ -53,8 +53,9 @@ def base_model_key(config: TrainConfig) -> str:
     return model_key(config.model, config.dtype) or load_model(config.model, dtype=config.dtype).key
 
 
-def prepare_run(benchmark: str, config: TrainConfig, *, db: str | os.PathLike[str] | None = None,
-                name: str | None = None) -> tuple[Run, TrainingSet, datetime]:
+def prepare_run(
+    benchmark: str, config: TrainConfig, *, db: str | os.PathLike[str] | None = None, name: str | None = None
+) -> tuple[Run, TrainingSet, datetime]:
     """The training set and the run that trains on it; (run, set, when the run started)."""
     with connect_read_only(db) as con:
         require_ingested(con, benchmark)  # before the base model is loaded (or converted, which takes a while)
@@ -65,9 +66,11 @@ def prepare_run(benchmark: str, config: TrainConfig, *, db: str | os.PathLike[st
         training = build_training_set(con, benchmark, config)
         examples = training.n_train * config.epochs
         if config.sizes and max(config.sizes) > examples:
-            raise RunError(f"size {max(config.sizes)} is larger than the {examples} training examples of {benchmark!r} "
-                           f"({training.n_train} questions x {config.epochs} epoch(s); policy {config.policy} skipped "
-                           f"{sum(training.skipped.values())}): ask for sizes up to {examples}, or more epochs")
+            raise RunError(
+                f"size {max(config.sizes)} is larger than the {examples} training examples of {benchmark!r} "
+                f"({training.n_train} questions x {config.epochs} epoch(s); policy {config.policy} skipped "
+                f"{sum(training.skipped.values())}): ask for sizes up to {examples}, or more epochs"
+            )
         run_id = name or default_name(benchmark, config, training.set_id, model)
         run = Run(run_id, benchmark, training.set_id, config, model, runs_dir(db) / run_id)
         existing = find_run(con, run_id)
@@ -85,8 +88,12 @@ def missing_sizes(run: Run, n_examples: int) -> dict[str, list[int]]:
     return {head: [n for n in wanted if (head, n) not in done] for head in run.heads}
 
 
-def train_heads(run: Run, rows: dict[str, list[tuple[str, str]]], sink: Sink,
-                progress: Callable[[str, int, float], None] | None = None) -> list[Checkpoint]:
+def train_heads(
+    run: Run,
+    rows: dict[str, list[tuple[str, str]]],
+    sink: Sink,
+    progress: Callable[[str, int, float], None] | None = None,
+) -> list[Checkpoint]:
     """Train the run's heads (continuing after their last checkpoints); every checkpoint of the run."""
     config = run.config
     n_examples = len(next(iter(rows.values()))) * config.epochs
@@ -95,20 +102,42 @@ def train_heads(run: Run, rows: dict[str, list[tuple[str, str]]], sink: Sink,
         if loaded.key != run.model:
             raise RunError(f"run {run.run_id} was trained on {run.model}, but {config.model!r} is {loaded.key} now")
         model = add_heads(loaded, config.lora, config.seed, run.heads)
-        provenance = {"base_model": run.model, "tokenizer": tokenizer_fingerprint(loaded.tokenizer),
-                      "run_id": run.run_id, "benchmark": run.benchmark, "policy": config.policy, "set_id": run.set_id,
-                      "seed": config.seed, "lr": learning_rate(loaded, config), "config_hash": config.digest()}
+        provenance = {
+            "base_model": run.model,
+            "tokenizer": tokenizer_fingerprint(loaded.tokenizer),
+            "run_id": run.run_id,
+            "benchmark": run.benchmark,
+            "policy": config.policy,
+            "set_id": run.set_id,
+            "seed": config.seed,
+            "lr": learning_rate(loaded, config),
+            "config_hash": config.digest(),
+        }
         for head in run.heads:
-            train_head(model, head, rows[head], config, run.out_dir, provenance, base_name=config.model,
-                       on_checkpoint=lambda c: sink.write(likra_checkpoints=checkpoint_frame(run.run_id, [c])),
-                       progress=(lambda n, loss, head=head: progress(head, n, loss)) if progress else None)
+            train_head(
+                model,
+                head,
+                rows[head],
+                config,
+                run.out_dir,
+                provenance,
+                base_name=config.model,
+                on_checkpoint=lambda c: sink.write(likra_checkpoints=checkpoint_frame(run.run_id, [c])),
+                progress=(lambda n, loss, head=head: progress(head, n, loss)) if progress else None,
+            )
     return saved_checkpoints(run.out_dir)
 
 
-def train_benchmark(benchmark: str, config: TrainConfig, *, db: str | os.PathLike[str] | None = None,
-                    name: str | None = None, evaluate: bool = True,
-                    progress: Callable[[str, int, float], None] | None = None,
-                    scored: Callable[[int], None] | None = None) -> TrainReport:
+def train_benchmark(
+    benchmark: str,
+    config: TrainConfig,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    evaluate: bool = True,
+    progress: Callable[[str, int, float], None] | None = None,
+    scored: Callable[[int], None] | None = None,
+) -> TrainReport:
     """Build the training set, train the heads with checkpoints, and (unless `evaluate` is False) score every
     checkpoint on the evaluation items; everything is recorded in the warehouse."""
     wall = time.perf_counter()
@@ -119,8 +148,9 @@ def train_benchmark(benchmark: str, config: TrainConfig, *, db: str | os.PathLik
         rows = {head: training_rows(con, training.set_id, head) for head in run.heads}
     trained = any(missing_sizes(run, training.n_train * config.epochs).values())
     checkpoints = train_heads(run, rows, sink, progress)
-    sink.write(likra_checkpoints=checkpoint_frame(run.run_id, checkpoints),
-               likra_runs=run_frame(run, started, datetime.now()))
+    sink.write(
+        likra_checkpoints=checkpoint_frame(run.run_id, checkpoints), likra_runs=run_frame(run, started, datetime.now())
+    )
     report = TrainReport(run, training, checkpoints, trained)
     if evaluate:
         report.evaluation = evaluate_run(run, checkpoints, sink, db=db, progress=scored)

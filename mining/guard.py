@@ -25,7 +25,11 @@ from mining.paraphrase import cross_encoder_same, embedding_lexical_same
 from warehouse.validation import SETTINGS
 
 EQUALS_GOLD, TWIN_TRUE_ANSWER, TOO_SIMILAR, PARAPHRASE_MODEL = (
-    "equals_gold", "twin_true_answer", "too_similar_to_gold", "paraphrase_model")
+    "equals_gold",
+    "twin_true_answer",
+    "too_similar_to_gold",
+    "paraphrase_model",
+)
 
 
 class GuardConfig(BaseModel):
@@ -33,23 +37,40 @@ class GuardConfig(BaseModel):
 
     model_config = SETTINGS
 
-    surface: bool = Field(default=True, description="Drop mined candidates that are a known-true answer up to "
-                          "articles, framing prepositions, inflection, or numbers and units written differently.")
+    surface: bool = Field(
+        default=True,
+        description="Drop mined candidates that are a known-true answer up to "
+        "articles, framing prepositions, inflection, or numbers and units written differently.",
+    )
     paraphrase: Literal["off", "embedding_lexical", "cross_encoder"] = Field(
-        default="embedding_lexical", description="Model check for paraphrases of a known-true answer: embeddings "
-        "and words in both directions (offline), a sentence-transformers CrossEncoder, or off.")
+        default="embedding_lexical",
+        description="Model check for paraphrases of a known-true answer: embeddings "
+        "and words in both directions (offline), a sentence-transformers CrossEncoder, or off.",
+    )
     paraphrase_min_sim: float = Field(
-        default=0.75, ge=-1, le=1,
-        description="embedding_lexical: a paraphrase is at least this similar and shares its words with the true answer.")
+        default=0.75,
+        ge=-1,
+        le=1,
+        description="embedding_lexical: a paraphrase is at least this similar and shares its words with the true "
+        "answer.",
+    )
     cross_encoder: str | None = Field(
-        default=None, description="cross_encoder: a sentence-transformers CrossEncoder id or folder (NLI or paraphrase).")
+        default=None,
+        description="cross_encoder: a sentence-transformers CrossEncoder id or folder (NLI or paraphrase).",
+    )
     cross_encoder_threshold: float = Field(
-        default=0.5, ge=0, le=1, description="cross_encoder: entailment both ways (NLI) or paraphrase score at least this.")
+        default=0.5,
+        ge=0,
+        le=1,
+        description="cross_encoder: entailment both ways (NLI) or paraphrase score at least this.",
+    )
 
     @model_validator(mode="after")
     def _named_model(self) -> GuardConfig:
         if self.paraphrase == "cross_encoder" and not self.cross_encoder:
-            raise ValueError("paraphrase 'cross_encoder' needs a model: set cross_encoder to a CrossEncoder id or folder")
+            raise ValueError(
+                "paraphrase 'cross_encoder' needs a model: set cross_encoder to a CrossEncoder id or folder"
+            )
         return self
 
 
@@ -73,8 +94,14 @@ class Guard:
         if self.config.surface and (found := surface_rule(text, self.true_texts[row])):
             return found
         if self.config.paraphrase == "embedding_lexical" and embedding_lexical_same(
-                text, vector, self.true_texts[row], self.true_vectors[row], self.config.paraphrase_min_sim,
-                self.false_vectors[row], self.questions[row] if self.questions else ""):
+            text,
+            vector,
+            self.true_texts[row],
+            self.true_vectors[row],
+            self.config.paraphrase_min_sim,
+            self.false_vectors[row],
+            self.questions[row] if self.questions else "",
+        ):
             return PARAPHRASE_MODEL
         return None
 

@@ -54,7 +54,8 @@ def load_inputs(db: str | os.PathLike[str] | None, benchmark: str, config: Minin
         raise MiningError(
             f"the answer pool of {benchmark!r} (scope {config.scope}) is empty: there are no answer texts to mine "
             "(partial-format items score contexts, not answers); set k and lexical_k to 0 to grade only each "
-            "item's own distractors, or mine with scope 'all'")
+            "item's own distractors, or mine with scope 'all'"
+        )
     texts = dict(zip(pool["text_hash"].to_list(), pool["text"].to_list()))
     pool_form = dict(zip(pool["norm_hash"].to_list(), pool["text_hash"].to_list()))
     aliases: dict[str, str] = {}
@@ -77,12 +78,18 @@ def candidates_key(inputs: MiningInputs, config: MiningConfig) -> str:
     digest = hashlib.sha256()
     settings = config.model_dump(mode="json", include=CANDIDATE_SETTINGS)
     digest.update(json.dumps([CANDIDATES_VERSION, embedder_key(config.embedder), settings], sort_keys=True).encode())
-    columns = {"item_id": [i.item_id for i in inputs.items], "format": [i.format for i in inputs.items],
-               "question": [i.question for i in inputs.items], "choices": [json.dumps(i.choices) for i in inputs.items],
-               "gold": [json.dumps([i.gold, i.golds]) for i in inputs.items],
-               "known_true": [json.dumps(inputs.known_true.get(i.item_id, [])) for i in inputs.items],
-               **{name: inputs.pool[name].cast(pl.String).to_list()
-                  for name in ("norm_hash", "text", "first_item_id", "n_occurrences", "n_gold")}}
+    columns = {
+        "item_id": [i.item_id for i in inputs.items],
+        "format": [i.format for i in inputs.items],
+        "question": [i.question for i in inputs.items],
+        "choices": [json.dumps(i.choices) for i in inputs.items],
+        "gold": [json.dumps([i.gold, i.golds]) for i in inputs.items],
+        "known_true": [json.dumps(inputs.known_true.get(i.item_id, [])) for i in inputs.items],
+        **{
+            name: inputs.pool[name].cast(pl.String).to_list()
+            for name in ("norm_hash", "text", "first_item_id", "n_occurrences", "n_gold")
+        },
+    }
     for name, values in columns.items():  # one joined string per column: fast for a pool of millions
         digest.update(f"{name}:{len(values)}\x1e".encode())
         digest.update("\x1f".join(values).encode())

@@ -30,8 +30,9 @@ def load_labels(path: Path | None = None) -> pl.DataFrame:
     """The labelled picks (item_id, norm_hash, origin, part, label, ...); empty when there is no labels file."""
     path = path or labels_path()
     if not path.is_file():
-        return pl.DataFrame(schema={"item_id": pl.String, "norm_hash": pl.String, "part": pl.String,
-                                    "label": pl.String})
+        return pl.DataFrame(
+            schema={"item_id": pl.String, "norm_hash": pl.String, "part": pl.String, "label": pl.String}
+        )
     return pl.read_ndjson(path)
 
 
@@ -56,11 +57,18 @@ def tier_precision(graded: pl.DataFrame, labels: pl.DataFrame) -> list[dict]:
     if labels.is_empty() or graded.is_empty():
         return []
     joined = graded.select("item_id", "norm_hash", "tier", "origin").join(
-        labels.select("item_id", "norm_hash", "label", "part"), on=["item_id", "norm_hash"])
+        labels.select("item_id", "norm_hash", "label", "part"), on=["item_id", "norm_hash"]
+    )
     rows = []
     for (tier, origin), part in joined.group_by("tier", "origin", maintain_order=True):
         n = part.height
-        rows.append({"tier": tier, "origin": origin, "labelled": n,
-                     "wrong": share(int(part["label"].is_in(WRONG).sum()), n),
-                     "wrong_plausible": share(int((part["label"] == REAL_NEAR_MISS).sum()), n)})
+        rows.append(
+            {
+                "tier": tier,
+                "origin": origin,
+                "labelled": n,
+                "wrong": share(int(part["label"].is_in(WRONG).sum()), n),
+                "wrong_plausible": share(int((part["label"] == REAL_NEAR_MISS).sum()), n),
+            }
+        )
     return sorted(rows, key=lambda r: (r["origin"], r["tier"]))

@@ -25,12 +25,16 @@ def load_fts(con: duckdb.DuckDBPyConnection) -> None:
     spec = importlib.util.find_spec("duckdb_extension_fts")
     if spec is not None and spec.submodule_search_locations:
         version = duckdb.__version__
-        bundled = Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{version}" / "fts.duckdb_extension"
+        bundled = (
+            Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{version}" / "fts.duckdb_extension"
+        )
         if bundled.exists():
             con.execute(f"INSTALL '{bundled}'")
             con.execute("LOAD fts")
             return
-    raise MiningError(f"lexical candidates need DuckDB's fts extension: pip install duckdb-extension-fts=={duckdb.__version__}")
+    raise MiningError(
+        f"lexical candidates need DuckDB's fts extension: pip install duckdb-extension-fts=={duckdb.__version__}"
+    )
 
 
 def bm25_hits(pool: pl.DataFrame, questions: dict[str, str], k: int) -> dict[str, list[tuple[str, int]]]:
@@ -46,8 +50,10 @@ def bm25_hits(pool: pl.DataFrame, questions: dict[str, str], k: int) -> dict[str
         con.execute("PRAGMA create_fts_index('answers', 'id', 'text', overwrite=1)")
         # One statement per question: with a constant query string the BM25 macro runs in milliseconds,
         # where joining questions to answers would evaluate it for every pair.
-        query = ("SELECT norm_hash FROM (SELECT id, norm_hash, fts_main_answers.match_bm25(id, ?) AS score "
-                 "FROM answers) WHERE score IS NOT NULL ORDER BY score DESC, id LIMIT ?")
+        query = (
+            "SELECT norm_hash FROM (SELECT id, norm_hash, fts_main_answers.match_bm25(id, ?) AS score "
+            "FROM answers) WHERE score IS NOT NULL ORDER BY score DESC, id LIMIT ?"
+        )
         for item_id, question in questions.items():
             hits = con.execute(query, [question, k]).fetchall()
             found[item_id] = [(h, rank) for rank, (h,) in enumerate(hits, 1)]

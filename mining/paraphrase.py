@@ -75,16 +75,25 @@ def one_contains_the_other(a: str, b: str, question: str = "") -> bool:
     return len(new) <= (MAX_NEW_WORDS if len(small) > 1 else 0)
 
 
-def embedding_lexical_same(text: str, vector: np.ndarray, true_texts: Sequence[str], true_vectors: np.ndarray,
-                           min_sim: float, false_vectors: np.ndarray | None = None, question: str = "") -> bool:
+def embedding_lexical_same(
+    text: str,
+    vector: np.ndarray,
+    true_texts: Sequence[str],
+    true_vectors: np.ndarray,
+    min_sim: float,
+    false_vectors: np.ndarray | None = None,
+    question: str = "",
+) -> bool:
     """Whether `text` paraphrases one of the true answers of `question` (embeddings L2-normalised);
     `false_vectors` are the item's own wrong answers, which a paraphrase of a true answer must be farther from."""
     if not len(true_texts):
         return False
     sims = true_vectors @ vector
     nearest_false = float((false_vectors @ vector).max()) if false_vectors is not None and len(false_vectors) else -1.0
-    return any(s >= min_sim and s > nearest_false and one_contains_the_other(text, t, question)
-               for t, s in zip(true_texts, sims))
+    return any(
+        s >= min_sim and s > nearest_false and one_contains_the_other(text, t, question)
+        for t, s in zip(true_texts, sims)
+    )
 
 
 @lru_cache(maxsize=2)
@@ -112,5 +121,5 @@ def cross_encoder_same(spec: str, pairs: Sequence[tuple[str, str]], threshold: f
         if scores.ndim > 1:
             scores = scores[:, -1]
         entail = scores if ((scores >= 0) & (scores <= 1)).all() else 1 / (1 + np.exp(-scores))
-    forward, backward = entail[: len(pairs)], entail[len(pairs):]
+    forward, backward = entail[: len(pairs)], entail[len(pairs) :]
     return (forward >= threshold) & (backward >= threshold)

@@ -65,17 +65,24 @@ def unconditional_request(item: Item, text: str, premise: str) -> tuple[Request,
     return request, text_hash(context), text_hash(continuation)
 
 
-def unconditional_requests(items: Sequence[Item], requests: Sequence[AnswerRequest],
-                           premise: str) -> list[AnswerRequest]:
+def unconditional_requests(
+    items: Sequence[Item], requests: Sequence[AnswerRequest], premise: str
+) -> list[AnswerRequest]:
     """The unconditional twin of every plausibility request (texts repeat: the cache keys are shared)."""
     by_id = {item.item_id: item for item in items}
-    return [AnswerRequest(r.item_id, r.norm_hash, r.text, *unconditional_request(by_id[r.item_id], r.text, premise))
-            for r in requests]
+    return [
+        AnswerRequest(r.item_id, r.norm_hash, r.text, *unconditional_request(by_id[r.item_id], r.text, premise))
+        for r in requests
+    ]
 
 
-def plausibility_frame(candidates: pl.DataFrame, requests: Sequence[AnswerRequest],
-                       scores: dict[tuple[str, str], Score], items: Sequence[Item],
-                       unconditional: Sequence[AnswerRequest] = ()) -> pl.DataFrame:
+def plausibility_frame(
+    candidates: pl.DataFrame,
+    requests: Sequence[AnswerRequest],
+    scores: dict[tuple[str, str], Score],
+    items: Sequence[Item],
+    unconditional: Sequence[AnswerRequest] = (),
+) -> pl.DataFrame:
     """Candidates with loglik, per token and per character, the gold's loglik, rank and margins, and (with the
     unconditional requests) the unconditional loglik, PMI and PMI margin."""
     by_id = {item.item_id: item for item in items}
@@ -88,25 +95,51 @@ def plausibility_frame(candidates: pl.DataFrame, requests: Sequence[AnswerReques
     rows = []
     for r in requests:
         score = scores[(r.context_hash, r.continuation_hash)]
-        rows.append({"item_id": r.item_id, "norm_hash": r.norm_hash, "loglik": score.loglik, "n_tokens": score.n_tokens,
-                     "loglik_per_char": score.loglik / max(1, scored_length(r)),
-                     "uncond_loglik": uncond.get((r.item_id, r.norm_hash))})
-    scored = pl.DataFrame(rows, schema={"item_id": pl.String, "norm_hash": pl.String, "loglik": pl.Float64,
-                                        "n_tokens": pl.Int32, "loglik_per_char": pl.Float64,
-                                        "uncond_loglik": pl.Float64}, orient="row")
-    scored = scored.with_columns((pl.col("loglik") / pl.col("n_tokens")).alias("loglik_per_token"),
-                                 (pl.col("loglik") - pl.col("uncond_loglik")).alias("pmi"),
-                                 pl.col("loglik").rank("min", descending=True).over("item_id").cast(pl.Int32).alias("rank"))
+        rows.append(
+            {
+                "item_id": r.item_id,
+                "norm_hash": r.norm_hash,
+                "loglik": score.loglik,
+                "n_tokens": score.n_tokens,
+                "loglik_per_char": score.loglik / max(1, scored_length(r)),
+                "uncond_loglik": uncond.get((r.item_id, r.norm_hash)),
+            }
+        )
+    scored = pl.DataFrame(
+        rows,
+        schema={
+            "item_id": pl.String,
+            "norm_hash": pl.String,
+            "loglik": pl.Float64,
+            "n_tokens": pl.Int32,
+            "loglik_per_char": pl.Float64,
+            "uncond_loglik": pl.Float64,
+        },
+        orient="row",
+    )
+    scored = scored.with_columns(
+        (pl.col("loglik") / pl.col("n_tokens")).alias("loglik_per_token"),
+        (pl.col("loglik") - pl.col("uncond_loglik")).alias("pmi"),
+        pl.col("loglik").rank("min", descending=True).over("item_id").cast(pl.Int32).alias("rank"),
+    )
     gold = scored.filter(pl.col("norm_hash").is_null()).select(
-        "item_id", pl.col("loglik").alias("gold_loglik"), pl.col("loglik_per_token").alias("gold_per_token"),
-        pl.col("loglik_per_char").alias("gold_per_char"), pl.col("pmi").alias("gold_pmi"))
-    return (candidates.join(scored.filter(pl.col("norm_hash").is_not_null()), on=["item_id", "norm_hash"])
-            .join(gold, on="item_id")
-            .with_columns((pl.col("loglik") - pl.col("gold_loglik")).alias("margin"),
-                          (pl.col("loglik_per_token") - pl.col("gold_per_token")).alias("margin_per_token"),
-                          (pl.col("loglik_per_char") - pl.col("gold_per_char")).alias("margin_per_char"),
-                          (pl.col("pmi") - pl.col("gold_pmi")).alias("margin_pmi"))
-            .drop("gold_per_token", "gold_per_char"))
+        "item_id",
+        pl.col("loglik").alias("gold_loglik"),
+        pl.col("loglik_per_token").alias("gold_per_token"),
+        pl.col("loglik_per_char").alias("gold_per_char"),
+        pl.col("pmi").alias("gold_pmi"),
+    )
+    return (
+        candidates.join(scored.filter(pl.col("norm_hash").is_not_null()), on=["item_id", "norm_hash"])
+        .join(gold, on="item_id")
+        .with_columns(
+            (pl.col("loglik") - pl.col("gold_loglik")).alias("margin"),
+            (pl.col("loglik_per_token") - pl.col("gold_per_token")).alias("margin_per_token"),
+            (pl.col("loglik_per_char") - pl.col("gold_per_char")).alias("margin_per_char"),
+            (pl.col("pmi") - pl.col("gold_pmi")).alias("margin_pmi"),
+        )
+        .drop("gold_per_token", "gold_per_char")
+    )
 
 
 @dataclass
@@ -117,9 +150,14 @@ class Plausibility:
     logliks: dict  # cached / computed / model
 
 
-def score_plausibility(db: str | os.PathLike[str] | None, config: MiningConfig, items: Sequence[Item],
-                       candidates: pl.DataFrame, sink: Sink,
-                       progress: Callable[[int], None] | None = None) -> Plausibility:
+def score_plausibility(
+    db: str | os.PathLike[str] | None,
+    config: MiningConfig,
+    items: Sequence[Item],
+    candidates: pl.DataFrame,
+    sink: Sink,
+    progress: Callable[[int], None] | None = None,
+) -> Plausibility:
     """Log-likelihood of every candidate and gold answer (cached ones reused, new ones handed to the sink in
     chunks), and the candidates' plausibility frame."""
     requests = plausibility_requests(items, candidates)
@@ -130,13 +168,20 @@ def score_plausibility(db: str | os.PathLike[str] | None, config: MiningConfig, 
     cached = len(scores)
     missing = [r for key, r in distinct.items() if key not in scores]
     for start in range(0, len(missing), SCORE_CHUNK):
-        chunk = missing[start: start + SCORE_CHUNK]
+        chunk = missing[start : start + SCORE_CHUNK]
         [fresh] = scorer.compute(chunk)
-        sink.write(loglik_cache=cache_frame(scorer.setting(), [(r, fresh[(r.context_hash, r.continuation_hash)])
-                                                               for r in chunk]))
+        sink.write(
+            loglik_cache=cache_frame(
+                scorer.setting(), [(r, fresh[(r.context_hash, r.continuation_hash)]) for r in chunk]
+            )
+        )
         scores.update(fresh)
         if progress:
             progress(len(chunk))
-    counts = {"cached": cached, "computed": len(missing), "model": scorer.key,
-              "unconditional": len({(u.context_hash, u.continuation_hash) for u in unconditional})}
+    counts = {
+        "cached": cached,
+        "computed": len(missing),
+        "model": scorer.key,
+        "unconditional": len({(u.context_hash, u.continuation_hash) for u in unconditional}),
+    }
     return Plausibility(plausibility_frame(candidates, requests, scores, items, unconditional), counts)

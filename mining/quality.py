@@ -51,11 +51,15 @@ def true_answers(items: Sequence[Item], known_true: dict[str, tuple[str, ...]]) 
     return {i.item_id: tuple(i.choices[g] for g in i.true_choices) + known_true.get(i.item_id, ()) for i in items}
 
 
-def false_negatives(graded: pl.DataFrame, items: Sequence[Item],
-                    known_true: dict[str, tuple[str, ...]]) -> FalseNegatives:
+def false_negatives(
+    graded: pl.DataFrame, items: Sequence[Item], known_true: dict[str, tuple[str, ...]]
+) -> FalseNegatives:
     """Count negatives that repeat a listed true answer, where a question lists several."""
-    truths = {item_id: texts for item_id, texts in true_answers(items, known_true).items()
-              if len({norm_hash(t) for t in texts}) > 1}
+    truths = {
+        item_id: texts
+        for item_id, texts in true_answers(items, known_true).items()
+        if len({norm_hash(t) for t in texts}) > 1
+    }
     report = FalseNegatives(items=len(truths))
     rows = graded.filter(pl.col("item_id").is_in(list(truths))).select("item_id", "text", "norm_hash")
     report.negatives = rows.height
@@ -76,23 +80,40 @@ def top_near_misses(graded: pl.DataFrame, items: Sequence[Item], measure: str) -
     samples: dict[str, list[dict[str, Any]]] = {}
     for origin, part in near.group_by("origin", maintain_order=True):
         rows = []
-        for item_id, text, margin, sim in part.head(SAMPLES_PER_ORIGIN).select(
-                "item_id", "text", column, "sim_gold").iter_rows():
+        for item_id, text, margin, sim in (
+            part.head(SAMPLES_PER_ORIGIN).select("item_id", "text", column, "sim_gold").iter_rows()
+        ):
             item = by_id[item_id]
-            rows.append({"item_id": item_id, "question": item.question, "gold": item.choices[item.gold],
-                         "negative": text, column: round(float(margin), 3), "sim_gold": round(float(sim), 3)})
+            rows.append(
+                {
+                    "item_id": item_id,
+                    "question": item.question,
+                    "gold": item.choices[item.gold],
+                    "negative": text,
+                    column: round(float(margin), 3),
+                    "sim_gold": round(float(sim), 3),
+                }
+            )
         samples[origin[0]] = rows
     return dict(sorted(samples.items()))
 
 
-def quality_report(graded: pl.DataFrame, items: Sequence[Item], removed: dict[str, int],
-                   known_true: dict[str, tuple[str, ...]], twin_members: dict[str, list[str]],
-                   measure: str) -> QualityReport:
+def quality_report(
+    graded: pl.DataFrame,
+    items: Sequence[Item],
+    removed: dict[str, int],
+    known_true: dict[str, tuple[str, ...]],
+    twin_members: dict[str, list[str]],
+    measure: str,
+) -> QualityReport:
     """The run's quality report (graded rows carry the candidate's `text`)."""
     mine = {i.item_id for i in items}
     groups = [members for members in twin_members.values() if mine.intersection(members)]
-    return QualityReport(removed_by_guard=dict(removed), twin_groups=len(groups),
-                         items_with_twins=len(mine.intersection(m for members in groups for m in members)),
-                         false_negatives=false_negatives(graded, items, known_true),
-                         top_near_misses=top_near_misses(graded, items, measure),
-                         labelled_precision=tier_precision(graded, load_labels()))
+    return QualityReport(
+        removed_by_guard=dict(removed),
+        twin_groups=len(groups),
+        items_with_twins=len(mine.intersection(m for members in groups for m in members)),
+        false_negatives=false_negatives(graded, items, known_true),
+        top_near_misses=top_near_misses(graded, items, measure),
+        labelled_precision=tier_precision(graded, load_labels()),
+    )

@@ -50,8 +50,15 @@ def reusable_candidates(db: str | os.PathLike[str] | None, inputs: MiningInputs)
     return None if stored is None else CandidateStage(stored.found, dict(NOTHING_EMBEDDED), reused_from=stored.run_id)
 
 
-def candidate_stage(db: str | os.PathLike[str] | None, inputs: MiningInputs, config: MiningConfig, run_id: str,
-                    *, reuse: bool = True, sink: Sink | None = None) -> CandidateStage:
+def candidate_stage(
+    db: str | os.PathLike[str] | None,
+    inputs: MiningInputs,
+    config: MiningConfig,
+    run_id: str,
+    *,
+    reuse: bool = True,
+    sink: Sink | None = None,
+) -> CandidateStage:
     """The benchmark's candidates: the stored set when nothing it depends on changed, else the missing
     embeddings computed (into `sink`), the pool searched, and the new set stored at once (so a later
     failure does not lose it)."""
@@ -69,23 +76,35 @@ def candidate_stage(db: str | os.PathLike[str] | None, inputs: MiningInputs, con
     return CandidateStage(found, counts)
 
 
-def verified(db: str | os.PathLike[str] | None, inputs: MiningInputs, graded: pl.DataFrame, config: MiningConfig,
-             summary: MiningSummary) -> pl.DataFrame:
+def verified(
+    db: str | os.PathLike[str] | None,
+    inputs: MiningInputs,
+    graded: pl.DataFrame,
+    config: MiningConfig,
+    summary: MiningSummary,
+) -> pl.DataFrame:
     """The graded rows with the verifier's suspects moved to the tier `unverified`; its counts go in the summary."""
     mined = graded.filter(pl.col("origin") != OWN_DISTRACTOR)
     vectors: dict = {}
     if config.verifier.enabled and not mined.is_empty():
         vectors = load_vectors(db, config.embedder, inputs.texts)
         vectors.update({alias: vectors[target] for alias, target in inputs.aliases.items()})
-    verification = verify(graded, inputs.items, inputs.known_true, vectors, config.verifier,
-                          MARGIN_COLUMN[config.tiers.measure])
+    verification = verify(
+        graded, inputs.items, inputs.known_true, vectors, config.verifier, MARGIN_COLUMN[config.tiers.measure]
+    )
     summary.verifier = dict(verification.flagged)
     return mark_unverified(graded, verification.unverified_by)
 
 
-def grade_and_store(db: str | os.PathLike[str] | None, summary: MiningSummary, inputs: MiningInputs,
-                    stage: CandidateStage, plausibility: Plausibility, config: MiningConfig,
-                    started: datetime) -> pl.DataFrame:
+def grade_and_store(
+    db: str | os.PathLike[str] | None,
+    summary: MiningSummary,
+    inputs: MiningInputs,
+    stage: CandidateStage,
+    plausibility: Plausibility,
+    config: MiningConfig,
+    started: datetime,
+) -> pl.DataFrame:
     """Tier every scored candidate, complete the run's summary, and replace the benchmark's graded negatives."""
     graded = verified(db, inputs, grade(plausibility.frame, config.tiers), config, summary)
     summary.logliks = plausibility.logliks
@@ -96,8 +115,14 @@ def grade_and_store(db: str | os.PathLike[str] | None, summary: MiningSummary, i
     return graded
 
 
-def mine_benchmark(benchmark: str, *, db: str | os.PathLike[str] | None = None, config: MiningConfig | None = None,
-                   progress: Callable[[str], None] | None = None, reuse: bool = True) -> MiningSummary:
+def mine_benchmark(
+    benchmark: str,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    config: MiningConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+    reuse: bool = True,
+) -> MiningSummary:
     """Mine, score and grade negatives for every item of a benchmark; store them; report.
 
     `reuse=False` searches again even when the stored candidates were mined from unchanged inputs.
@@ -113,7 +138,9 @@ def mine_benchmark(benchmark: str, *, db: str | os.PathLike[str] | None = None, 
     stage = candidate_stage(db, inputs, config, summary.run_id, reuse=reuse)
     summary.embeddings, summary.candidates_from = stage.embeddings, stage.reused_from
     if stage.reused_from:
-        say(f"candidates: {stage.found.frame.height}, unchanged since run {stage.reused_from} (no embedding, no search)")
+        say(
+            f"candidates: {stage.found.frame.height}, unchanged since run {stage.reused_from} (no embedding, no search)"
+        )
     else:
         say(f"embeddings: {stage.embeddings['cached']} cached, {stage.embeddings['computed']} computed")
         say(f"candidates: {stage.found.frame.height}; removed {dict(stage.found.removed)}")

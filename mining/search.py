@@ -23,7 +23,8 @@ class IndexConfig(BaseModel):
     model_config = SETTINGS
 
     kind: Literal["auto", "flat", "ivf", "hnsw"] = Field(
-        default="auto", description="FAISS index (auto: exact up to flat_max answers, IVF above).")
+        default="auto", description="FAISS index (auto: exact up to flat_max answers, IVF above)."
+    )
     flat_max: int = Field(default=200_000, ge=0, description="auto: exact flat index up to this many vectors")
     approximate: Literal["ivf", "hnsw"] = Field(default="ivf", description="auto: the index above flat_max")
     nlist: int | None = Field(default=None, ge=1, description="IVF cells (default 4 x sqrt(n))")
@@ -60,7 +61,9 @@ def build_index(vectors: np.ndarray, config: IndexConfig | None = None):
     else:
         nlist = config.nlist or max(1, min(n // 39, int(4 * np.sqrt(n))))  # FAISS wants ~39 points per cell
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(0).choice(n, size=min(n, nlist * 64), replace=False)]  # 64 points per cell train k-means well
+        sample = vectors[
+            np.random.default_rng(0).choice(n, size=min(n, nlist * 64), replace=False)
+        ]  # 64 points per cell train k-means well
         index.train(sample)
         index.nprobe = min(config.nprobe, nlist)
     use_gpu = config.use_gpu if config.use_gpu is not None else _gpu_count() > 0
@@ -75,5 +78,5 @@ def search(index, queries: np.ndarray, k: int, batch: int = 8192) -> Iterator[tu
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     k = min(k, index.ntotal)
     for start in range(0, len(queries), batch):
-        scores, ids = index.search(queries[start: start + batch], k)
+        scores, ids = index.search(queries[start : start + batch], k)
         yield start, scores, ids

@@ -27,8 +27,17 @@ def _member(ids: np.ndarray, sets: np.ndarray) -> np.ndarray:
     return (ids[:, :, None] == sets[:, None, :]).any(axis=2) & (ids >= 0)
 
 
-def select_hits(ids: np.ndarray, sim_gold: np.ndarray, own: np.ndarray, golds: np.ndarray, reused_gold: np.ndarray,
-                ceiling: float, k: int, known: np.ndarray | None = None, blocked: np.ndarray | None = None) -> Selection:
+def select_hits(
+    ids: np.ndarray,
+    sim_gold: np.ndarray,
+    own: np.ndarray,
+    golds: np.ndarray,
+    reused_gold: np.ndarray,
+    ceiling: float,
+    k: int,
+    known: np.ndarray | None = None,
+    blocked: np.ndarray | None = None,
+) -> Selection:
     """ids, sim_gold: (queries, hits); own, golds: (queries, m) pool indices padded with -1; reused_gold: (queries, m)
     True where that gold answer also occurs in another item (so finding it is a real false negative avoided);
     known: (queries, n) pool indices of the true answers of each query's twin questions; blocked: (queries, hits)
@@ -45,5 +54,9 @@ def select_hits(ids: np.ndarray, sim_gold: np.ndarray, own: np.ndarray, golds: n
     before = np.cumsum(accepted, axis=1) - accepted  # kept hits strictly before each position
     examined = before < k
     keep = accepted & examined
-    return Selection(keep, int((too_similar & examined).sum()), int((counted_gold & examined).sum()),
-                     int((is_known & examined).sum()))
+    return Selection(
+        keep,
+        int((too_similar & examined).sum()),
+        int((counted_gold & examined).sum()),
+        int((is_known & examined).sum()),
+    )

@@ -44,13 +44,23 @@ class MiningSummary:
 def _stats(values: pl.Series) -> dict[str, float]:
     if values.is_empty():
         return {}
-    return {"mean": round(float(values.mean()), 4), "median": round(float(values.median()), 4),
-            "std": round(float(values.std() or 0.0), 4), "min": round(float(values.min()), 4),
-            "max": round(float(values.max()), 4)}
+    return {
+        "mean": round(float(values.mean()), 4),
+        "median": round(float(values.median()), 4),
+        "std": round(float(values.std() or 0.0), 4),
+        "min": round(float(values.min()), 4),
+        "max": round(float(values.max()), 4),
+    }
 
 
-def summarize(summary: MiningSummary, items: list[Item], candidates: CandidateSet, graded: pl.DataFrame,
-              groups: QuestionGroups | None = None, measure: str = "pmi") -> None:
+def summarize(
+    summary: MiningSummary,
+    items: list[Item],
+    candidates: CandidateSet,
+    graded: pl.DataFrame,
+    groups: QuestionGroups | None = None,
+    measure: str = "pmi",
+) -> None:
     """Fill the counts, score statistics and quality report of a run."""
     summary.items = len(items)
     with_negatives = set(graded["item_id"].to_list())
@@ -68,10 +78,13 @@ def summarize(summary: MiningSummary, items: list[Item], candidates: CandidateSe
         "margin_per_token": _stats(graded["margin_per_token"]),
         "margin_pmi": _stats(graded["margin_pmi"].drop_nulls()),
         "sim_gold": _stats(graded["sim_gold"]),
-        **{f"{MARGIN_COLUMN[measure]}[{tier}]": _stats(part[MARGIN_COLUMN[measure]].drop_nulls())
-           for (tier,), part in graded.group_by("tier")},
+        **{
+            f"{MARGIN_COLUMN[measure]}[{tier}]": _stats(part[MARGIN_COLUMN[measure]].drop_nulls())
+            for (tier,), part in graded.group_by("tier")
+        },
         **{f"sim_gold[{tier}]": _stats(part["sim_gold"]) for (tier,), part in graded.group_by("tier")},
     }
     groups = groups or QuestionGroups()
-    summary.quality = quality_report(graded, items, summary.removed, groups.known_true, groups.members,
-                                     measure).as_dict()
+    summary.quality = quality_report(
+        graded, items, summary.removed, groups.known_true, groups.members, measure
+    ).as_dict()

@@ -18,9 +18,15 @@ import polars as pl
 from warehouse.text import norm_hash, normalize, text_hash
 
 # The text an item is grouped by, in SQL; `question_text` is the same in Python (the view uses it too).
-QUESTION_TEXT_SQL = "CASE WHEN format = 'partial' THEN question || chr(10) || coalesce(continuation, '') ELSE question END"
-QUESTION_KEY_SCHEMA = {"text_hash": pl.String, "group_key": pl.String, "normalized": pl.String,
-                       "computed_at": pl.Datetime("us")}
+QUESTION_TEXT_SQL = (
+    "CASE WHEN format = 'partial' THEN question || chr(10) || coalesce(continuation, '') ELSE question END"
+)
+QUESTION_KEY_SCHEMA = {
+    "text_hash": pl.String,
+    "group_key": pl.String,
+    "normalized": pl.String,
+    "computed_at": pl.Datetime("us"),
+}
 
 
 def question_text(question: str, format: str, continuation: str | None) -> str:
@@ -42,13 +48,23 @@ class QuestionGroups:
 
 
 def _uncached_keys(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    texts = [t for (t,) in con.execute(
-        f"SELECT DISTINCT {QUESTION_TEXT_SQL} AS text FROM items "
-        f"WHERE sha256({QUESTION_TEXT_SQL}) NOT IN (SELECT text_hash FROM question_keys)").fetchall()]
+    texts = [
+        t
+        for (t,) in con.execute(
+            f"SELECT DISTINCT {QUESTION_TEXT_SQL} AS text FROM items "
+            f"WHERE sha256({QUESTION_TEXT_SQL}) NOT IN (SELECT text_hash FROM question_keys)"
+        ).fetchall()
+    ]
     now = datetime.now()
-    return pl.DataFrame({"text_hash": [text_hash(t) for t in texts], "group_key": [norm_hash(t) for t in texts],
-                         "normalized": [normalize(t) for t in texts], "computed_at": [now] * len(texts)},
-                        schema=QUESTION_KEY_SCHEMA)
+    return pl.DataFrame(
+        {
+            "text_hash": [text_hash(t) for t in texts],
+            "group_key": [norm_hash(t) for t in texts],
+            "normalized": [normalize(t) for t in texts],
+            "computed_at": [now] * len(texts),
+        },
+        schema=QUESTION_KEY_SCHEMA,
+    )
 
 
 def question_groups(con: duckdb.DuckDBPyConnection, benchmark: str) -> QuestionGroups:
@@ -64,13 +80,15 @@ def question_groups(con: duckdb.DuckDBPyConnection, benchmark: str) -> QuestionG
                      twin_groups AS (SELECT group_key FROM keyed GROUP BY group_key
                                      HAVING count(*) > 1 AND bool_or(benchmark = ?))
                 SELECT group_key, item_id, benchmark, choices, gold, golds FROM keyed JOIN twin_groups USING (group_key)
-                ORDER BY group_key, item_id""", [benchmark]).fetchall()
+                ORDER BY group_key, item_id""",
+            [benchmark],
+        ).fetchall()
     finally:
         con.unregister("fresh_question_keys")
     members: dict[str, list[str]] = {}
     truths: dict[str, dict[str, str]] = {}  # group key -> norm hash -> first surface form of a true answer
     own: dict[str, set[str]] = {}  # item id -> norm hashes of its own true answers
-    for key, item_id, item_benchmark, choices, gold, golds in rows:
+    for key, item_id, _benchmark, choices, gold, golds in rows:
         members.setdefault(key, []).append(item_id)
         true = sorted({gold, *(golds or [])})
         hashes = {norm_hash(choices[g]): choices[g] for g in true}

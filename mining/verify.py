@@ -40,12 +40,40 @@ from warehouse.text import norm_hash, short_text_hash
 from warehouse.validation import SETTINGS
 
 CONTAINS_TRUE, GOLD_OF_SIMILAR, NEAR_GOLD, CLOSER_TO_GOLD, TOO_PLAUSIBLE, CROSS_ENCODER = (
-    "contains_true_answer", "gold_of_similar", "near_gold", "closer_to_gold", "too_plausible", "cross_encoder")
+    "contains_true_answer",
+    "gold_of_similar",
+    "near_gold",
+    "closer_to_gold",
+    "too_plausible",
+    "cross_encoder",
+)
 VERIFIER_RULES = (CONTAINS_TRUE, GOLD_OF_SIMILAR, NEAR_GOLD, CLOSER_TO_GOLD, TOO_PLAUSIBLE, CROSS_ENCODER)
 OWN_DISTRACTOR = ORIGINS[0]
 # Words that carry no content of an answer on their own (articles and framing prepositions are already gone).
-FUNCTION_WORDS = frozenset({"and", "or", "is", "are", "was", "were", "be", "it", "its", "their", "they", "this",
-                            "that", "than", "more", "most", "some", "all", "each", "only"})
+FUNCTION_WORDS = frozenset(
+    {
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "it",
+        "its",
+        "their",
+        "they",
+        "this",
+        "that",
+        "than",
+        "more",
+        "most",
+        "some",
+        "all",
+        "each",
+        "only",
+    }
+)
 
 
 class VerifierConfig(BaseModel):
@@ -54,24 +82,41 @@ class VerifierConfig(BaseModel):
     model_config = SETTINGS
 
     enabled: bool = Field(default=True, description="Verify mined candidates (off: every candidate keeps its tier).")
-    containment: bool = Field(default=True, description="contains_true_answer: content words contained either way "
-                              "in a known-true answer's.")
+    containment: bool = Field(
+        default=True, description="contains_true_answer: content words contained either way in a known-true answer's."
+    )
     similar_question: float | None = Field(
-        default=0.8, ge=-1, le=1, description="gold_of_similar: the candidate is the gold of a question at least "
-        "this similar to this one (None: off).")
+        default=0.8,
+        ge=-1,
+        le=1,
+        description="gold_of_similar: the candidate is the gold of a question at least "
+        "this similar to this one (None: off).",
+    )
     max_sim_gold: float | None = Field(
-        default=0.55, ge=-1, le=1, description="near_gold: a candidate at least this similar to the gold answer "
-        "(embedding cosine) is suspected (None: off).")
+        default=0.55,
+        ge=-1,
+        le=1,
+        description="near_gold: a candidate at least this similar to the gold answer "
+        "(embedding cosine) is suspected (None: off).",
+    )
     gold_gap: float | None = Field(
-        default=None, ge=-1, le=1, description="closer_to_gold: the candidate's similarity to the gold exceeds its "
-        "similarity to the nearest own wrong option by at least this (None: off).")
+        default=None,
+        ge=-1,
+        le=1,
+        description="closer_to_gold: the candidate's similarity to the gold exceeds its "
+        "similarity to the nearest own wrong option by at least this (None: off).",
+    )
     max_margin: float | None = Field(
-        default=None, description="too_plausible: a margin to the gold (tier measure) above this suspects the "
-        "candidate (None: off).")
-    cross_encoder: str | None = Field(default=None, description="cross_encoder: a sentence-transformers CrossEncoder "
-                                      "id or folder (NLI or paraphrase); None: off.")
-    cross_encoder_threshold: float = Field(default=0.5, ge=0, le=1,
-                                           description="cross_encoder: a score at least this suspects the candidate.")
+        default=None,
+        description="too_plausible: a margin to the gold (tier measure) above this suspects the candidate (None: off).",
+    )
+    cross_encoder: str | None = Field(
+        default=None,
+        description="cross_encoder: a sentence-transformers CrossEncoder id or folder (NLI or paraphrase); None: off.",
+    )
+    cross_encoder_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="cross_encoder: a score at least this suspects the candidate."
+    )
 
     @model_validator(mode="after")
     def _finite(self) -> VerifierConfig:
@@ -110,8 +155,13 @@ def _truths(item: Item, known_true: dict[str, tuple[str, ...]]) -> tuple[str, ..
     return tuple(item.choices[g] for g in item.true_choices) + known_true.get(item.item_id, ())
 
 
-def _cross_encoder_suspects(rows: list[tuple], mined: list[int], by_id: dict[str, Item],
-                            known_true: dict[str, tuple[str, ...]], config: VerifierConfig) -> np.ndarray:
+def _cross_encoder_suspects(
+    rows: list[tuple],
+    mined: list[int],
+    by_id: dict[str, Item],
+    known_true: dict[str, tuple[str, ...]],
+    config: VerifierConfig,
+) -> np.ndarray:
     """Per mined row, whether the configured cross-encoder pairs it with a true answer (all False when off)."""
     suspected = np.zeros(len(mined), dtype=bool)
     if not config.cross_encoder or not mined:
@@ -131,8 +181,14 @@ def _unit_rows(vectors: dict[str, np.ndarray], texts: Sequence[str], dim: int) -
     return np.stack(found) if found else np.empty((0, dim), dtype=np.float32)
 
 
-def verify(graded: pl.DataFrame, items: Sequence[Item], known_true: dict[str, tuple[str, ...]],
-           vectors: dict[str, np.ndarray], config: VerifierConfig, margin: str = "margin_pmi") -> Verification:
+def verify(
+    graded: pl.DataFrame,
+    items: Sequence[Item],
+    known_true: dict[str, tuple[str, ...]],
+    vectors: dict[str, np.ndarray],
+    config: VerifierConfig,
+    margin: str = "margin_pmi",
+) -> Verification:
     """Run the enabled rules over the mined rows of `graded` (which carry `text`, `origin`, `sim_gold`, and the
     tier measure's `margin` column for too_plausible)."""
     rows = graded.select("item_id", "text", "origin", "sim_gold").rows()
@@ -164,8 +220,9 @@ def verify(graded: pl.DataFrame, items: Sequence[Item], known_true: dict[str, tu
         if config.max_sim_gold is not None and sim_gold >= config.max_sim_gold:
             hits.append(NEAR_GOLD)
         if config.gold_gap is not None and short_text_hash(text) in vectors:
-            wrong = _unit_rows(vectors, [item.choices[c] for c in range(len(item.choices))
-                                         if c not in item.true_choices], dim)
+            wrong = _unit_rows(
+                vectors, [item.choices[c] for c in range(len(item.choices)) if c not in item.true_choices], dim
+            )
             nearest = float((wrong @ vectors[short_text_hash(text)]).max()) if len(wrong) else -1.0
             if sim_gold - nearest >= config.gold_gap:
                 hits.append(CLOSER_TO_GOLD)

@@ -49,8 +49,17 @@ class StepLines(logging.Handler):
     A fanned-out asset runs several steps (plan, chunks, merge: `base_scores.base_scores_chunk[0]`); its line
     comes when the step that materialises it succeeds, timed from its first step."""
 
-    KEYS = ("dagster/row_count", "choices", "cached", "logliks_computed", "embeddings_computed", "training_questions",
-            "scores", "acc/likra", "acc/sft")
+    KEYS = (
+        "dagster/row_count",
+        "choices",
+        "cached",
+        "logliks_computed",
+        "embeddings_computed",
+        "training_questions",
+        "scores",
+        "acc/likra",
+        "acc/sft",
+    )
 
     def __init__(self, echo: Callable[[str], None], total: int):
         super().__init__()
@@ -67,24 +76,37 @@ class StepLines(logging.Handler):
             self.started.setdefault(asset, time.perf_counter())
         elif event.event_type_value == "ASSET_MATERIALIZATION":
             metadata = event.event_specific_data.materialization.metadata
-            self.numbers[step] = ", ".join(f"{key.split('/')[-1]} {metadata[key].value}" for key in self.KEYS
-                                           if key in metadata and not isinstance(metadata[key].value, (dict, list)))
+            self.numbers[step] = ", ".join(
+                f"{key.split('/')[-1]} {metadata[key].value}"
+                for key in self.KEYS
+                if key in metadata and not isinstance(metadata[key].value, (dict, list))
+            )
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 self.echo(f"        check {evaluation.check_name} FAILED")
-        elif event.event_type_value == "STEP_FAILURE" or (event.event_type_value == "STEP_SUCCESS"
-                                                           and step in self.numbers):
+        elif event.event_type_value == "STEP_FAILURE" or (
+            event.event_type_value == "STEP_SUCCESS" and step in self.numbers
+        ):
             self.done += event.event_type_value == "STEP_SUCCESS"
             seconds = time.perf_counter() - self.started.get(asset, time.perf_counter())
             status = "done" if event.event_type_value == "STEP_SUCCESS" else f"FAILED (step {step})"
             extra = self.numbers.get(step, "")
-            self.echo(f"  [{self.done:>2}/{self.total}] {asset:<20} {status} in {seconds:5.1f}s"
-                      f"{'  (' + extra + ')' if extra else ''}")
+            self.echo(
+                f"  [{self.done:>2}/{self.total}] {asset:<20} {status} in {seconds:5.1f}s"
+                f"{'  (' + extra + ')' if extra else ''}"
+            )
 
 
-def run_demo(db: str | None, *, echo: Callable[[str], None], render: Callable[[pl.DataFrame], str],
-             benchmark: str = DEMO, data: str | None = None, limit: int | None = None) -> None:
+def run_demo(
+    db: str | None,
+    *,
+    echo: Callable[[str], None],
+    render: Callable[[pl.DataFrame], str],
+    benchmark: str = DEMO,
+    data: str | None = None,
+    limit: int | None = None,
+) -> None:
     """Materialise the pipeline for one benchmark partition, reporting each step, then print what it found."""
     instance = demo_instance()
     if not instance.has_dynamic_partition(benchmark_partitions.name, benchmark):
@@ -110,14 +132,20 @@ def run_demo(db: str | None, *, echo: Callable[[str], None], render: Callable[[p
     echo(f"Running the pipeline for {benchmark!r} through Dagster (events: {log_file})")
     started = time.perf_counter()
     result = runnable.resolve_job_def("likra_demo").execute_in_process(
-        instance=instance, partition_key=benchmark, raise_on_error=False,
-        run_config={"loggers": {"progress": {"config": {"log_file": str(log_file)}}}, **slice_config(benchmark, limit)})
+        instance=instance,
+        partition_key=benchmark,
+        raise_on_error=False,
+        run_config={"loggers": {"progress": {"config": {"log_file": str(log_file)}}}, **slice_config(benchmark, limit)},
+    )
     if not result.success:
-        raise PipelineRunError(f"run {result.run_id} failed; its events are in {log_file} and in the Dagster UI "
-                               "(`make ui`)")
+        raise PipelineRunError(
+            f"run {result.run_id} failed; its events are in {log_file} and in the Dagster UI (`make ui`)"
+        )
     checks = result.get_asset_check_evaluations()
-    echo(f"Dagster run {result.run_id} succeeded in {time.perf_counter() - started:.0f}s; "
-         f"{sum(e.passed for e in checks)} of {len(checks)} checks passed")
+    echo(
+        f"Dagster run {result.run_id} succeeded in {time.perf_counter() - started:.0f}s; "
+        f"{sum(e.passed for e in checks)} of {len(checks)} checks passed"
+    )
     summarise(db, benchmark, result, echo=echo, render=render)
 
 
@@ -126,20 +154,30 @@ def slice_config(benchmark: str, limit: int | None) -> dict:
     if benchmark == DEMO and limit is None:
         return {}
     limit = limit or 200
-    return {"ops": {"items": {"config": {"limit": limit, "replace": True}}},  # a slice, chosen on purpose
-            "resources": {"likra": {"config": {"sizes": [8, 16, 32, 64], "eval_limit": min(limit // 2, 100)}}}}
+    return {
+        "ops": {"items": {"config": {"limit": limit, "replace": True}}},  # a slice, chosen on purpose
+        "resources": {"likra": {"config": {"sizes": [8, 16, 32, 64], "eval_limit": min(limit // 2, 100)}}},
+    }
 
 
-def summarise(db: str | None, benchmark: str, result: dg.ExecuteInProcessResult, *, echo: Callable[[str], None],
-              render: Callable[[pl.DataFrame], str]) -> None:
+def summarise(
+    db: str | None,
+    benchmark: str,
+    result: dg.ExecuteInProcessResult,
+    *,
+    echo: Callable[[str], None],
+    render: Callable[[pl.DataFrame], str],
+) -> None:
     """Print the learning curve and the near misses, save the plot and a report, suggest queries."""
     run_id = result.asset_materializations_for_node("likra_eval")[0].metadata["run_id"].value
     with connect_read_only(db) as con:
         curve = learning_curve(con, run_id)
         rows = eval_rows(con, run_id)
-        misses = con.execute("SELECT question, gold_answer, negative, origin, round(margin_pmi, 2) AS margin_pmi "
-                             "FROM near_misses WHERE benchmark = ? ORDER BY margin_pmi DESC LIMIT 5",
-                             [benchmark]).pl()
+        misses = con.execute(
+            "SELECT question, gold_answer, negative, origin, round(margin_pmi, 2) AS margin_pmi "
+            "FROM near_misses WHERE benchmark = ? ORDER BY margin_pmi DESC LIMIT 5",
+            [benchmark],
+        ).pl()
     echo(f"\nAccuracy (acc / acc_norm) per scoring mode and examples per head (view likra_eval, run {run_id}):")
     echo(render(curve))
     echo("\nNear misses the base model prefers (view near_misses):")
@@ -150,8 +188,10 @@ def summarise(db: str | None, benchmark: str, result: dg.ExecuteInProcessResult,
     from tabulate import tabulate
 
     (folder / "report.md").write_text(
-        f"# {benchmark}: Likra run {run_id}\n\n" + tabulate(curve.rows(), headers=curve.columns, tablefmt="github")
-        + "\n\n![learning curve](learning_curve.png)\n")
+        f"# {benchmark}: Likra run {run_id}\n\n"
+        + tabulate(curve.rows(), headers=curve.columns, tablefmt="github")
+        + "\n\n![learning curve](learning_curve.png)\n"
+    )
     echo(f"\nPlot and report: {folder / 'learning_curve.png'}, {folder / 'report.md'}")
     echo("Try:")
     for query in TRY_SQL:

@@ -73,8 +73,9 @@ def postgres():
 
     bin_dir = find_bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql "
-                    "(.ci/run installs it)")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql (.ci/run installs it)"
+        )
     server = start_server(bin_dir)
     yield server
     server.stop()

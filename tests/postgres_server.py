@@ -21,11 +21,11 @@ USER = "likra"
 def find_bin_dir() -> Path | None:
     """The folder holding initdb, pg_ctl and createdb: on PATH, else Debian's /usr/lib/postgresql/<version>/bin."""
     for folder in [os.path.dirname(shutil.which("initdb") or "")] + sorted(
-            glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True):
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True
+    ):
         if folder and all((Path(folder) / tool).exists() for tool in ("initdb", "pg_ctl", "createdb")):
             return Path(folder)
     return None
-
 
 
 @dataclass
@@ -50,8 +50,12 @@ class PostgresServer:
         return f"dbname={name} host=127.0.0.1 port={self.port} user={USER}"
 
     def stop(self) -> None:
-        subprocess.run([*self.as_user, str(self.bin_dir / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast",
-                        "-w", "stop"], capture_output=True, timeout=120, check=False)
+        subprocess.run(
+            [*self.as_user, str(self.bin_dir / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -65,10 +69,20 @@ def start_server(bin_dir: Path) -> PostgresServer:
         as_user = ["runuser", "-u", "postgres", "--"]
     server = PostgresServer(bin_dir, folder, free_port(), as_user)
     try:
-        server._run(str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", USER, "--auth=trust", "-E", "UTF8",
-                    "--no-sync")
-        server._run(str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "server.log"), "-w",
-                    "-o", f"-p {server.port} -h 127.0.0.1 -k {folder} -c fsync=off -c max_connections=200", "start")
+        server._run(
+            str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync"
+        )
+        server._run(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(folder / "data"),
+            "-l",
+            str(folder / "server.log"),
+            "-w",
+            "-o",
+            f"-p {server.port} -h 127.0.0.1 -k {folder} -c fsync=off -c max_connections=200",
+            "start",
+        )
     except BaseException:
         server.stop()
         raise

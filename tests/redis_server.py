@@ -40,9 +40,25 @@ def start_server(binary: str) -> RedisServer:
     folder = Path(tempfile.mkdtemp(prefix="likra-redis-"))
     port = free_port()
     log = (folder / "server.log").open("w")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                                "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     server = RedisServer(process, folder, port)
     deadline = time.monotonic() + 30
     while True:

@@ -84,7 +84,11 @@ def json_array_nested_deep(folder: Path, db: Path) -> None:
 def choice_of_150k_tokens(folder: Path, db: Path) -> None:
     """A spec row whose second choice is 600,000 characters (about 150,000 tokens): under the field limit."""
     rows = (folder / "quiz.jsonl").read_text().splitlines()
-    rows[1] = '{"id": "q2", "question": "Which planet is red?", "choices": ["Mars", "' + "Venus " * 100_000 + '"], "answer": 0}'
+    rows[1] = (
+        '{"id": "q2", "question": "Which planet is red?", "choices": ["Mars", "'
+        + "Venus " * 100_000
+        + '"], "answer": 0}'
+    )
     (folder / "quiz.jsonl").write_text("\n".join(rows) + "\n")
 
 
@@ -138,11 +142,26 @@ def fifo_warehouse(folder: Path, db: Path) -> None:
     os.mkfifo(folder / "warehouse.duckdb")
 
 
-MAKERS: dict[str, Callable[[Path, Path], None]] = {f.__name__: f for f in (
-    ten_megabyte_field, csv_field_over_the_csv_limit, symlink_outside, sqlite_warehouse, newer_schema_warehouse,
-    damaged_catalog_block, damaged_data_block, fifo_warehouse, dataset_folder_link_outside,
-    ducklake_catalog_storing_the_root, json_nested_deep, json_array_nested_deep, choice_of_150k_tokens, fifo_labels,
-    fifo_data_file)}
+MAKERS: dict[str, Callable[[Path, Path], None]] = {
+    f.__name__: f
+    for f in (
+        ten_megabyte_field,
+        csv_field_over_the_csv_limit,
+        symlink_outside,
+        sqlite_warehouse,
+        newer_schema_warehouse,
+        damaged_catalog_block,
+        damaged_data_block,
+        fifo_warehouse,
+        dataset_folder_link_outside,
+        ducklake_catalog_storing_the_root,
+        json_nested_deep,
+        json_array_nested_deep,
+        choice_of_150k_tokens,
+        fifo_labels,
+        fifo_data_file,
+    )
+}
 
 
 def _command(args: list[str], files: Path, db: Path) -> list[str]:
@@ -157,8 +176,11 @@ def _state(path: Path) -> str | None:
 
 def _tree(root: Path) -> dict[str, str]:
     """Every file under `root` (the test's folder: inputs, warehouse, caches) and its content hash."""
-    return {str(path.relative_to(root)): _state(path) or path.stat().st_mode.__str__()
-            for path in sorted(root.rglob("*")) if not path.is_dir()}
+    return {
+        str(path.relative_to(root)): _state(path) or path.stat().st_mode.__str__()
+        for path in sorted(root.rglob("*"))
+        if not path.is_dir()
+    }
 
 
 def _rows(db: Path, sql: str) -> list[tuple]:
@@ -214,7 +236,8 @@ def test_a_malformed_number_in_the_environment_does_not_stop_commands_that_do_no
 
     from warehouse_checks import cli, cli_env
 
-    result = subprocess.run(cli("--help"), env=cli_env(**{variable: "abc"}), capture_output=True, text=True,
-                            check=False)  # a process of its own: the variables are read as it starts
+    result = subprocess.run(
+        cli("--help"), env=cli_env(**{variable: "abc"}), capture_output=True, text=True, check=False
+    )  # a process of its own: the variables are read as it starts
 
     assert result.returncode == 0 and "Usage:" in result.stdout, result.stderr[-2000:]

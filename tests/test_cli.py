@@ -47,10 +47,12 @@ def test_default_warehouse_is_data_under_cwd(tmp_path: Path) -> None:
 
 def test_ingest_with_spec(samples: Path, tmp_path: Path, db: Path) -> None:
     spec = tmp_path / "obqa.yaml"
-    spec.write_text("task: obqa_stems\ndataset_path: json\ntest_split: test\n"
-                    "doc_to_text: '{{question.stem}}'\n"
-                    "doc_to_choice: \"{{question.choices | map(attribute='text') | list}}\"\n"
-                    "doc_to_target: \"{{'ABCD'.index(answerKey)}}\"\n")
+    spec.write_text(
+        "task: obqa_stems\ndataset_path: json\ntest_split: test\n"
+        "doc_to_text: '{{question.stem}}'\n"
+        "doc_to_choice: \"{{question.choices | map(attribute='text') | list}}\"\n"
+        "doc_to_target: \"{{'ABCD'.index(answerKey)}}\"\n"
+    )
     data = samples / "openbookqa" / "Main" / "test.jsonl"
 
     result = CliRunner().invoke(main, ["ingest", "--spec", str(spec), "--path", str(data), "--db", str(db)])
@@ -75,8 +77,19 @@ def test_errors_are_one_line_with_exit_1(db: Path) -> None:
 def test_benchmarks_lists_every_builtin() -> None:
     output = CliRunner().invoke(main, ["benchmarks"]).output
     names = [line.split()[0] for line in output.splitlines()]
-    assert names == ["arc_challenge", "arc_easy", "hellaswag", "mmlu", "openbookqa", "commonsenseqa", "piqa",
-                     "winogrande", "truthfulqa_mc1", "truthfulqa_mc2", "demo"]
+    assert names == [
+        "arc_challenge",
+        "arc_easy",
+        "hellaswag",
+        "mmlu",
+        "openbookqa",
+        "commonsenseqa",
+        "piqa",
+        "winogrande",
+        "truthfulqa_mc1",
+        "truthfulqa_mc2",
+        "demo",
+    ]
     assert "hub allenai/ai2_arc (ARC-Challenge)" in output
 
 
@@ -107,7 +120,13 @@ def test_demo_runs_through_dagster_with_the_project_instance(tmp_path: Path, mon
     assert run_query("SELECT count(*) AS n FROM items")["n"][0] == 40
     assert run_query("SELECT count(*) AS n FROM choice_scores WHERE adapter = 'base'")["n"][0] == 160
     # The whole graph ran: both heads were trained on the demo set and evaluated.
-    assert set(run_query("SELECT DISTINCT mode FROM likra_eval")["mode"]) == {"base", "sft", "likra", "negbase", "posbase"}
+    assert set(run_query("SELECT DISTINCT mode FROM likra_eval")["mode"]) == {
+        "base",
+        "sft",
+        "likra",
+        "negbase",
+        "posbase",
+    }
 
 
 def test_mine_says_when_it_reuses_candidates_and_searches_again_when_asked(db: Path, tmp_path: Path) -> None:

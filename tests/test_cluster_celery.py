@@ -50,24 +50,56 @@ def cluster(postgres, redis, lake_pg: str, samples: Path, tmp_path: Path) -> Ite
     home = tmp_path / "dagster-home"
     home.mkdir()
     (home / "dagster.yaml").write_text((DEPLOY / "dagster.yaml").read_text())
-    env = {**os.environ, **instance_env(postgres, tmp_path), "DAGSTER_HOME": str(home), "LIKRA_DB": lake_pg,
-           "LIKRA_BENCHMARKS_DIR": str(samples), "LIKRA_CELERY_BROKER": redis.url(0),
-           "LIKRA_CELERY_BACKEND": redis.url(1), "HF_HUB_OFFLINE": "1",
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        **instance_env(postgres, tmp_path),
+        "DAGSTER_HOME": str(home),
+        "LIKRA_DB": lake_pg,
+        "LIKRA_BENCHMARKS_DIR": str(samples),
+        "LIKRA_CELERY_BROKER": redis.url(0),
+        "LIKRA_CELERY_BACKEND": redis.url(1),
+        "HF_HUB_OFFLINE": "1",
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+    }
     # The writer pool sized for DuckLake on PostgreSQL, stored in the instance: writing steps may run concurrently.
-    done = subprocess.run(cli("warehouse", "pool"), cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=START_LIMIT, check=False)
+    done = subprocess.run(
+        cli("warehouse", "pool"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_LIMIT,
+        check=False,
+    )
     assert done.returncode == 0 and "4 writing steps at once" in done.stdout, done.stdout + done.stderr
     workers: list[subprocess.Popen] = []
     try:
         for name in WORKERS:
             with (tmp_path / f"{name}.log").open("w") as log:
-                workers.append(subprocess.Popen(
-                    [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-A",
-                     "dagster_celery.app", "-y", str(DEPLOY / "celery.yaml"), "-n", name, "--", "--concurrency=1"],
-                    cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                    preexec_fn=default_signals))
+                workers.append(
+                    subprocess.Popen(
+                        [
+                            str(Path(sys.executable).parent / "dagster-celery"),
+                            "worker",
+                            "start",
+                            "-A",
+                            "dagster_celery.app",
+                            "-y",
+                            str(DEPLOY / "celery.yaml"),
+                            "-n",
+                            name,
+                            "--",
+                            "--concurrency=1",
+                        ],
+                        cwd=tmp_path,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=default_signals,
+                    )
+                )
         deadline = time.monotonic() + START_LIMIT
         while not all(" ready." in (tmp_path / f"{name}.log").read_text() for name in WORKERS):
             for name, worker in zip(WORKERS, workers):
@@ -109,8 +141,9 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
     return most
 
 
-def test_items_partitions_run_on_both_celery_workers(cluster: dict[str, str], lake_pg: str,
-                                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_items_partitions_run_on_both_celery_workers(
+    cluster: dict[str, str], lake_pg: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ("DAGSTER_HOME", *(k for k in cluster if k.startswith(("DAGSTER_PG_", "LIKRA_DAGSTER_")))):
         monkeypatch.setenv(name, cluster[name])
     with dg.DagsterInstance.get() as instance:
@@ -119,10 +152,30 @@ def test_items_partitions_run_on_both_celery_workers(cluster: dict[str, str], la
     runs = {}
     for partition in PARTITIONS:  # concurrent runs, as a backfill or several users would start them
         log = (tmp_path / f"run-{partition}.log").open("w")
-        runs[partition] = (subprocess.Popen(
-            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.cluster.on_celery",
-             "--select", "items", "--partition", partition], cwd=tmp_path, env=cluster, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=default_signals), log)
+        runs[partition] = (
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dagster",
+                    "asset",
+                    "materialize",
+                    "-m",
+                    "pipelines.cluster.on_celery",
+                    "--select",
+                    "items",
+                    "--partition",
+                    partition,
+                ],
+                cwd=tmp_path,
+                env=cluster,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=default_signals,
+            ),
+            log,
+        )
     try:
         for partition, (process, log) in runs.items():
             assert process.wait(timeout=RUN_LIMIT) == 0, (tmp_path / f"run-{partition}.log").read_text()[-4000:]
@@ -141,8 +194,10 @@ def test_items_partitions_run_on_both_celery_workers(cluster: dict[str, str], la
         materialised = instance.get_materialized_partitions(dg.AssetKey("items"))
         at_once = _most_at_once([s for r in records for s in _step_spans(instance, r.dagster_run.run_id)])
     # Timing on a loaded machine decides whether two writers overlapped; it is reported, not asserted.
-    print(f"{len(PARTITIONS)} items partitions through Celery in {elapsed:.1f} s; steps per worker: "
-          f"{dict(per_worker)}; writing steps at once: up to {at_once}")
+    print(
+        f"{len(PARTITIONS)} items partitions through Celery in {elapsed:.1f} s; steps per worker: "
+        f"{dict(per_worker)}; writing steps at once: up to {at_once}"
+    )
     assert set(per_worker) == set(WORKERS), f"steps ran on {dict(per_worker)}"
     assert sum(per_worker.values()) == len(PARTITIONS)  # one step per run
     assert materialised == set(PARTITIONS)

@@ -40,12 +40,30 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, samples: Path) -> 
         yield dagster_instance
 
 
-def materialize(select: list[str], partition: str, db: Path, log: Path, run_config: dict | None = None,
-                ) -> subprocess.Popen:
+def materialize(
+    select: list[str],
+    partition: str,
+    db: Path,
+    log: Path,
+    run_config: dict | None = None,
+) -> subprocess.Popen:
     """`dagster asset materialize` of one partition in a subprocess: one run, on the instance in $DAGSTER_HOME."""
     config = {**MULTIPROCESS, **(run_config or {})}
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
-               "--select", ",".join(select), "--partition", partition, "--config-json", json.dumps(config)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "pipelines.definitions",
+        "--select",
+        ",".join(select),
+        "--partition",
+        partition,
+        "--config-json",
+        json.dumps(config),
+    ]
     with log.open("w") as out:
         return subprocess.Popen(command, env=cli_env(LIKRA_DB=str(db)), stdout=out, stderr=subprocess.STDOUT)
 
@@ -69,15 +87,33 @@ def engine_messages(instance: dg.DagsterInstance) -> list[str]:
 
 @pytest.mark.slow
 def test_parallel_runs_of_several_partitions_and_the_mining_assets_complete_without_lock_errors(
-        instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     instance.add_dynamic_partitions(benchmark_partitions.name, ["arc_challenge", "piqa", "openbookqa", "demo"])
     db, model = tmp_path / "warehouse.duckdb", str(save_tiny_model(tmp_path / "tiny-llama"))
-    mining = {"ops": {"base_scores": {"config": {"model": model}}},
-              "resources": {"mining": {"config": {"scorer_model": model, "k": 3}}}}
-    runs = {name: materialize(["items"], name, db, tmp_path / f"{name}.log")
-            for name in ("arc_challenge", "piqa", "openbookqa")}
-    runs["demo"] = materialize(["items", "base_scores", "choice_scores", "answer_embeddings", "candidates",
-                                "candidate_scores", "graded_negatives"], "demo", db, tmp_path / "demo.log", mining)
+    mining = {
+        "ops": {"base_scores": {"config": {"model": model}}},
+        "resources": {"mining": {"config": {"scorer_model": model, "k": 3}}},
+    }
+    runs = {
+        name: materialize(["items"], name, db, tmp_path / f"{name}.log")
+        for name in ("arc_challenge", "piqa", "openbookqa")
+    }
+    runs["demo"] = materialize(
+        [
+            "items",
+            "base_scores",
+            "choice_scores",
+            "answer_embeddings",
+            "candidates",
+            "candidate_scores",
+            "graded_negatives",
+        ],
+        "demo",
+        db,
+        tmp_path / "demo.log",
+        mining,
+    )
     finish(runs, tmp_path)
 
     assert all(run.is_success for run in instance.get_runs()) and len(instance.get_runs()) == 4
@@ -89,7 +125,11 @@ def test_parallel_runs_of_several_partitions_and_the_mining_assets_complete_with
     assert any("Step blocked by limit for pool warehouse_writer" in message for message in engine_messages(instance))
     assert "is locked by another process" not in "".join((tmp_path / f"{name}.log").read_text() for name in runs)
     assert query(db, "SELECT benchmark, count(*) FROM items GROUP BY ALL ORDER BY ALL") == [
-        ("arc_challenge", 1172), ("demo", 40), ("openbookqa", 1500), ("piqa", 1000)]
+        ("arc_challenge", 1172),
+        ("demo", 40),
+        ("openbookqa", 1500),
+        ("piqa", 1000),
+    ]
     assert query(db, "SELECT count(*) FROM choice_scores") == [(160,)]
     [(_, negatives, recorded)] = negatives_by_run(db, "demo")
     assert recorded and negatives >= 3 * 40
@@ -98,20 +138,29 @@ def test_parallel_runs_of_several_partitions_and_the_mining_assets_complete_with
 
 @pytest.mark.slow
 def test_cli_commands_during_a_dagster_run_wait_or_fail_in_one_line_and_lose_no_rows(
-        instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     instance.add_dynamic_partitions(benchmark_partitions.name, ["arc_easy"])
     db, model = tmp_path / "warehouse.duckdb", str(save_tiny_model(tmp_path / "tiny-llama"))
     ingest("demo", db=db)
-    run = materialize(["items", "base_scores", "choice_scores"], "arc_easy", db, tmp_path / "arc_easy.log",
-                      {"ops": {"base_scores": {"config": {"model": model, "limit": 500}}}})
-    commands = [cli("sql", "SELECT count(*) AS n FROM items WHERE benchmark = 'demo'", "--db", str(db)),
-                cli("ingest", "demo", "--db", str(db))]
+    run = materialize(
+        ["items", "base_scores", "choice_scores"],
+        "arc_easy",
+        db,
+        tmp_path / "arc_easy.log",
+        {"ops": {"base_scores": {"config": {"model": model, "limit": 500}}}},
+    )
+    commands = [
+        cli("sql", "SELECT count(*) AS n FROM items WHERE benchmark = 'demo'", "--db", str(db)),
+        cli("ingest", "demo", "--db", str(db)),
+    ]
     results: list[subprocess.CompletedProcess] = []
 
     def keep_running(command: list[str]) -> None:
         while run.poll() is None or len([r for r in results if r.args == command]) < 2:
-            results.append(subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=LIMIT,
-                                          check=False))
+            results.append(
+                subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=LIMIT, check=False)
+            )
 
     threads = [threading.Thread(target=keep_running, args=(command,)) for command in commands]
     for thread in threads:
@@ -128,18 +177,23 @@ def test_cli_commands_during_a_dagster_run_wait_or_fail_in_one_line_and_lose_no_
         else:
             assert result.returncode == 1 and len(errors) == 1 and "is locked by another process" in errors[0]
     assert any(r.returncode == 0 and r.stdout.splitlines()[2].strip() == "40" for r in results if "sql" in r.args)
-    assert query(db, "SELECT benchmark, count(*) FROM items GROUP BY ALL ORDER BY ALL") == [("arc_easy", 2000),
-                                                                                          ("demo", 40)]
+    assert query(db, "SELECT benchmark, count(*) FROM items GROUP BY ALL ORDER BY ALL") == [
+        ("arc_easy", 2000),
+        ("demo", 40),
+    ]
     assert query(db, "SELECT count(DISTINCT item_id) FROM choice_scores") == [(500,)]
     assert duplicate_keys(db) == {}
 
 
 def hold_the_write_lock(db: Path) -> subprocess.Popen:
     """A process with the warehouse open read-write (as a pipeline writer step has), until told to close it."""
-    code = ("import sys\nfrom warehouse.db import connect\ncon = connect(sys.argv[1])\n"
-            "print('holding', flush=True)\nsys.stdin.readline()\ncon.close()")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(db)], env=cli_env(), stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    code = (
+        "import sys\nfrom warehouse.db import connect\ncon = connect(sys.argv[1])\n"
+        "print('holding', flush=True)\nsys.stdin.readline()\ncon.close()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(db)], env=cli_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "holding"
     return holder
 
@@ -161,9 +215,13 @@ def test_a_cli_command_waits_for_a_writer_and_says_so_on_stderr(db: Path) -> Non
     ingest("demo", db=db)
     holder = hold_the_write_lock(db)
     try:
-        query_items = subprocess.Popen(cli("sql", "SELECT count(*) AS n FROM items", "--db", str(db)),
-                                       env=cli_env(LIKRA_LOCK_WAIT=str(LIMIT)), stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True)
+        query_items = subprocess.Popen(
+            cli("sql", "SELECT count(*) AS n FROM items", "--db", str(db)),
+            env=cli_env(LIKRA_LOCK_WAIT=str(LIMIT)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         notice = first_line(query_items.stderr)
     finally:
         release(holder)
@@ -178,8 +236,14 @@ def test_a_cli_command_gives_up_on_a_held_lock_with_one_line(db: Path) -> None:
     [(ingested_at,)] = query(db, "SELECT max(ingested_at) FROM items")
     holder = hold_the_write_lock(db)
     try:
-        result = subprocess.run(cli("ingest", "demo", "--db", str(db)), env=cli_env(LIKRA_LOCK_WAIT="1"),
-                                capture_output=True, text=True, timeout=LIMIT, check=False)
+        result = subprocess.run(
+            cli("ingest", "demo", "--db", str(db)),
+            env=cli_env(LIKRA_LOCK_WAIT="1"),
+            capture_output=True,
+            text=True,
+            timeout=LIMIT,
+            check=False,
+        )
     finally:
         release(holder)
 

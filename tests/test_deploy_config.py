@@ -22,17 +22,27 @@ def _k8s_step_job(run_config: dict, step: str):
 
     config = run_config["execution"]["config"]
     context = K8sContainerContext(
-        env_secrets=config.get("env_secrets"), env_config_maps=config.get("env_config_maps"),
-        volumes=config.get("volumes"), volume_mounts=config.get("volume_mounts"), namespace=config["job_namespace"],
+        env_secrets=config.get("env_secrets"),
+        env_config_maps=config.get("env_config_maps"),
+        volumes=config.get("volumes"),
+        volume_mounts=config.get("volume_mounts"),
+        namespace=config["job_namespace"],
         run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(config.get("step_k8s_config", {})),
-    ).merge(K8sContainerContext(run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(
-        config["per_step_k8s_config"].get(step, {}))))
+    ).merge(
+        K8sContainerContext(
+            run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(config["per_step_k8s_config"].get(step, {}))
+        )
+    )
     # What a K8sRunLauncher would contribute: where the instance's dagster.yaml is mounted in the pod.
-    job_config = DagsterK8sJobConfig(job_image=config["job_image"], dagster_home="/opt/dagster/dagster_home",
-                                     instance_config_map="likra-instance")
-    return construct_dagster_k8s_job(job_config=job_config, args=["dagster", "api", "execute_step"],
-                                     job_name=f"step-{step}".replace("_", "-"),
-                                     user_defined_k8s_config=context.run_k8s_config)
+    job_config = DagsterK8sJobConfig(
+        job_image=config["job_image"], dagster_home="/opt/dagster/dagster_home", instance_config_map="likra-instance"
+    )
+    return construct_dagster_k8s_job(
+        job_config=job_config,
+        args=["dagster", "api", "execute_step"],
+        job_name=f"step-{step}".replace("_", "-"),
+        user_defined_k8s_config=context.run_k8s_config,
+    )
 
 
 def test_k8s_run_config_is_valid_for_every_job_and_names_real_steps() -> None:
@@ -85,8 +95,9 @@ def test_celery_worker_file_validates_against_the_executor_schema(monkeypatch: p
     assert (config["broker"], config["backend"]) == ("redis://queue:6379/0", "redis://queue:6379/1")
 
 
-def test_instance_file_keeps_runs_events_and_schedules_in_postgres(postgres, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_instance_file_keeps_runs_events_and_schedules_in_postgres(
+    postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
     from pipelines.defs.resources import WAREHOUSE_POOL
@@ -110,7 +121,12 @@ def test_instance_file_keeps_runs_events_and_schedules_in_postgres(postgres, tmp
 def instance_env(postgres, folder: Path) -> dict[str, str]:
     """The variables deploy/dagster.yaml reads, for a fresh database on the test server and folders under `folder`."""
     settings = dict(part.split("=", 1) for part in postgres.database("dagster").split())
-    return {"DAGSTER_PG_HOST": settings["host"], "DAGSTER_PG_PORT": settings["port"],
-            "DAGSTER_PG_DB": settings["dbname"], "DAGSTER_PG_USER": settings["user"],
-            "DAGSTER_PG_PASSWORD": "unused-trust-auth",
-            "LIKRA_DAGSTER_SHARED": str(folder / "dagster-shared"), "LIKRA_DAGSTER_LOGS": str(folder / "dagster-logs")}
+    return {
+        "DAGSTER_PG_HOST": settings["host"],
+        "DAGSTER_PG_PORT": settings["port"],
+        "DAGSTER_PG_DB": settings["dbname"],
+        "DAGSTER_PG_USER": settings["user"],
+        "DAGSTER_PG_PASSWORD": "unused-trust-auth",
+        "LIKRA_DAGSTER_SHARED": str(folder / "dagster-shared"),
+        "LIKRA_DAGSTER_LOGS": str(folder / "dagster-logs"),
+    }

@@ -40,8 +40,10 @@ def duplicates(db: str | Path) -> dict[str, int]:
     """Rows beyond the first of their natural key, per table."""
     keys = {**KEYS, "question_keys": ("text_hash",), "ingest_runs": ("run_id",)}
     with connect_read_only(db) as con:
-        found = {table: con.execute(f"SELECT count(*) - count(DISTINCT ({', '.join(key)})) FROM {table}").fetchone()[0]
-                 for table, key in keys.items()}
+        found = {
+            table: con.execute(f"SELECT count(*) - count(DISTINCT ({', '.join(key)})) FROM {table}").fetchone()[0]
+            for table, key in keys.items()
+        }
     return {table: extra for table, extra in found.items() if extra}
 
 
@@ -59,8 +61,11 @@ def demo_pipeline(db: str | Path, model: str) -> float:
 def test_settings_name_a_file_or_a_ducklake_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_location("data/w.duckdb").path == Path("data/w.duckdb")
     lake = parse_location("ducklake:postgres:dbname=lake host=db?data_path=/shared/lake")
-    assert (lake.catalog, lake.data_path, lake.catalog_kind) == ("postgres:dbname=lake host=db", "/shared/lake/",
-                                                                  "postgres")
+    assert (lake.catalog, lake.data_path, lake.catalog_kind) == (
+        "postgres:dbname=lake host=db",
+        "/shared/lake/",
+        "postgres",
+    )
     assert parse_location("ducklake:cat.sqlite").catalog_kind == "sqlite"
     local = parse_location("ducklake:team/cat.ducklake")
     assert local.catalog_kind == "duckdb" and local_folder(local) == (tmp_path / "team").resolve()
@@ -73,8 +78,10 @@ def test_settings_name_a_file_or_a_ducklake_catalog(tmp_path: Path, monkeypatch:
 
 
 def test_migrations_lose_only_the_constraints_ducklake_lacks() -> None:
-    ddl = without_constraints("CREATE TABLE t (\n  a VARCHAR PRIMARY KEY,  -- the key\n"
-                              "  f VARCHAR NOT NULL CHECK (f IN ('x', 'y')),\n  b INTEGER,\n  PRIMARY KEY (a, b)\n);")
+    ddl = without_constraints(
+        "CREATE TABLE t (\n  a VARCHAR PRIMARY KEY,  -- the key\n"
+        "  f VARCHAR NOT NULL CHECK (f IN ('x', 'y')),\n  b INTEGER,\n  PRIMARY KEY (a, b)\n);"
+    )
     assert " ".join(ddl.split()) == "CREATE TABLE t ( a VARCHAR, f VARCHAR NOT NULL, b INTEGER );"
 
 
@@ -88,18 +95,19 @@ def test_a_catalog_file_warehouse_holds_every_table_and_view(tmp_path: Path) -> 
     with connect_read_only(lake) as con, connect_read_only(file_db) as reference:
         names = "SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database()"
         assert set(con.execute(names).fetchall()) - {("warehouse_writes", "BASE TABLE")} == set(
-            reference.execute(names).fetchall())
+            reference.execute(names).fetchall()
+        )
         assert con.execute("SELECT count(*), count(DISTINCT item_id) FROM items").fetchone() == (40, 40)
     assert (tmp_path / "team.ducklake.files").is_dir()  # DuckLake's default data path, beside the catalog
 
 
-def test_demo_pipeline_gives_the_same_rows_on_ducklake_postgres(lake_pg: str, tmp_path: Path,
-                                                                 tiny_model: str) -> None:
+def test_demo_pipeline_gives_the_same_rows_on_ducklake_postgres(lake_pg: str, tmp_path: Path, tiny_model: str) -> None:
     file_db = tmp_path / "warehouse.duckdb"
     seconds_file = demo_pipeline(file_db, tiny_model)
     seconds_lake = demo_pipeline(lake_pg, tiny_model)
-    print(f"demo pipeline (ingest, score, mine): DuckDB file {seconds_file:.1f}s, "
-          f"DuckLake+PostgreSQL {seconds_lake:.1f}s")
+    print(
+        f"demo pipeline (ingest, score, mine): DuckDB file {seconds_file:.1f}s, DuckLake+PostgreSQL {seconds_lake:.1f}s"
+    )
     for table in COMPARED:
         expected = rows(file_db, table)
         assert expected, table
@@ -116,8 +124,9 @@ def test_sql_stays_read_only_on_ducklake(lake_pg: str) -> None:
     with pytest.raises(ReadOnlyViolation, match="outside the warehouse"):
         run_query("SELECT * FROM read_csv('/etc/hostname')", lake_pg)
     with pytest.raises(WarehouseError, match="read-only"):  # the catalog server is read-only from here too
-        run_query("SELECT * FROM postgres_execute('__ducklake_metadata_warehouse', 'DROP TABLE ducklake_table')",
-                  lake_pg)
+        run_query(
+            "SELECT * FROM postgres_execute('__ducklake_metadata_warehouse', 'DROP TABLE ducklake_table')", lake_pg
+        )
     assert run_query("SELECT count(*) AS n FROM items", lake_pg)["n"].to_list() == [40]
 
 
@@ -145,16 +154,27 @@ print("mined", benchmark, summary.run_id, summary.negatives) if summary else pri
 
 def run_writers(db: str, jobs: list[tuple[str, str, str]], tmp_path: Path) -> list[subprocess.CompletedProcess]:
     """Start one process per (benchmark, source path, scorer model) at once; wait for all."""
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, db, *job], env=cli_env(), cwd=tmp_path, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for job in jobs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, db, *job],
+            env=cli_env(),
+            cwd=tmp_path,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for job in jobs
+    ]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=900), p.stdout.read()) for p in procs]
 
 
 @pytest.mark.slow
-def test_four_processes_ingest_and_mine_into_one_warehouse(lake_pg: str, tmp_path: Path, samples: Path,
-                                                           tiny_model: str) -> None:
-    jobs = [("demo", "", tiny_model)] + [(name, str(samples / name), tiny_model)
-                                         for name in ("arc_easy", "arc_challenge", "openbookqa")]
+def test_four_processes_ingest_and_mine_into_one_warehouse(
+    lake_pg: str, tmp_path: Path, samples: Path, tiny_model: str
+) -> None:
+    jobs = [("demo", "", tiny_model)] + [
+        (name, str(samples / name), tiny_model) for name in ("arc_easy", "arc_challenge", "openbookqa")
+    ]
     started = time.perf_counter()
     done = run_writers(lake_pg, jobs, tmp_path)
     print(f"4 concurrent ingest+mine processes on DuckLake+PostgreSQL: {time.perf_counter() - started:.1f}s")
@@ -169,11 +189,16 @@ def test_four_processes_ingest_and_mine_into_one_warehouse(lake_pg: str, tmp_pat
     # what must hold is that each process's rows are all there, once, beside the run that made them.
     with connect_read_only(lake_pg) as con:
         for benchmark, run_id, negatives in mined:
-            stored = con.execute("SELECT count(*), count(DISTINCT mining_run_id) FROM graded_negatives "
-                                 "WHERE benchmark = ?", [benchmark]).fetchone()
+            stored = con.execute(
+                "SELECT count(*), count(DISTINCT mining_run_id) FROM graded_negatives WHERE benchmark = ?", [benchmark]
+            ).fetchone()
             assert stored == (int(negatives), 1), benchmark
-            assert con.execute("SELECT count(*) FROM mining_runs WHERE run_id = ? AND benchmark = ?",
-                               [run_id, benchmark]).fetchone()[0] == 1
+            assert (
+                con.execute(
+                    "SELECT count(*) FROM mining_runs WHERE run_id = ? AND benchmark = ?", [run_id, benchmark]
+                ).fetchone()[0]
+                == 1
+            )
         counts = dict(con.execute("SELECT benchmark, count(*) FROM items GROUP BY 1").fetchall())
         negatives = dict(con.execute("SELECT benchmark, count(*) FROM graded_negatives GROUP BY 1").fetchall())
         commits = con.execute("SELECT n_commits FROM warehouse_writes").fetchone()[0]
@@ -183,8 +208,9 @@ def test_four_processes_ingest_and_mine_into_one_warehouse(lake_pg: str, tmp_pat
 
 
 @pytest.mark.parametrize("catalog", ["postgres", "sqlite"])
-def test_concurrent_ingests_of_one_benchmark_keep_one_copy(catalog: str, request: pytest.FixtureRequest,
-                                                           tmp_path: Path) -> None:
+def test_concurrent_ingests_of_one_benchmark_keep_one_copy(
+    catalog: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     # Each writer deletes the benchmark's rows then inserts its own: without taking turns at commit, writers
     # that all found nothing to delete would each add a copy.
     lake = request.getfixturevalue("lake_pg") if catalog == "postgres" else f"ducklake:{tmp_path / 'lake.sqlite'}"
@@ -197,24 +223,43 @@ def test_concurrent_ingests_of_one_benchmark_keep_one_copy(catalog: str, request
     assert duplicates(lake) == {}
 
 
-def test_a_file_warehouse_moves_into_ducklake_without_reingesting(lake_pg: str, tmp_path: Path,
-                                                                  tiny_model: str) -> None:
+def test_a_file_warehouse_moves_into_ducklake_without_reingesting(
+    lake_pg: str, tmp_path: Path, tiny_model: str
+) -> None:
     file_db = tmp_path / "warehouse.duckdb"
     demo_pipeline(file_db, tiny_model)
-    moved = subprocess.run(cli("warehouse", "copy", "--db", str(file_db), "--to", lake_pg), env=cli_env(),
-                           cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    moved = subprocess.run(
+        cli("warehouse", "copy", "--db", str(file_db), "--to", lake_pg),
+        env=cli_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert moved.returncode == 0, moved.stderr
     assert "copied" in moved.stdout and "graded_negatives" in moved.stdout
     with connect_read_only(file_db) as source, connect_read_only(lake_pg) as target:
-        tables = [name for (name,) in source.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-            "AND table_name <> 'schema_migrations'").fetchall()]
+        tables = [
+            name
+            for (name,) in source.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+                "AND table_name <> 'schema_migrations'"
+            ).fetchall()
+        ]
         for table in tables:
             query = f"SELECT * FROM {table} ORDER BY ALL"
             assert target.execute(query).fetchall() == source.execute(query).fetchall(), table
         assert target.execute("SELECT count(*) FROM ingest_runs").fetchone()[0] == 1  # nothing ingested again
-    again = subprocess.run(cli("warehouse", "copy", "--db", str(file_db), "--to", lake_pg), env=cli_env(),
-                           cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    again = subprocess.run(
+        cli("warehouse", "copy", "--db", str(file_db), "--to", lake_pg),
+        env=cli_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert again.returncode == 1 and "already has rows" in again.stderr
     # Mining on the moved warehouse finds its candidates unchanged: nothing is searched or embedded again.
     summary = mine_benchmark("demo", db=lake_pg, config=MiningConfig(scorer_model=tiny_model, k=5))

@@ -16,8 +16,9 @@ def test_items_materialise_into_ducklake_with_checks_passing(lake_pg: str) -> No
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
         for _ in range(2):  # a second materialisation replaces the partition's rows
-            result = dg.materialize([items], partition_key="demo", instance=instance,
-                                    resources={"warehouse": warehouse})
+            result = dg.materialize(
+                [items], partition_key="demo", instance=instance, resources={"warehouse": warehouse}
+            )
             assert result.success
             assert all(e.passed for e in result.get_asset_check_evaluations())
     with connect_read_only(lake_pg) as con:

@@ -13,8 +13,18 @@ from tiny_models import save_tiny_model
 from likra.config import TrainConfig
 from likra.experiments import EXPERIMENTS, ExperimentConfig, run_experiment
 from likra.experiments.curves import gain_table
-from likra.experiments.paired import (INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Estimate, close, contrast, greater,
-                                      peak_near_one, several_times, slope)
+from likra.experiments.paired import (
+    INCONCLUSIVE,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    Estimate,
+    close,
+    contrast,
+    greater,
+    peak_near_one,
+    several_times,
+    slope,
+)
 from likra.exports import preference_pairs, set_rows
 from warehouse.ingest import ingest
 
@@ -25,9 +35,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExperimentCon
     model = str(save_tiny_model(folder / "tiny-llama"))
     db = folder / "warehouse.duckdb"
     ingest("demo", db=db)
-    config = ExperimentConfig(train=TrainConfig(model=model, sizes=[4, 8], batch_size=4), seeds=[1, 2],
-                              policies=["random", "first", "most_plausible", "mined_near_miss"],
-                              weights=[0.0, 0.5, 1.0, 1.5])
+    config = ExperimentConfig(
+        train=TrainConfig(model=model, sizes=[4, 8], batch_size=4),
+        seeds=[1, 2],
+        policies=["random", "first", "most_plausible", "mined_near_miss"],
+        weights=[0.0, 0.5, 1.0, 1.5],
+    )
     return db, config
 
 
@@ -50,9 +63,13 @@ def test_every_experiment_writes_its_table_plots_and_report(setup, results) -> N
         report = (result.output_dir / "report.md").read_text()
         assert report.startswith("# ") and all(f"]({file})" in report for file in result.plots), name
         assert all((result.output_dir / file).is_file() for file in result.plots)
-        [(stored, rows)] = sql(db, "SELECT e.config, (SELECT count(*) FROM likra_experiment_results r "
-                                   "WHERE r.experiment_id = e.experiment_id) FROM likra_experiments e "
-                                   "WHERE e.experiment_id = ?", result.experiment_id)
+        [(stored, rows)] = sql(
+            db,
+            "SELECT e.config, (SELECT count(*) FROM likra_experiment_results r "
+            "WHERE r.experiment_id = e.experiment_id) FROM likra_experiments e "
+            "WHERE e.experiment_id = ?",
+            result.experiment_id,
+        )
         assert ExperimentConfig(**json.loads(stored)) == config and rows == result.results.height
     curve = results["learning-curve"].results
     assert set(curve["series"]) == {"base", "sft", "likra", "negbase"} and set(curve["seed"]) == {1, 2}
@@ -63,27 +80,49 @@ def test_weight_zero_is_sft(results) -> None:
     sweep = results["weight-sweep"]
     assert sweep.summary["w0_equals_sft"] is True
     likra = sweep.results.filter((pl.col("series") == "likra") & (pl.col("w") == 0.0)).sort("seed", "n_examples")
-    sft = results["learning-curve"].results.filter((pl.col("series") == "sft") & (pl.col("metric") == "acc")).sort(
-        "seed", "n_examples")
+    sft = (
+        results["learning-curve"]
+        .results.filter((pl.col("series") == "sft") & (pl.col("metric") == "acc"))
+        .sort("seed", "n_examples")
+    )
     assert likra["value"].to_list() == sft["value"].to_list()
     assert set(sweep.results["w"]) == {0.0, 0.5, 1.0, 1.5}
 
 
 def outcomes_frame(cells: dict[tuple[str, int, int], list[int]]) -> pl.DataFrame:
     """Item outcomes from {(series, n_examples, seed): correct per item}."""
-    rows = [{"series": series, "n_examples": n, "seed": seed, "item_id": f"q{i}", "correct": float(c),
-             "correct_norm": float(c)} for (series, n, seed), flags in cells.items() for i, c in enumerate(flags)]
+    rows = [
+        {
+            "series": series,
+            "n_examples": n,
+            "seed": seed,
+            "item_id": f"q{i}",
+            "correct": float(c),
+            "correct_norm": float(c),
+        }
+        for (series, n, seed), flags in cells.items()
+        for i, c in enumerate(flags)
+    ]
     return pl.DataFrame(rows)
 
 
 def test_paired_gain_arithmetic_on_a_hand_made_table() -> None:
-    frame = outcomes_frame({
-        ("likra", 64, 1): [0, 0, 0, 0], ("likra", 64, 2): [0, 0, 0, 0],
-        ("likra", 128, 1): [1, 1, 0, 0], ("likra", 128, 2): [1, 0, 0, 0],
-        ("sft", 64, 1): [1, 0, 0, 0], ("sft", 64, 2): [1, 0, 0, 0],
-        ("sft", 128, 1): [1, 0, 0, 0], ("sft", 128, 2): [1, 0, 0, 1],
-        ("negbase", 64, 1): [0, 0, 0, 0], ("negbase", 64, 2): [0, 0, 0, 0],
-        ("negbase", 128, 1): [0, 0, 0, 0], ("negbase", 128, 2): [0, 0, 0, 0]})
+    frame = outcomes_frame(
+        {
+            ("likra", 64, 1): [0, 0, 0, 0],
+            ("likra", 64, 2): [0, 0, 0, 0],
+            ("likra", 128, 1): [1, 1, 0, 0],
+            ("likra", 128, 2): [1, 0, 0, 0],
+            ("sft", 64, 1): [1, 0, 0, 0],
+            ("sft", 64, 2): [1, 0, 0, 0],
+            ("sft", 128, 1): [1, 0, 0, 0],
+            ("sft", 128, 2): [1, 0, 0, 1],
+            ("negbase", 64, 1): [0, 0, 0, 0],
+            ("negbase", 64, 2): [0, 0, 0, 0],
+            ("negbase", 128, 1): [0, 0, 0, 0],
+            ("negbase", 128, 2): [0, 0, 0, 0],
+        }
+    )
     gained = slope(frame, "likra", 64, 128)
     # Per item, the gain averaged over seeds is [1, 0.5, 0, 0]: mean 0.375, SE = sd / sqrt(4).
     per_item = [1.0, 0.5, 0.0, 0.0]
@@ -97,7 +136,9 @@ def test_paired_gain_arithmetic_on_a_hand_made_table() -> None:
     assert summary["paper_window"] == [64, 128] and summary["curve_window"] == [64, 128]
     assert summary["paper/likra_over_sft"] == pytest.approx(3.0)
     assert summary["paper/negbase_over_sft"] == 0.0
-    flat = frame.with_columns(pl.when(pl.col("series") == "sft").then(0.0).otherwise(pl.col("correct")).alias("correct"))
+    flat = frame.with_columns(
+        pl.when(pl.col("series") == "sft").then(0.0).otherwise(pl.col("correct")).alias("correct")
+    )
     _, undefined = gain_table(flat, (64, 128))
     assert undefined["paper/likra_over_sft"] is None and "undefined" in undefined["paper/note"]
     assert gain_table(frame, (32, 64))[1]["paper_window"] is None  # sizes the runs do not have
@@ -125,8 +166,10 @@ def test_study_verdicts_read_recorded_runs_and_say_what_has_not_run(setup, resul
 
     db, config = setup
     window = config.model_copy(update={"paper_window": [4, 8]})
-    rows = {row["hypothesis"]: row for row in study_verdicts(db, window, {"other_question": "other_question"}, [8],
-                                                             benchmark="demo")}
+    rows = {
+        row["hypothesis"]: row
+        for row in study_verdicts(db, window, {"other_question": "other_question"}, [8], benchmark="demo")
+    }
     assert set(rows) == {"H1a", "H1b", "H2", "H3a", "H3b", "H4a", "H4b", "H5", "H6a", "H6b"}
     for key in ("H1a", "H1b", "H2", "H3a", "H3b", "H5"):  # the learning-curve runs are recorded
         for metric in ("acc_norm", "acc"):
@@ -152,8 +195,12 @@ def test_dpo_trains_on_exactly_the_pairs_the_heads_saw(setup, results) -> None:
         [(set_id, out_dir)] = sql(db, "SELECT set_id, out_dir FROM likra_runs WHERE run_id = ?", run_id)
         with duckdb.connect(str(db), read_only=True) as con:
             pairs = preference_pairs(set_rows(con, set_id))
-        heads = sql(db, "SELECT position, head, continuation FROM likra_training_rows WHERE set_id = ? "
-                        "ORDER BY position, head DESC", set_id)
+        heads = sql(
+            db,
+            "SELECT position, head, continuation FROM likra_training_rows WHERE set_id = ? "
+            "ORDER BY position, head DESC",
+            set_id,
+        )
         assert pairs["chosen"].to_list() == [c for _, head, c in heads if head == "positive"]
         assert pairs["rejected"].to_list() == [c for _, head, c in heads if head == "negative"]
         saved = sorted(Path(out_dir).parent.glob(f"{run_id}.dpo-*/dpo/n-*/likra_checkpoint.json"))
@@ -197,8 +244,13 @@ def test_experiment_assets_materialise(setup, tmp_path: Path) -> None:
     run_config = {"ops": {"experiment_learning_curve": {"config": json.loads(config.model_dump_json())}}}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        result = dg.materialize([curve], partition_key="demo", instance=instance, run_config=run_config,
-                                resources=pipeline_resources(str(db)))
+        result = dg.materialize(
+            [curve],
+            partition_key="demo",
+            instance=instance,
+            run_config=run_config,
+            resources=pipeline_resources(str(db)),
+        )
     assert result.success
     metadata = result.asset_materializations_for_node("experiment_learning_curve")[0].metadata
     assert "data:image/png;base64," in metadata["learning_curve.png"].value

@@ -62,16 +62,20 @@ def row_counts(db: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_a_scoring_run_killed_midway_keeps_whole_items_and_its_rerun_completes(samples: Path, db: Path,
-                                                                               tiny_model: str) -> None:
+def test_a_scoring_run_killed_midway_keeps_whole_items_and_its_rerun_completes(
+    samples: Path, db: Path, tiny_model: str
+) -> None:
     ingest("arc_challenge", db=db, path=samples / "arc_challenge")
     command = cli("score", "arc_challenge", "--model", tiny_model, "--db", str(db))
     unwritten = db.stat().st_mtime_ns
     process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_when(process, lambda: db.stat().st_mtime_ns != unwritten, "the first chunk of scores was written")
 
-    per_item = query(db, "SELECT count(*) = len(any_value(i.choices)) FROM choice_scores s JOIN items i "
-                         "USING (item_id) GROUP BY item_id")
+    per_item = query(
+        db,
+        "SELECT count(*) = len(any_value(i.choices)) FROM choice_scores s JOIN items i "
+        "USING (item_id) GROUP BY item_id",
+    )
     assert 0 < len(per_item) < 1172 and all(whole for (whole,) in per_item)  # midway, and only whole items
     [(kept,)] = query(db, "SELECT count(*) FROM choice_scores")
     assert duplicate_keys(db) == {}
@@ -85,7 +89,8 @@ def test_a_scoring_run_killed_midway_keeps_whole_items_and_its_rerun_completes(s
 
 @pytest.mark.slow
 def test_a_mining_run_killed_midway_leaves_the_last_complete_run_and_its_rerun_replaces_it(
-        db: Path, tiny_model: str) -> None:
+    db: Path, tiny_model: str
+) -> None:
     ingest("demo", db=db)
     first = mine_benchmark("demo", db=db, config=mining_config(scorer_model=tiny_model, k=2))
     command = cli("mine", "demo", "--model", tiny_model, "-k", "3", "--db", str(db))
@@ -116,19 +121,30 @@ def file_size_limit(size: int) -> Callable[[], None]:
     return limit
 
 
-@pytest.mark.parametrize("command", [
-    ["ingest", "arc_challenge", "--path", "{samples}/arc_challenge"],
-    ["score", "demo", "--model", "{model}"],
-    ["mine", "demo", "--model", "{model}", "-k", "3"],
-], ids=["ingest", "score", "mine"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest", "arc_challenge", "--path", "{samples}/arc_challenge"],
+        ["score", "demo", "--model", "{model}"],
+        ["mine", "demo", "--model", "{model}", "-k", "3"],
+    ],
+    ids=["ingest", "score", "mine"],
+)
 def test_a_full_disk_stops_a_command_with_one_line_and_keeps_the_warehouse(
-        command: list[str], samples: Path, db: Path, tiny_model: str) -> None:
+    command: list[str], samples: Path, db: Path, tiny_model: str
+) -> None:
     ingest("demo", db=db)
     before = row_counts(db)
     args = [part.format(samples=samples, model=tiny_model) for part in command]
 
-    result = subprocess.run(cli(*args, "--db", str(db)), env=cli_env(), capture_output=True, text=True,
-                            check=False, preexec_fn=file_size_limit(64 * 1024))
+    result = subprocess.run(
+        cli(*args, "--db", str(db)),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=file_size_limit(64 * 1024),
+    )
 
     assert result.returncode == 1, result.stdout[-1000:] + result.stderr[-3000:]
     [line] = result.stderr.splitlines()
@@ -149,7 +165,8 @@ def without_permission_override() -> None:
 
 @pytest.mark.parametrize("read_only", ["file and folder", "folder"])
 def test_a_read_only_warehouse_refuses_writes_with_one_line_and_still_answers_queries(
-        read_only: str, tmp_path: Path) -> None:
+    read_only: str, tmp_path: Path
+) -> None:
     db = tmp_path / "warehouse" / "warehouse.duckdb"
     ingest("demo", db=db)
     before = row_counts(db)
@@ -157,10 +174,22 @@ def test_a_read_only_warehouse_refuses_writes_with_one_line_and_still_answers_qu
         db.chmod(0o444)
     db.parent.chmod(0o555)
     try:
-        write = subprocess.run(cli("ingest", "demo", "--db", str(db)), env=cli_env(), capture_output=True, text=True,
-                               check=False, preexec_fn=without_permission_override)
-        read = subprocess.run(cli("sql", "SELECT count(*) AS n FROM items", "--db", str(db)), env=cli_env(),
-                              capture_output=True, text=True, check=False, preexec_fn=without_permission_override)
+        write = subprocess.run(
+            cli("ingest", "demo", "--db", str(db)),
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            preexec_fn=without_permission_override,
+        )
+        read = subprocess.run(
+            cli("sql", "SELECT count(*) AS n FROM items", "--db", str(db)),
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            preexec_fn=without_permission_override,
+        )
     finally:
         db.parent.chmod(0o755)
         db.chmod(0o644)
@@ -176,9 +205,14 @@ def test_an_export_past_a_file_size_limit_is_one_line_and_leaves_no_file(demo_db
     out = tmp_path / "exports" / "pairs"
     out.parent.mkdir()
 
-    result = subprocess.run(cli("export", "demo", "--format", "dpo", "--out", str(out), "--db", str(demo_db)),
-                            env=cli_env(), capture_output=True, text=True, check=False,
-                            preexec_fn=file_size_limit(1024))
+    result = subprocess.run(
+        cli("export", "demo", "--format", "dpo", "--out", str(out), "--db", str(demo_db)),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=file_size_limit(1024),
+    )
 
     assert result.returncode == 1, result.stdout[-1000:] + result.stderr[-3000:]
     [line] = result.stderr.splitlines()

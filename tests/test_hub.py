@@ -22,22 +22,36 @@ def hub_folder(root: Path, config: str, splits: dict[str, list[dict]]) -> Path:
         (root / config).mkdir(exist_ok=True)
         pl.DataFrame(rows).write_parquet(root / config / f"{split}-00000-of-00001.parquet")
         entries.append(f"  - split: {split}\n    path: {config}/{split}-*")
-    (root / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n" + "\n".join(entries) + "\n---\n")
+    (root / "README.md").write_text(
+        f"---\nconfigs:\n- config_name: {config}\n  data_files:\n" + "\n".join(entries) + "\n---\n"
+    )
     return root
 
 
 def item_rows(db: Path, benchmark: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute("SELECT item_id, prompt, description, choices, gold, golds, format, continuation "
-                           "FROM items WHERE benchmark = ? ORDER BY item_id", [benchmark]).fetchall()
+        return con.execute(
+            "SELECT item_id, prompt, description, choices, gold, golds, format, continuation "
+            "FROM items WHERE benchmark = ? ORDER BY item_id",
+            [benchmark],
+        ).fetchall()
 
 
 def test_arc_from_hub_layout_equals_release_files(samples: Path, tmp_path: Path) -> None:
     lines = (samples / "arc_challenge" / "ARC-Challenge-Test.jsonl").read_text().splitlines()[:100]
     rows = [json.loads(line) for line in lines]
-    hub_rows = [{"id": r["id"], "question": r["question"]["stem"], "answerKey": r["answerKey"],
-                 "choices": {"text": [c["text"] for c in r["question"]["choices"]],
-                             "label": [c["label"] for c in r["question"]["choices"]]}} for r in rows]
+    hub_rows = [
+        {
+            "id": r["id"],
+            "question": r["question"]["stem"],
+            "answerKey": r["answerKey"],
+            "choices": {
+                "text": [c["text"] for c in r["question"]["choices"]],
+                "label": [c["label"] for c in r["question"]["choices"]],
+            },
+        }
+        for r in rows
+    ]
     folder = hub_folder(tmp_path / "ai2_arc", "ARC-Challenge", {"test": hub_rows})
     local = tmp_path / "ARC-Challenge-Test.jsonl"
     local.write_text("\n".join(lines) + "\n")
@@ -57,8 +71,9 @@ def test_mmlu_all_config_numbers_rows_per_subject(samples: Path, tmp_path: Path)
     for subject in ("anatomy", "astronomy"):
         with (samples / "mmlu" / "test" / f"{subject}_test.csv").open(newline="", encoding="utf-8") as handle:
             for row in csv.reader(handle):
-                hub_rows.append({"question": row[0], "subject": subject, "choices": row[1:5],
-                                 "answer": "ABCD".index(row[5])})
+                hub_rows.append(
+                    {"question": row[0], "subject": subject, "choices": row[1:5], "answer": "ABCD".index(row[5])}
+                )
     folder = hub_folder(tmp_path / "mmlu", "all", {"test": hub_rows})
 
     ingest("mmlu", db=tmp_path / "hub.duckdb", hub_id=str(folder), splits=["test"])
@@ -71,19 +86,32 @@ def test_mmlu_all_config_numbers_rows_per_subject(samples: Path, tmp_path: Path)
 
 def test_truthfulqa_and_winogrande_from_hub_layout(samples: Path, tmp_path: Path) -> None:
     entries = json.loads((samples / "truthfulqa" / "data" / "mc_task.json").read_text())[:50]
-    tqa = [{"question": e["question"],
-            **{key: {"choices": list(e[key]), "labels": list(e[key].values())} for key in ("mc1_targets", "mc2_targets")}}
-           for e in entries]
+    tqa = [
+        {
+            "question": e["question"],
+            **{
+                key: {"choices": list(e[key]), "labels": list(e[key].values())}
+                for key in ("mc1_targets", "mc2_targets")
+            },
+        }
+        for e in entries
+    ]
     folder = hub_folder(tmp_path / "truthful_qa", "multiple_choice", {"validation": tqa})
     result = ingest("truthfulqa_mc2", db=tmp_path / "w.duckdb", hub_id=str(folder))
     assert result.items == {"validation": 50}
-    [(golds,)] = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True).execute(
-        "SELECT golds FROM items WHERE item_id = 'truthfulqa_mc2/validation/0'").fetchall()
+    [(golds,)] = (
+        duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+        .execute("SELECT golds FROM items WHERE item_id = 'truthfulqa_mc2/validation/0'")
+        .fetchall()
+    )
     assert len(golds) == sum(entries[0]["mc2_targets"].values())
 
     wino = [json.loads(line) for line in (samples / "winogrande" / "dev.jsonl").read_text().splitlines()[:30]]
-    folder = hub_folder(tmp_path / "winogrande", "winogrande_xl",
-                        {"validation": [{k: r[k] for k in ("sentence", "option1", "option2", "answer")} for r in wino]})
+    folder = hub_folder(
+        tmp_path / "winogrande",
+        "winogrande_xl",
+        {"validation": [{k: r[k] for k in ("sentence", "option1", "option2", "answer")} for r in wino]},
+    )
     result = ingest("winogrande", db=tmp_path / "w.duckdb", hub_id=str(folder), splits=["validation"])
     assert result.items == {"validation": 30}
     rows = item_rows(tmp_path / "w.duckdb", "winogrande")
@@ -91,22 +119,34 @@ def test_truthfulqa_and_winogrande_from_hub_layout(samples: Path, tmp_path: Path
 
 
 def test_unreachable_hub_says_how_to_work_offline(db: Path) -> None:
-    with pytest.raises(WarehouseError, match=r"cannot load hub dataset 'allenai/ai2_arc' config 'ARC-Challenge'.*--path"):
+    with pytest.raises(
+        WarehouseError, match=r"cannot load hub dataset 'allenai/ai2_arc' config 'ARC-Challenge'.*--path"
+    ):
         ingest("arc_challenge", db=db, splits=["test"])
     assert not db.exists()
 
 
-def test_a_spec_reads_a_hub_layout_folder_inside_its_own_folder_whatever_the_cwd(tmp_path: Path,
-                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spec_reads_a_hub_layout_folder_inside_its_own_folder_whatever_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from warehouse.sources import load_spec
 
     spec_dir = tmp_path / "quiz"
-    hub_folder(spec_dir / "release", "default", {"test": [
-        {"question": "Which planet is red?", "choices": ["Mars", "Venus"], "answer": 0},
-        {"question": "What is 2 + 2?", "choices": ["3", "4"], "answer": 1}]})
-    (spec_dir / "quiz.yaml").write_text("task: quiz\ndataset_path: release\ndataset_name: default\ntest_split: test\n"
-                                        "doc_to_text: '{{question}}'\ndoc_to_choice: '{{choices}}'\n"
-                                        "doc_to_target: '{{answer}}'\n")
+    hub_folder(
+        spec_dir / "release",
+        "default",
+        {
+            "test": [
+                {"question": "Which planet is red?", "choices": ["Mars", "Venus"], "answer": 0},
+                {"question": "What is 2 + 2?", "choices": ["3", "4"], "answer": 1},
+            ]
+        },
+    )
+    (spec_dir / "quiz.yaml").write_text(
+        "task: quiz\ndataset_path: release\ndataset_name: default\ntest_split: test\n"
+        "doc_to_text: '{{question}}'\ndoc_to_choice: '{{choices}}'\n"
+        "doc_to_target: '{{answer}}'\n"
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the folder is the spec's, never the cwd's

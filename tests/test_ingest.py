@@ -15,9 +15,14 @@ from warehouse.errors import SourceFormatError, UnknownBenchmarkError, Warehouse
 from warehouse.ingest import collect, ingest, write
 from warehouse.sources import get_benchmark
 
-ARC_ROW = {"id": "Q{n}", "question": {"stem": "Which planet is red?", "choices": [
-    {"text": "Mars", "label": "A"}, {"text": "Venus", "label": "B"}, {"text": "Jupiter", "label": "C"}]},
-    "answerKey": "A"}
+ARC_ROW = {
+    "id": "Q{n}",
+    "question": {
+        "stem": "Which planet is red?",
+        "choices": [{"text": "Mars", "label": "A"}, {"text": "Venus", "label": "B"}, {"text": "Jupiter", "label": "C"}],
+    },
+    "answerKey": "A",
+}
 
 
 def arc_line(n: int, **changes) -> str:
@@ -45,7 +50,10 @@ def test_reingesting_one_split_leaves_the_others(samples: Path, db: Path) -> Non
     ingest("openbookqa", db=db, path=samples / "openbookqa")
     ingest("openbookqa", db=db, path=samples / "openbookqa", splits=["test"], limit=10, replace=True)
 
-    assert rows(db, "SELECT split, count(*) FROM items GROUP BY split ORDER BY split") == [("test", 10), ("train", 1000)]
+    assert rows(db, "SELECT split, count(*) FROM items GROUP BY split ORDER BY split") == [
+        ("test", 10),
+        ("train", 1000),
+    ]
 
 
 def test_failed_write_keeps_previous_rows(samples: Path, db: Path) -> None:
@@ -107,7 +115,8 @@ def test_labels_file_with_wrong_line_count(samples: Path, tmp_path: Path, db: Pa
     result = ingest("piqa", db=db, path=folder)
     assert result.items == {"validation": 1000}
     assert rows(db, "SELECT source, row_ref, reason FROM ingest_rejects") == [
-        ("dev-labels.lst", "line 1001", "label with no matching row (1000 rows in the data file)")]
+        ("dev-labels.lst", "line 1001", "label with no matching row (1000 rows in the data file)")
+    ]
 
 
 def test_winogrande_answer_disagreeing_with_labels_file_is_rejected(samples: Path, tmp_path: Path, db: Path) -> None:
@@ -145,7 +154,9 @@ def test_folder_without_release_files_fails_naming_it(samples: Path, tmp_path: P
 
 
 def test_unknown_benchmark_names_the_close_match_and_writes_nothing(db: Path) -> None:
-    with pytest.raises(UnknownBenchmarkError, match=r"unknown benchmark 'arc_chalenge'\. Did you mean 'arc_challenge'\?"):
+    with pytest.raises(
+        UnknownBenchmarkError, match=r"unknown benchmark 'arc_chalenge'\. Did you mean 'arc_challenge'\?"
+    ):
         ingest("arc_chalenge", db=db)
     assert not db.exists()
 
@@ -200,7 +211,8 @@ def test_a_line_that_is_not_utf8_is_rejected_alone(tmp_path: Path, db: Path) -> 
 
     assert result.items == {"test": 2}
     assert rows(db, "SELECT row_ref, reason FROM ingest_rejects") == [
-        ("line 2", "not UTF-8 text (byte 0xff at column 53)")]
+        ("line 2", "not UTF-8 text (byte 0xff at column 53)")
+    ]
 
 
 def test_a_labels_line_that_is_not_utf8_rejects_its_row(samples: Path, tmp_path: Path, db: Path) -> None:
@@ -215,7 +227,8 @@ def test_a_labels_line_that_is_not_utf8_rejects_its_row(samples: Path, tmp_path:
 
     assert result.items == {"validation": 999}
     assert rows(db, "SELECT row_ref, reason FROM ingest_rejects") == [
-        ("line 2", "label on line 2 of dev-labels.lst: not UTF-8 text (byte 0xfe at column 1)")]
+        ("line 2", "label on line 2 of dev-labels.lst: not UTF-8 text (byte 0xfe at column 1)")
+    ]
 
 
 def test_invalid_json_reason_names_the_column_once(tmp_path: Path, db: Path) -> None:
@@ -225,7 +238,8 @@ def test_invalid_json_reason_names_the_column_once(tmp_path: Path, db: Path) -> 
     ingest("arc_challenge", db=db, path=data)
 
     assert rows(db, "SELECT reason FROM ingest_rejects") == [
-        ("invalid JSON (Unterminated string starting at column 26)",)]
+        ("invalid JSON (Unterminated string starting at column 26)",)
+    ]
 
 
 def test_a_field_too_long_for_any_model_is_rejected(tmp_path: Path, db: Path) -> None:
@@ -237,7 +251,8 @@ def test_a_field_too_long_for_any_model_is_rejected(tmp_path: Path, db: Path) ->
 
     assert result.items == {"test": 2}
     assert rows(db, "SELECT reason FROM ingest_rejects") == [
-        ("prompt has 2,000,018 characters, over the limit of 1,000,000",)]
+        ("prompt has 2,000,018 characters, over the limit of 1,000,000",)
+    ]
 
 
 def test_a_json_escape_that_is_not_unicode_is_rejected(tmp_path: Path, db: Path) -> None:
@@ -262,11 +277,14 @@ def test_a_warehouse_from_a_newer_toolkit_is_refused(db: Path) -> None:
         connect_read_only(db)
 
 
-@pytest.mark.parametrize(("content", "kind"), [
-    (b"SQLite format 3\x00" + bytes(100), "a SQLite database"),
-    (b"item_id,question\n", "another kind of file"),
-    (b"", "empty"),
-])
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"SQLite format 3\x00" + bytes(100), "a SQLite database"),
+        (b"item_id,question\n", "another kind of file"),
+        (b"", "empty"),
+    ],
+)
 def test_a_file_that_is_not_a_warehouse_is_named(tmp_path: Path, content: bytes, kind: str) -> None:
     path = tmp_path / "other.db"
     path.write_bytes(content)
@@ -292,8 +310,9 @@ def _record_opens(event: str, args: tuple) -> None:
 
 
 @pytest.mark.parametrize("benchmark", ["arc_challenge", "mmlu", "piqa", "truthfulqa_mc2"])
-def test_each_release_file_is_read_once_so_its_hash_is_of_the_rows_stored(samples: Path, db: Path,
-                                                                          benchmark: str) -> None:
+def test_each_release_file_is_read_once_so_its_hash_is_of_the_rows_stored(
+    samples: Path, db: Path, benchmark: str
+) -> None:
     folder = samples / ("truthfulqa" if benchmark.startswith("truthfulqa") else benchmark)
     if not _OPENED:
         import sys

@@ -45,8 +45,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_model: str):
     """One run on the demo set, both heads, checkpoints at 4, 8 and 16 examples, evaluated at w 0, 0.5 and 1."""
     db = tmp_path_factory.mktemp("trained") / "warehouse.duckdb"
     ingest("demo", db=db)
-    report = train_benchmark("demo", TrainConfig(model=tiny_model, sizes=[4, 8, 16], batch_size=4,
-                                                 weights=[0.0, 0.5, 1.0]), db=db)
+    report = train_benchmark(
+        "demo", TrainConfig(model=tiny_model, sizes=[4, 8, 16], batch_size=4, weights=[0.0, 0.5, 1.0]), db=db
+    )
     return db, report
 
 
@@ -69,10 +70,18 @@ def test_both_heads_train_and_checkpoint_at_the_requested_sizes(trained) -> None
 
 def test_heads_see_the_same_questions_in_one_seeded_order(trained) -> None:
     db, report = trained
-    positive = sql(db, "SELECT position, item_id, source FROM likra_training_rows WHERE set_id = ? AND head = 'positive' "
-                   "ORDER BY position", report.training.set_id)
-    negative = sql(db, "SELECT position, item_id, source FROM likra_training_rows WHERE set_id = ? AND head = 'negative' "
-                   "ORDER BY position", report.training.set_id)
+    positive = sql(
+        db,
+        "SELECT position, item_id, source FROM likra_training_rows WHERE set_id = ? AND head = 'positive' "
+        "ORDER BY position",
+        report.training.set_id,
+    )
+    negative = sql(
+        db,
+        "SELECT position, item_id, source FROM likra_training_rows WHERE set_id = ? AND head = 'negative' "
+        "ORDER BY position",
+        report.training.set_id,
+    )
     assert [r[:2] for r in positive] == [r[:2] for r in negative] and len(positive) == report.training.n_train
     assert {r[2] for r in positive} == {"gold"} and {r[2] for r in negative} == {"own_distractor"}
     order = [item_id for _, item_id, _ in positive]
@@ -81,7 +90,9 @@ def test_heads_see_the_same_questions_in_one_seeded_order(trained) -> None:
 
 def test_likra_at_w_zero_is_sft_and_every_mode_is_evaluated(trained) -> None:
     db, report = trained
-    rows = sql(db, "SELECT n_examples, mode, w, acc, acc_norm, n_items FROM likra_eval WHERE run = ?", report.run.run_id)
+    rows = sql(
+        db, "SELECT n_examples, mode, w, acc, acc_norm, n_items FROM likra_eval WHERE run = ?", report.run.run_id
+    )
     by_key = {(n, mode, w): (acc, norm) for n, mode, w, acc, norm, _ in rows}
     assert {mode for _, mode, _ in by_key} == {"base", "sft", "likra", "negbase", "posbase"}
     for n in (4, 8, 16):
@@ -101,12 +112,20 @@ def test_learning_rate_and_evaluation_shots_default_to_the_papers_recipe() -> No
     assert default.learning_rate(135_000_000) == 1e-3 and default.learning_rate(3_200_000_000) == 1e-3
     assert default.learning_rate(7_200_000_000) == 1e-4
     assert TrainConfig(lr=5e-4).learning_rate(135_000_000) == 5e-4
-    assert [default.eval_fewshot(b) for b in ("arc_challenge", "arc_easy", "hellaswag", "mmlu", "piqa", "demo")] == \
-        [25, 25, 10, 5, 0, 0]
+    assert [default.eval_fewshot(b) for b in ("arc_challenge", "arc_easy", "hellaswag", "mmlu", "piqa", "demo")] == [
+        25,
+        25,
+        10,
+        5,
+        0,
+        0,
+    ]
     assert TrainConfig(fewshot=3).eval_fewshot("arc_easy") == 3
 
 
-def test_evaluation_exemplars_are_training_questions_and_never_an_evaluated_item(tmp_path: Path, tiny_model: str) -> None:
+def test_evaluation_exemplars_are_training_questions_and_never_an_evaluated_item(
+    tmp_path: Path, tiny_model: str
+) -> None:
     db = tmp_path / "warehouse.duckdb"
     ingest("demo", db=db)
     report = train_benchmark("demo", TrainConfig(model=tiny_model, sizes=[4], batch_size=4, fewshot=3), db=db)
@@ -115,9 +134,15 @@ def test_evaluation_exemplars_are_training_questions_and_never_an_evaluated_item
     with connect_read_only(db) as con:
         exemplars = exemplar_items(con, report.run.set_id)[:3]
         requests = eval_requests(con, report.run.set_id, eval_items(con, report.run.set_id), 3)
-        contexts = {c for (c,) in con.execute("SELECT DISTINCT context_hash FROM choice_scores WHERE fewshot = 3").fetchall()}
-        shots = {f for (f,) in con.execute("SELECT DISTINCT fewshot FROM likra_eval WHERE run = ?",
-                                          [report.run.run_id]).fetchall()}
+        contexts = {
+            c for (c,) in con.execute("SELECT DISTINCT context_hash FROM choice_scores WHERE fewshot = 3").fetchall()
+        }
+        shots = {
+            f
+            for (f,) in con.execute(
+                "SELECT DISTINCT fewshot FROM likra_eval WHERE run = ?", [report.run.run_id]
+            ).fetchall()
+        }
     assert len(exemplars) == 3 and {e.item_id for e in exemplars} <= train_ids
     block = "".join(exemplar(e) for e in exemplars)
     assert {r.item.item_id for r in requests} == set(evaluated)
@@ -148,7 +173,9 @@ def test_mode_scores_from_one_pass_equal_separate_single_adapter_passes(demo_db:
     for mode in ("base", "sft", "likra", "negbase", "posbase"):
         for i in range(len(requests)):
             one = mode_scores(mode, together[0][i].loglik, together[1][i].loglik, together[2][i].loglik, 0.5)
-            apart = mode_scores(mode, alone[None][i].loglik, alone["positive"][i].loglik, alone["negative"][i].loglik, 0.5)
+            apart = mode_scores(
+                mode, alone[None][i].loglik, alone["positive"][i].loglik, alone["negative"][i].loglik, 0.5
+            )
             assert one == pytest.approx(apart, abs=1e-5)
     # A zero-initialised negative head is the base model: negbase ranks like base, and likra at w = 0 like sft.
     for i in range(len(requests)):
@@ -158,8 +185,16 @@ def test_mode_scores_from_one_pass_equal_separate_single_adapter_passes(demo_db:
         items.setdefault(r.item.item_id, []).append(i)
 
     def ranking(mode: str, w: float) -> list[int]:
-        return [max(idx, key=lambda i: (mode_scores(mode, together[0][i].loglik, together[1][i].loglik,
-                                                    together[2][i].loglik, w), -i)) for idx in items.values()]
+        return [
+            max(
+                idx,
+                key=lambda i: (
+                    mode_scores(mode, together[0][i].loglik, together[1][i].loglik, together[2][i].loglik, w),
+                    -i,
+                ),
+            )
+            for idx in items.values()
+        ]
 
     assert ranking("negbase", 0.5) == ranking("base", 0.5)
     assert ranking("likra", 0.0) == ranking("sft", 0.0)
@@ -169,8 +204,10 @@ def test_each_policy_picks_what_it_says(demo_db: Path, tiny_model: str, samples:
     ingest("arc_easy", db=demo_db, path=samples / "arc_easy", limit=20)
     with connect_read_only(demo_db) as con:
         items = {i.item_id: i for i in load_items(con, "demo")}
-        picked = {policy: build_training_set(con, "demo", config(tiny_model, policy=policy))
-                  for policy in ("first", "random", "other_question", "other_benchmark")}
+        picked = {
+            policy: build_training_set(con, "demo", config(tiny_model, policy=policy))
+            for policy in ("first", "random", "other_question", "other_benchmark")
+        }
     for policy, training in picked.items():
         negatives = training.rows.filter(pl.col("head") == "negative")
         assert negatives.height == training.n_train > 0, policy
@@ -199,13 +236,21 @@ def test_graded_policies_rank_by_the_margin_the_tiers_use(demo_db: Path, tiny_mo
     from mining.run import mine_benchmark
 
     for policy in ("mined_near_miss", "most_plausible"):
-        with connect_read_only(demo_db) as con, pytest.raises(PolicyError, match=r"mine negatives first \(`likra mine demo`\)"):
+        with (
+            connect_read_only(demo_db) as con,
+            pytest.raises(PolicyError, match=r"mine negatives first \(`likra mine demo`\)"),
+        ):
             build_training_set(con, "demo", config(tiny_model, policy=policy))
-    mine_benchmark("demo", db=demo_db, config=MiningConfig(scorer_model=tiny_model, k=5,
-                                                           tiers={"near_miss_margin": -1.0, "plausible_margin": -2.0}))
+    mine_benchmark(
+        "demo",
+        db=demo_db,
+        config=MiningConfig(scorer_model=tiny_model, k=5, tiers={"near_miss_margin": -1.0, "plausible_margin": -2.0}),
+    )
     with connect_read_only(demo_db) as con:
-        built = {policy: build_training_set(con, "demo", config(tiny_model, policy=policy))
-                 for policy in ("mined_near_miss", "most_plausible", "least_plausible")}
+        built = {
+            policy: build_training_set(con, "demo", config(tiny_model, policy=policy))
+            for policy in ("mined_near_miss", "most_plausible", "least_plausible")
+        }
         graded = con.execute("SELECT item_id, negative, origin, tier, margin_pmi FROM graded_negatives").fetchall()
     own: dict[str, dict[str, float]] = {}
     mined: dict[str, dict[str, float]] = {}
@@ -236,8 +281,9 @@ def test_training_and_evaluation_never_share_an_item_or_a_question(tmp_path: Pat
     (tmp_path / "quiz_test.jsonl").write_text("\n".join(demo[:10]) + "\n")
     (tmp_path / "quiz_train.jsonl").write_text("\n".join(demo[10:] + [json.dumps(twin)]) + "\n")
     spec = (Path(__file__).resolve().parents[1] / "warehouse/demo/demo.yaml").read_text()
-    spec = spec.replace("task: demo", "task: quiz").replace("    test: demo_mcq.jsonl",
-                                                           "    test: quiz_test.jsonl\n    train: quiz_train.jsonl")
+    spec = spec.replace("task: demo", "task: quiz").replace(
+        "    test: demo_mcq.jsonl", "    test: quiz_test.jsonl\n    train: quiz_train.jsonl"
+    )
     (tmp_path / "quiz.yaml").write_text(spec + "training_split: train\n")
     from warehouse.sources import load_spec
 
@@ -272,10 +318,14 @@ def test_same_seed_gives_the_same_adapter_bytes(demo_db: Path, tiny_model: str, 
     first = train_benchmark("demo", config(tiny_model), db=demo_db, evaluate=False)
     second = train_benchmark("demo", config(tiny_model), db=tmp_path / "other.duckdb", evaluate=False)
     assert first.run.run_id == second.run.run_id
-    for a, b in zip(sorted(first.checkpoints, key=lambda c: (c.head, c.n_examples)),
-                    sorted(second.checkpoints, key=lambda c: (c.head, c.n_examples))):
+    for a, b in zip(
+        sorted(first.checkpoints, key=lambda c: (c.head, c.n_examples)),
+        sorted(second.checkpoints, key=lambda c: (c.head, c.n_examples)),
+    ):
         assert a.adapter == b.adapter
-        assert (a.path / "adapter_model.safetensors").read_bytes() == (b.path / "adapter_model.safetensors").read_bytes()
+        assert (a.path / "adapter_model.safetensors").read_bytes() == (
+            b.path / "adapter_model.safetensors"
+        ).read_bytes()
 
 
 def test_asking_again_trains_nothing_and_scores_nothing(trained, monkeypatch) -> None:
@@ -297,7 +347,9 @@ def test_asking_again_trains_nothing_and_scores_nothing(trained, monkeypatch) ->
 def test_bad_input_gets_one_specific_message(demo_db: Path, tiny_model: str, tmp_path: Path) -> None:
     with pytest.raises(RunError, match=r"size 64 is larger than the 16 training examples of 'demo'"):
         train_benchmark("demo", TrainConfig(model=tiny_model, sizes=[8, 64]), db=demo_db)
-    with pytest.raises(WarehouseError, match=r"evaluation split 'validation' of 'demo' is not ingested; ingested: test"):
+    with pytest.raises(
+        WarehouseError, match=r"evaluation split 'validation' of 'demo' is not ingested; ingested: test"
+    ):
         train_benchmark("demo", TrainConfig(model=tiny_model, eval_split="validation"), db=demo_db)
     with pytest.raises(ModelLoadError, match=r"model path .*no-such-model does not exist"):
         train_benchmark("demo", TrainConfig(model=str(tmp_path / "no-such-model")), db=demo_db)
@@ -322,8 +374,24 @@ def test_a_killed_run_resumes_to_the_same_final_adapters(demo_db: Path, tiny_mod
     import sys
     import time
 
-    command = [str(Path(sys.executable).parent / "likra"), "train", "demo", "--model", tiny_model, "--sizes", "4,8,16",
-               "--batch-size", "2", "--epochs", "20", "--no-eval", "--name", "killed", "--db", str(demo_db)]
+    command = [
+        str(Path(sys.executable).parent / "likra"),
+        "train",
+        "demo",
+        "--model",
+        tiny_model,
+        "--sizes",
+        "4,8,16",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "20",
+        "--no-eval",
+        "--name",
+        "killed",
+        "--db",
+        str(demo_db),
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = demo_db.parent / "likra" / "killed"
@@ -341,14 +409,20 @@ def test_a_killed_run_resumes_to_the_same_final_adapters(demo_db: Path, tiny_mod
     # It continued from its last checkpoint: the ones saved before the kill were not trained or written again.
     assert saved and {p: p.stat().st_mtime_ns for p in saved} == saved
     ingest("demo", db=tmp_path / "fresh.duckdb")
-    fresh = train_benchmark("demo", TrainConfig(model=tiny_model, sizes=[4, 8, 16], batch_size=2, epochs=20),
-                            db=tmp_path / "fresh.duckdb", name="fresh", evaluate=False)
+    fresh = train_benchmark(
+        "demo",
+        TrainConfig(model=tiny_model, sizes=[4, 8, 16], batch_size=2, epochs=20),
+        db=tmp_path / "fresh.duckdb",
+        name="fresh",
+        evaluate=False,
+    )
     killed = {(c.head, c.n_examples): c for c in saved_checkpoints(run_dir)}
     assert set(killed) == {(c.head, c.n_examples) for c in fresh.checkpoints}
     for checkpoint in fresh.checkpoints:
         again = killed[(checkpoint.head, checkpoint.n_examples)]
-        assert (again.path / "adapter_model.safetensors").read_bytes() == \
-            (checkpoint.path / "adapter_model.safetensors").read_bytes()
+        assert (again.path / "adapter_model.safetensors").read_bytes() == (
+            checkpoint.path / "adapter_model.safetensors"
+        ).read_bytes()
     assert sql(demo_db, "SELECT count(*) FROM likra_checkpoints WHERE run_id = 'killed'") == [(6,)]
     assert sql(demo_db, "SELECT count(*) FROM likra_runs WHERE run_id = 'killed'") == [(1,)]
     assert duplicate_keys(demo_db) == {}
@@ -364,8 +438,9 @@ def test_exports_load_as_trl_datasets(demo_db: Path, tmp_path: Path) -> None:
 
     paths = {}
     for fmt in ("dpo", "kto"):
-        result = CliRunner().invoke(main, ["export", "demo", "--format", fmt, "--out", str(tmp_path / fmt),
-                                           "--db", str(demo_db)])
+        result = CliRunner().invoke(
+            main, ["export", "demo", "--format", fmt, "--out", str(tmp_path / fmt), "--db", str(demo_db)]
+        )
         assert result.exit_code == 0, result.output
         paths[fmt] = result.output.split()
     assert paths["dpo"] == [str(tmp_path / "dpo.jsonl"), str(tmp_path / "dpo.parquet")]
@@ -385,16 +460,22 @@ def test_lm_eval_samples_match_the_metrics(trained, tmp_path: Path) -> None:
     from likra.exports import export_benchmark
 
     db, report = trained
-    [path] = export_benchmark("demo", "lm-eval", db=db, run_id=report.run.run_id, mode="likra", w=0.5, n_examples=8,
-                              out=tmp_path / "samples")
+    [path] = export_benchmark(
+        "demo", "lm-eval", db=db, run_id=report.run.run_id, mode="likra", w=0.5, n_examples=8, out=tmp_path / "samples"
+    )
     samples = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(samples) == len(report.training.split.eval)
     first = samples[0]
-    assert {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "acc", "acc_norm", "doc_hash"} <= set(first)
+    assert {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "acc", "acc_norm", "doc_hash"} <= set(
+        first
+    )
     assert len(first["filtered_resps"]) == len(first["doc"]["choices"]) == len(first["arguments"])
     assert first["arguments"]["gen_args_0"]["arg_0"].endswith("Answer:")
-    [(acc, acc_norm)] = sql(db, "SELECT acc, acc_norm FROM likra_eval WHERE run = ? AND mode = 'likra' AND w = 0.5 "
-                                "AND n_examples = 8", report.run.run_id)
+    [(acc, acc_norm)] = sql(
+        db,
+        "SELECT acc, acc_norm FROM likra_eval WHERE run = ? AND mode = 'likra' AND w = 0.5 AND n_examples = 8",
+        report.run.run_id,
+    )
     assert sum(s["acc"] for s in samples) / len(samples) == pytest.approx(acc)
     assert sum(s["acc_norm"] for s in samples) / len(samples) == pytest.approx(acc_norm)
 
@@ -404,8 +485,23 @@ def test_cli_trains_evaluates_and_lists_runs(demo_db: Path, tiny_model: str) -> 
 
     from pipelines.cli import main
 
-    result = CliRunner().invoke(main, ["train", "demo", "--model", tiny_model, "--sizes", "4,8", "--batch-size", "4",
-                                       "--policy", "first", "--db", str(demo_db)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "demo",
+            "--model",
+            tiny_model,
+            "--sizes",
+            "4,8",
+            "--batch-size",
+            "4",
+            "--policy",
+            "first",
+            "--db",
+            str(demo_db),
+        ],
+    )
     assert result.exit_code == 0, result.output
     run_id = re.search(r"run (demo-\S+):", result.output).group(1)
     assert run_id.startswith("demo-first-") and "16 training questions (policy first; skipped: none)" in result.output

@@ -40,21 +40,46 @@ def test_normalisation_ignores_case_whitespace_and_punctuation() -> None:
 def test_filters_drop_gold_duplicates_and_paraphrases_and_count_them() -> None:
     planets = item("quiz/test/1", "Which planet is red?", ["Mars", "Venus", "mars.", "Jupiter"], 0)
     other = item("quiz/test/2", "Which planet has rings?", ["Saturn", "MARS", "the red planet Mars", "Neptune"], 0)
-    vectors = {text_hash(t): v for t, v in {
-        "Mars": unit(1, 0, 0), "MARS": unit(1, 0, 0), "mars.": unit(1, 0, 0),
-        "the red planet Mars": unit(0.97, 0.2, 0), "Venus": unit(0.6, 0.8, 0), "Jupiter": unit(0.5, 0, 0.87),
-        "Saturn": unit(0.4, 0.3, 0.87), "Neptune": unit(0.3, 0.6, 0.74),
-        "Which planet is red?": unit(0.8, 0.6, 0), "Which planet has rings?": unit(0.3, 0.3, 0.9)}.items()}
-    occurrences = pl.DataFrame([
-        {"item_id": i.item_id, "benchmark": "quiz", "choice": c, "text": t, "is_gold": c == i.gold,
-         "text_hash": text_hash(t), "norm_hash": text_hash(normalize(t))}
-        for i in (planets, other) for c, t in enumerate(i.choices)])
+    vectors = {
+        text_hash(t): v
+        for t, v in {
+            "Mars": unit(1, 0, 0),
+            "MARS": unit(1, 0, 0),
+            "mars.": unit(1, 0, 0),
+            "the red planet Mars": unit(0.97, 0.2, 0),
+            "Venus": unit(0.6, 0.8, 0),
+            "Jupiter": unit(0.5, 0, 0.87),
+            "Saturn": unit(0.4, 0.3, 0.87),
+            "Neptune": unit(0.3, 0.6, 0.74),
+            "Which planet is red?": unit(0.8, 0.6, 0),
+            "Which planet has rings?": unit(0.3, 0.3, 0.9),
+        }.items()
+    }
+    occurrences = pl.DataFrame(
+        [
+            {
+                "item_id": i.item_id,
+                "benchmark": "quiz",
+                "choice": c,
+                "text": t,
+                "is_gold": c == i.gold,
+                "text_hash": text_hash(t),
+                "norm_hash": text_hash(normalize(t)),
+            }
+            for i in (planets, other)
+            for c, t in enumerate(i.choices)
+        ]
+    )
 
     found = generate([planets], answer_pool(occurrences), vectors, MiningConfig(k=5, max_sim_to_gold=0.9))
 
     kept = dict(zip(found.frame["text"].to_list(), found.frame["origin"].to_list()))
-    assert kept == {"Venus": "own_distractor", "Jupiter": "own_distractor", "Saturn": "cross_question",
-                    "Neptune": "cross_question"}
+    assert kept == {
+        "Venus": "own_distractor",
+        "Jupiter": "own_distractor",
+        "Saturn": "cross_question",
+        "Neptune": "cross_question",
+    }
     # "mars." repeats the item's gold after normalisation, and "MARS" is the gold again as another question's
     # answer; "the red planet Mars" is a paraphrase (cosine 0.98).
     assert found.removed == {"equals_gold": 2, "too_similar_to_gold": 1}
@@ -65,8 +90,14 @@ def test_filters_drop_gold_duplicates_and_paraphrases_and_count_them() -> None:
 
 
 def test_tiers_follow_the_documented_rules() -> None:
-    frame = pl.DataFrame({"margin_per_token": [0.3, -0.4, -0.4, -1.0, -2.0], "margin_per_char": [0.0] * 5,
-                          "margin": [0.0] * 5, "sim_gold": [0.5, 0.5, 0.1, 0.9, 0.9]})
+    frame = pl.DataFrame(
+        {
+            "margin_per_token": [0.3, -0.4, -0.4, -1.0, -2.0],
+            "margin_per_char": [0.0] * 5,
+            "margin": [0.0] * 5,
+            "sim_gold": [0.5, 0.5, 0.1, 0.9, 0.9],
+        }
+    )
     per_token = TierRules(measure="per_token")
     assert grade(frame, per_token)["tier"].to_list() == ["near_miss", "near_miss", "plausible", "plausible", "far"]
     strict = TierRules(measure="per_token", near_miss_margin=0.0, plausible_margin=-0.5)
@@ -93,8 +124,9 @@ def mined_demo(db: Path, tiny_model: str) -> tuple[Path, MiningConfig]:
 
 def graded(db: Path) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute("SELECT mining_run_id, item_id, norm_hash, loglik, tier FROM graded_negatives "
-                           "ORDER BY item_id, norm_hash").fetchall()
+        return con.execute(
+            "SELECT mining_run_id, item_id, norm_hash, loglik, tier FROM graded_negatives ORDER BY item_id, norm_hash"
+        ).fetchall()
 
 
 def test_mining_run_stores_graded_negatives_and_an_honest_summary(mined_demo) -> None:
@@ -174,9 +206,20 @@ def test_changed_settings_or_items_search_again_from_cached_embeddings(mined_dem
 
 def test_the_candidates_key_covers_what_candidates_depend_on() -> None:
     quiz = item("quiz/test/1", "Which planet is red?", ["Mars", "Venus"], 0)
-    occurrences = pl.DataFrame([{"item_id": quiz.item_id, "benchmark": "quiz", "choice": c, "text": t,
-                                 "is_gold": c == 0, "text_hash": text_hash(t), "norm_hash": text_hash(normalize(t))}
-                                for c, t in enumerate(quiz.choices)])
+    occurrences = pl.DataFrame(
+        [
+            {
+                "item_id": quiz.item_id,
+                "benchmark": "quiz",
+                "choice": c,
+                "text": t,
+                "is_gold": c == 0,
+                "text_hash": text_hash(t),
+                "norm_hash": text_hash(normalize(t)),
+            }
+            for c, t in enumerate(quiz.choices)
+        ]
+    )
     inputs = MiningInputs("quiz", [quiz], answer_pool(occurrences), {})
     key = candidates_key(inputs, MiningConfig())
 
@@ -185,7 +228,9 @@ def test_the_candidates_key_covers_what_candidates_depend_on() -> None:
     assert candidates_key(inputs, MiningConfig(max_sim_to_gold=0.8)) != key
     changed = item("quiz/test/1", "Which planet is red?", ["Mars", "Venus", "Jupiter"], 0)
     assert candidates_key(MiningInputs("quiz", [changed], inputs.pool, {}), MiningConfig()) != key
-    bigger_pool = answer_pool(pl.concat([occurrences, occurrences.with_columns(pl.lit("quiz/test/2").alias("item_id"))]))
+    bigger_pool = answer_pool(
+        pl.concat([occurrences, occurrences.with_columns(pl.lit("quiz/test/2").alias("item_id"))])
+    )
     assert candidates_key(MiningInputs("quiz", [quiz], bigger_pool, {}), MiningConfig()) != key
 
 
@@ -215,7 +260,9 @@ def test_the_embedding_cache_keeps_one_row_per_text_and_reports_what_it_lacks(db
     vectors = np.eye(3, dtype=np.float32)
     with connect(db) as con:
         save_rows(con, "text_embeddings", embedding_frame("m@1", ["a", "b", "c"], vectors))
-        save_rows(con, "text_embeddings", embedding_frame("m@1", ["b", "c", "d"], vectors * 2))  # b and c are cached already
+        save_rows(
+            con, "text_embeddings", embedding_frame("m@1", ["b", "c", "d"], vectors * 2)
+        )  # b and c are cached already
         rows = con.execute("SELECT text_hash, embedding FROM text_embeddings ORDER BY text_hash").fetchall()
         assert [h for h, _ in rows] == ["a", "b", "c", "d"]
         assert rows[1][1] == [0.0, 1.0, 0.0]  # the first write of "b" stands
@@ -240,8 +287,13 @@ def test_token_budget_batches_cover_every_text_once_within_the_budget() -> None:
 def test_batching_by_tokens_gives_the_model_s_own_embeddings() -> None:
     from mining.embeddings import _load_sentence_transformer
 
-    texts = ["Mars", "Which planet of the solar system is known as the red planet, and why?", "the liver", "H2O",
-             "A long answer that explains photosynthesis in plants, which turns light into chemical energy."] * 7
+    texts = [
+        "Mars",
+        "Which planet of the solar system is known as the red planet, and why?",
+        "the liver",
+        "H2O",
+        "A long answer that explains photosynthesis in plants, which turns light into chemical energy.",
+    ] * 7
     ours = Embedder(token_budget=64).encode(texts)
     model = _load_sentence_transformer(Embedder().spec, None)
     reference = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
@@ -272,8 +324,10 @@ def test_an_older_warehouse_keeps_its_cached_embeddings_when_migrated(db: Path) 
     from warehouse.db import _migrations, latest_version, schema_version
 
     with duckdb.connect(str(db)) as con:  # a warehouse written before candidate sets existed
-        con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                    "applied_at TIMESTAMP NOT NULL)")
+        con.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+            "applied_at TIMESTAMP NOT NULL)"
+        )
         for version, name, sql in _migrations()[:3]:
             con.execute(sql)
             con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
@@ -282,5 +336,6 @@ def test_an_older_warehouse_keeps_its_cached_embeddings_when_migrated(db: Path) 
     with connect(db) as con:
         assert schema_version(con) == latest_version() >= 4
         assert con.execute("SELECT model, text_hash, embedding FROM text_embeddings").fetchall() == [
-            ("m@1", "h1", [0.6000000238418579, 0.800000011920929])]
+            ("m@1", "h1", [0.6000000238418579, 0.800000011920929])
+        ]
         assert missing_embeddings(con, "m@1", ["h1", "h2"]) == {"h2"}

@@ -54,21 +54,44 @@ def test_the_labelled_pairs_cover_every_kind_of_surface_variant() -> None:
 
 
 def occurrences(items: list[Item]) -> pl.DataFrame:
-    return pl.DataFrame([{"item_id": i.item_id, "benchmark": "quiz", "choice": c, "text": t, "is_gold": c == i.gold,
-                          "text_hash": text_hash(t), "norm_hash": text_hash(normalize(t))}
-                         for i in items for c, t in enumerate(i.choices)])
+    return pl.DataFrame(
+        [
+            {
+                "item_id": i.item_id,
+                "benchmark": "quiz",
+                "choice": c,
+                "text": t,
+                "is_gold": c == i.gold,
+                "text_hash": text_hash(t),
+                "norm_hash": text_hash(normalize(t)),
+            }
+            for i in items
+            for c, t in enumerate(i.choices)
+        ]
+    )
 
 
 def test_the_guard_replaces_true_answers_in_other_forms_with_the_next_neighbours_and_counts_each_rule() -> None:
     water = quiz_item("quiz/test/1", "What happens to water at 0 C?", ["It freezes.", "It boils."], 0)
-    others = [quiz_item("quiz/test/2", "q2", ["it freeze", "steam"], 0),
-              quiz_item("quiz/test/3", "q3", ["ice melts", "fog"], 0),
-              quiz_item("quiz/test/4", "q4", ["the twin's answer", "rain"], 0)]
-    directions = {"It freezes.": (1, 0, 0, 0), "It boils.": (0.5, 0.85, 0, 0), "it freeze": (0.8, 0.6, 0, 0),
-                  "steam": (0.7, 0, 0.71, 0), "ice melts": (0.6, 0, 0, 0.8), "fog": (0.5, 0.1, 0.86, 0),
-                  "the twin's answer": (0.75, 0.2, 0.2, 0.6), "rain": (0.3, 0.3, 0.3, 0.85),
-                  "What happens to water at 0 C?": (1, 1, 0, 0), "q2": (0, 1, 0, 0), "q3": (0, 0, 1, 0),
-                  "q4": (0, 0, 0, 1)}
+    others = [
+        quiz_item("quiz/test/2", "q2", ["it freeze", "steam"], 0),
+        quiz_item("quiz/test/3", "q3", ["ice melts", "fog"], 0),
+        quiz_item("quiz/test/4", "q4", ["the twin's answer", "rain"], 0),
+    ]
+    directions = {
+        "It freezes.": (1, 0, 0, 0),
+        "It boils.": (0.5, 0.85, 0, 0),
+        "it freeze": (0.8, 0.6, 0, 0),
+        "steam": (0.7, 0, 0.71, 0),
+        "ice melts": (0.6, 0, 0, 0.8),
+        "fog": (0.5, 0.1, 0.86, 0),
+        "the twin's answer": (0.75, 0.2, 0.2, 0.6),
+        "rain": (0.3, 0.3, 0.3, 0.85),
+        "What happens to water at 0 C?": (1, 1, 0, 0),
+        "q2": (0, 1, 0, 0),
+        "q3": (0, 0, 1, 0),
+        "q4": (0, 0, 0, 1),
+    }
     vectors = {text_hash(t): unit(*v) for t, v in directions.items()}
     pool = answer_pool(occurrences([water, *others]))
 
@@ -105,8 +128,15 @@ def test_guard_settings_name_what_they_need() -> None:
 
 
 def test_tiers_can_grade_by_pmi() -> None:
-    frame = pl.DataFrame({"margin_pmi": [0.5, -0.2, -1.0, -3.0], "margin_per_token": [-5.0, -5.0, 1.0, 1.0],
-                          "margin_per_char": [0.0] * 4, "margin": [0.0] * 4, "sim_gold": [0.5] * 4})
+    frame = pl.DataFrame(
+        {
+            "margin_pmi": [0.5, -0.2, -1.0, -3.0],
+            "margin_per_token": [-5.0, -5.0, 1.0, 1.0],
+            "margin_per_char": [0.0] * 4,
+            "margin": [0.0] * 4,
+            "sim_gold": [0.5] * 4,
+        }
+    )
     rules = TierRules(measure="pmi", near_miss_margin=0.0, plausible_margin=-1.5)
     assert grade(frame, rules)["tier"].to_list() == ["near_miss", "plausible", "plausible", "far"]
 
@@ -151,20 +181,23 @@ def test_the_question_groups_view_lists_the_twins_with_their_reason(truthfulqa: 
         assert question_groups(con, "truthfulqa_mc1").new_keys.is_empty()  # cached now
     assert len(rows) == len(groups.members)
     assert {(n, tuple(benchmarks), reason, answers) for n, benchmarks, reason, answers in rows} == {
-        (2, ("truthfulqa_mc1", "truthfulqa_mc2"), "same question after normalisation", True)}
+        (2, ("truthfulqa_mc1", "truthfulqa_mc2"), "same question after normalisation", True)
+    }
 
 
 @pytest.mark.slow
-def test_no_mined_negative_is_a_true_answer_of_its_question_on_truthfulqa(truthfulqa: Path, samples: Path,
-                                                                          tiny_model: str, tmp_path: Path) -> None:
+def test_no_mined_negative_is_a_true_answer_of_its_question_on_truthfulqa(
+    truthfulqa: Path, samples: Path, tiny_model: str, tmp_path: Path
+) -> None:
     db = tmp_path / "mined.duckdb"
     db.write_bytes(truthfulqa.read_bytes())
     summary = mine_benchmark("truthfulqa_mc1", db=db, config=MiningConfig(scope="all", scorer_model=tiny_model))
 
     truths = mc2_true_answers(samples)
     with duckdb.connect(str(db), read_only=True) as con:
-        negatives = con.execute("SELECT i.question, g.negative, g.origin FROM graded_negatives g "
-                                "JOIN items i USING (item_id)").fetchall()
+        negatives = con.execute(
+            "SELECT i.question, g.negative, g.origin FROM graded_negatives g JOIN items i USING (item_id)"
+        ).fetchall()
         twins = con.execute("SELECT count(*) FROM question_groups").fetchone()[0]
     assert len(negatives) == summary.negatives > 591 * 10
     repeated = [(q, n) for q, n, _ in negatives if norm_hash(n) in {norm_hash(t) for t in truths[q]}]
@@ -172,7 +205,10 @@ def test_no_mined_negative_is_a_true_answer_of_its_question_on_truthfulqa(truthf
     assert repeated == [] and variants == []
     assert summary.removed["twin_true_answer"] > 0 and twins == 591
     several = sum(len({norm_hash(t) for t in texts}) > 1 for texts in truths.values())
-    assert summary.quality["false_negatives"]["items"] == several and summary.quality["false_negatives"]["listed_true"] == 0
+    assert (
+        summary.quality["false_negatives"]["items"] == several
+        and summary.quality["false_negatives"]["listed_true"] == 0
+    )
     assert summary.quality["twin_groups"] == 591
 
 
@@ -188,14 +224,22 @@ def mined_demo(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> tup
 def test_pmi_equals_a_naive_two_pass_computation(mined_demo, tiny_model: str) -> None:
     db, config = mined_demo
     with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT i.prompt, g.negative, g.loglik, g.uncond_loglik, g.pmi, g.gold_pmi, g.margin_pmi, "
-                           "i.choices[i.gold + 1] FROM graded_negatives g JOIN items i USING (item_id) "
-                           "ORDER BY g.item_id, g.norm_hash LIMIT 12").fetchall()
+        rows = con.execute(
+            "SELECT i.prompt, g.negative, g.loglik, g.uncond_loglik, g.pmi, g.gold_pmi, g.margin_pmi, "
+            "i.choices[i.gold + 1] FROM graded_negatives g JOIN items i USING (item_id) "
+            "ORDER BY g.item_id, g.norm_hash LIMIT 12"
+        ).fetchall()
     loaded = load_model(tiny_model, dtype="fp32")
     for prompt, negative, loglik, uncond, pmi, gold_pmi, margin_pmi, gold in rows:
-        conditional, unconditional, gold_conditional, gold_unconditional = score_naive(loaded, [
-            Request(prompt, " " + negative), Request(config.premise, " " + negative),
-            Request(prompt, " " + gold), Request(config.premise, " " + gold)])
+        conditional, unconditional, gold_conditional, gold_unconditional = score_naive(
+            loaded,
+            [
+                Request(prompt, " " + negative),
+                Request(config.premise, " " + negative),
+                Request(prompt, " " + gold),
+                Request(config.premise, " " + gold),
+            ],
+        )
         assert loglik == pytest.approx(conditional.loglik, abs=1e-4)
         assert uncond == pytest.approx(unconditional.loglik, abs=1e-4)
         assert pmi == pytest.approx(conditional.loglik - unconditional.loglik, abs=1e-4)
@@ -223,8 +267,14 @@ def test_the_run_summary_carries_the_quality_report(mined_demo) -> None:
     with duckdb.connect(str(db), read_only=True) as con:
         summary = json.loads(con.execute("SELECT summary FROM mining_runs ORDER BY finished_at LIMIT 1").fetchone()[0])
     quality = summary["quality"]
-    assert set(quality) == {"removed_by_guard", "twin_groups", "items_with_twins", "false_negatives", "top_near_misses",
-                            "labelled_precision"}
+    assert set(quality) == {
+        "removed_by_guard",
+        "twin_groups",
+        "items_with_twins",
+        "false_negatives",
+        "top_near_misses",
+        "labelled_precision",
+    }
     assert quality["removed_by_guard"] == summary["removed"]
     for origin, samples in quality["top_near_misses"].items():
         assert origin in {"own_distractor", "cross_question"} and 0 < len(samples) <= 5

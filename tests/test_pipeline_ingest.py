@@ -42,15 +42,21 @@ def test_items_materialises_two_partitions_with_checks_passing(samples: Path, db
         result = dg.materialize([items], partition_key=benchmark, instance=instance, resources={"warehouse": warehouse})
 
         assert result.success
-        assert _checks(result) == {"item_ids_unique": True, "gold_in_range": True, "two_nonempty_choices": True,
-                                   "reject_rate": True}
+        assert _checks(result) == {
+            "item_ids_unique": True,
+            "gold_in_range": True,
+            "two_nonempty_choices": True,
+            "reject_rate": True,
+        }
         [materialization] = result.asset_materializations_for_node("items")
         assert materialization.partition == benchmark
         assert materialization.metadata["dagster/row_count"].value == expected
         assert f"`{benchmark}/" in materialization.metadata["preview"].value
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT benchmark, count(*) FROM items GROUP BY ALL ORDER BY 1").fetchall() == [
-            ("arc_challenge", 1172), ("piqa", 1000)]
+            ("arc_challenge", 1172),
+            ("piqa", 1000),
+        ]
 
 
 def test_items_run_config_limits_and_warns_on_rejects(samples: Path, tmp_path: Path, db: Path, instance) -> None:
@@ -60,8 +66,13 @@ def test_items_run_config_limits_and_warns_on_rejects(samples: Path, tmp_path: P
     (folder / "dev-labels.lst").write_text("0\n9\n9\n1\n")  # 2 bad labels, and 996 rows without one
     config = {"ops": {"items": {"config": {"path": str(folder), "limit": 50, "max_reject_rate": 0.05}}}}
 
-    result = dg.materialize([items], partition_key="piqa", instance=instance, run_config=config,
-                            resources={"warehouse": WarehouseResource(db_path=str(db))})
+    result = dg.materialize(
+        [items],
+        partition_key="piqa",
+        instance=instance,
+        run_config=config,
+        resources={"warehouse": WarehouseResource(db_path=str(db))},
+    )
 
     assert result.success  # a high reject rate warns; it does not block
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -72,14 +83,20 @@ def test_items_run_config_limits_and_warns_on_rejects(samples: Path, tmp_path: P
 
 def test_bad_source_fails_the_run_and_keeps_previous_rows(samples: Path, tmp_path: Path, db: Path, instance) -> None:
     warehouse = WarehouseResource(db_path=str(db), benchmarks_dir=str(samples))
-    assert dg.materialize([items], partition_key="arc_challenge", instance=instance,
-                          resources={"warehouse": warehouse}).success
+    assert dg.materialize(
+        [items], partition_key="arc_challenge", instance=instance, resources={"warehouse": warehouse}
+    ).success
     bogus = tmp_path / "ARC-Challenge-Test.jsonl"
     bogus.write_text('{"not": "arc"}\n')
 
-    result = dg.materialize([items], partition_key="arc_challenge", instance=instance, raise_on_error=False,
-                            run_config={"ops": {"items": {"config": {"path": str(bogus)}}}},
-                            resources={"warehouse": warehouse})
+    result = dg.materialize(
+        [items],
+        partition_key="arc_challenge",
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"items": {"config": {"path": str(bogus)}}}},
+        resources={"warehouse": warehouse},
+    )
 
     assert not result.success
     with duckdb.connect(str(db), read_only=True) as con:
@@ -97,13 +114,17 @@ def test_quality_counts_what_the_blocking_checks_guard(db: Path) -> None:
 
 def test_sensor_adds_builtin_and_registered_partitions(samples: Path, tmp_path: Path, db: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text(f"task: my_arc\ndataset_path: json\ndataset_kwargs: {{data_files: {samples}/arc_easy/ARC-Easy-Test.jsonl}}\n"
-                    "doc_to_text: '{{question.stem}}'\n"
-                    "doc_to_choice: \"{{question.choices | map(attribute='text') | list}}\"\n"
-                    "doc_to_target: \"{{(question.choices | map(attribute='label') | list).index(answerKey)}}\"\n")
+    spec.write_text(
+        f"task: my_arc\ndataset_path: json\ndataset_kwargs: {{data_files: {samples}/arc_easy/ARC-Easy-Test.jsonl}}\n"
+        "doc_to_text: '{{question.stem}}'\n"
+        "doc_to_choice: \"{{question.choices | map(attribute='text') | list}}\"\n"
+        "doc_to_target: \"{{(question.choices | map(attribute='label') | list).index(answerKey)}}\"\n"
+    )
     ingest(load_spec(spec), db=db, limit=3, allow_outside_files=True)
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"warehouse": WarehouseResource(db_path=str(db))})
+        context = dg.build_sensor_context(
+            instance=instance, resources={"warehouse": WarehouseResource(db_path=str(db))}
+        )
         result = benchmark_partitions_sensor(context)
         [request] = result.dynamic_partitions_requests
         assert sorted(request.partition_keys) == sorted([*builtin_benchmarks(), "my_arc"])
@@ -113,14 +134,28 @@ def test_sensor_adds_builtin_and_registered_partitions(samples: Path, tmp_path: 
 
 def test_definitions_load_and_writers_share_one_pool() -> None:
     assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
-        "items", "base_scores", "choice_scores", "answer_embeddings", "candidates", "candidate_scores", "graded_negatives",
-        "likra_training_set", "likra_heads", "likra_eval_scores", "likra_eval",
-        *(f"experiment_{name.replace('-', '_')}" for name in EXPERIMENTS)}
+        "items",
+        "base_scores",
+        "choice_scores",
+        "answer_embeddings",
+        "candidates",
+        "candidate_scores",
+        "graded_negatives",
+        "likra_training_set",
+        "likra_heads",
+        "likra_eval_scores",
+        "likra_eval",
+        *(f"experiment_{name.replace('-', '_')}" for name in EXPERIMENTS),
+    }
     assert items.op.pool == WAREHOUSE_POOL
-    validated = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
-                               cwd=REPO, capture_output=True, text=True, timeout=120)
+    validated = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert validated.returncode == 0, validated.stderr[-2000:]
-
 
 
 def test_items_ingests_a_spec_found_in_the_watched_folder(tmp_path: Path, db: Path, instance) -> None:
@@ -142,8 +177,14 @@ def test_items_refuses_a_spec_for_another_benchmark(tmp_path: Path, db: Path, in
     spec = quiz_spec(tmp_path, "other_quiz")
     config = {"ops": {"items": {"config": {"spec": str(spec)}}}}
 
-    result = dg.materialize([items], partition_key="piqa", instance=instance, run_config=config, raise_on_error=False,
-                            resources={"warehouse": WarehouseResource(db_path=str(db))})
+    result = dg.materialize(
+        [items],
+        partition_key="piqa",
+        instance=instance,
+        run_config=config,
+        raise_on_error=False,
+        resources={"warehouse": WarehouseResource(db_path=str(db))},
+    )
 
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

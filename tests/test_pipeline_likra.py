@@ -20,8 +20,13 @@ from pipelines.defs.scoring.assets import base_scores, choice_scores
 def materialize_demo(db: Path, assets: list, run_config: dict) -> dg.ExecuteInProcessResult:
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        return dg.materialize(assets, partition_key="demo", instance=instance, resources=pipeline_resources(str(db)),
-                              run_config=run_config)
+        return dg.materialize(
+            assets,
+            partition_key="demo",
+            instance=instance,
+            resources=pipeline_resources(str(db)),
+            run_config=run_config,
+        )
 
 
 def likra_config(model: str, **values) -> dict:
@@ -50,9 +55,14 @@ def test_too_large_a_size_stops_before_training(db: Path, tmp_path: Path) -> Non
     model = str(save_tiny_model(tmp_path / "tiny-llama"))
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        result = dg.materialize([items, *LIKRA_ASSETS], partition_key="demo", instance=instance,
-                                resources=pipeline_resources(str(db)), raise_on_error=False,
-                                run_config=likra_config(model, sizes=[4, 512]))
+        result = dg.materialize(
+            [items, *LIKRA_ASSETS],
+            partition_key="demo",
+            instance=instance,
+            resources=pipeline_resources(str(db)),
+            raise_on_error=False,
+            run_config=likra_config(model, sizes=[4, 512]),
+        )
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["enough_training_rows"] is False
     assert not result.asset_materializations_for_node("likra_heads")  # the blocking check stopped the run there
@@ -70,10 +80,15 @@ def test_writers_are_in_the_pool_and_training_is_not() -> None:
 @pytest.mark.slow
 def test_the_whole_graph_trains_on_mined_near_misses(db: Path, tmp_path: Path) -> None:
     model = str(save_tiny_model(tmp_path / "tiny-llama"))
-    run_config = {"ops": {"base_scores": {"config": {"model": model}}},
-                  "resources": {"mining": {"config": {"scorer_model": model, "k": 3,
-                                                      "tiers": {"near_miss_margin": -3.0, "plausible_margin": -4.0}}},
-                                **likra_config(model, policy="mined_near_miss")["resources"]}}
+    run_config = {
+        "ops": {"base_scores": {"config": {"model": model}}},
+        "resources": {
+            "mining": {
+                "config": {"scorer_model": model, "k": 3, "tiers": {"near_miss_margin": -3.0, "plausible_margin": -4.0}}
+            },
+            **likra_config(model, policy="mined_near_miss")["resources"],
+        },
+    }
     result = materialize_demo(db, [items, base_scores, choice_scores, *MINING_ASSETS, *LIKRA_ASSETS], run_config)
 
     assert result.success

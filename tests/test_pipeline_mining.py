@@ -27,14 +27,20 @@ def materialize_arc(db: Path, **options) -> dg.ExecuteInProcessResult:
     """One in-process run of the ingest, scoring and mining assets for the arc_challenge partition."""
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["arc_challenge"])
-        return dg.materialize([items, base_scores, choice_scores, *MINING_ASSETS], partition_key="arc_challenge",
-                              instance=instance, resources=pipeline_resources(str(db)), **options)
+        return dg.materialize(
+            [items, base_scores, choice_scores, *MINING_ASSETS],
+            partition_key="arc_challenge",
+            instance=instance,
+            resources=pipeline_resources(str(db)),
+            **options,
+        )
 
 
 @pytest.mark.slow
 def test_mining_assets_on_real_samples_with_the_offline_models(samples: Path, db: Path) -> None:
-    result = materialize_arc(db, run_config={"ops": {"items": {"config": {"path": str(samples / "arc_challenge"),
-                                                                          "limit": 25}}}})
+    result = materialize_arc(
+        db, run_config={"ops": {"items": {"config": {"path": str(samples / "arc_challenge"), "limit": 25}}}}
+    )
 
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -82,14 +88,16 @@ def test_files_sensor_requests_runs_for_new_and_changed_benchmarks(samples: Path
         assert first.run_requests[0].run_config["ops"]["items"]["config"]["path"] == str(root / "piqa")
         assert first.dynamic_partitions_requests[0].partition_keys == ["piqa"]
 
-        unchanged = benchmark_files_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
-                                                                   resources={"warehouse": warehouse}))
+        unchanged = benchmark_files_sensor(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"warehouse": warehouse})
+        )
         assert unchanged.run_requests == []
 
         shutil.copytree(samples / "arc_easy", root / "arc_easy")
         (root / "piqa" / "dev-labels.lst").write_text("0\n" * 1000)
-        changed = benchmark_files_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
-                                                                 resources={"warehouse": warehouse}))
+        changed = benchmark_files_sensor(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"warehouse": warehouse})
+        )
         assert sorted(r.partition_key for r in changed.run_requests) == ["arc_easy", "piqa"]
         assert changed.run_requests[0].run_key != first.run_requests[0].run_key
 
@@ -108,8 +116,9 @@ def test_files_sensor_watches_spec_files_and_the_data_they_name(tmp_path: Path) 
 
         with (root / "quiz.jsonl").open("a") as data:
             data.write('{"id": "q-41", "question": "What do bees make?", "choices": ["honey", "silk"], "answer": 0}\n')
-        changed = benchmark_files_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
-                                                                 resources={"warehouse": warehouse}))
+        changed = benchmark_files_sensor(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"warehouse": warehouse})
+        )
         assert [r.partition_key for r in changed.run_requests] == ["quiz"]
         assert changed.run_requests[0].run_key != first.run_requests[0].run_key
 
@@ -131,8 +140,11 @@ def test_the_collection_names_spec_files_it_cannot_use(tmp_path: Path) -> None:
 
 def test_files_sensor_skips_without_a_folder(tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:
-        result = benchmark_files_sensor(dg.build_sensor_context(
-            instance=instance, resources={"warehouse": WarehouseResource(db_path=str(tmp_path / "w.duckdb"))}))
+        result = benchmark_files_sensor(
+            dg.build_sensor_context(
+                instance=instance, resources={"warehouse": WarehouseResource(db_path=str(tmp_path / "w.duckdb"))}
+            )
+        )
     assert result.run_requests is None or result.run_requests == []
     assert "no benchmark-files folder" in (result.skip_reason.skip_message if result.skip_reason else "")
 
@@ -140,8 +152,9 @@ def test_files_sensor_skips_without_a_folder(tmp_path: Path) -> None:
 def test_remine_schedule_requests_every_partition() -> None:
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["arc_challenge", "demo"])
-        requests = remine_schedule(dg.build_schedule_context(instance=instance,
-                                                             scheduled_execution_time=datetime(2026, 11, 29, 3)))
+        requests = remine_schedule(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 29, 3))
+        )
     assert sorted(r.partition_key for r in requests) == ["arc_challenge", "demo"]
     assert requests[0].run_key.endswith("-20261129T0300")
 
@@ -151,13 +164,19 @@ def test_one_run_config_block_sets_every_mining_stage(db: Path, tmp_path: Path) 
     from tiny_models import save_tiny_model
 
     model = str(save_tiny_model(tmp_path / "tiny-llama"))
-    run_config = {"ops": {"base_scores": {"config": {"model": model}}},
-                  "resources": {"mining": {"config": {"scorer_model": model, "k": 2,
-                                                      "tiers": {"near_miss_margin": 0.0}}}}}
+    run_config = {
+        "ops": {"base_scores": {"config": {"model": model}}},
+        "resources": {"mining": {"config": {"scorer_model": model, "k": 2, "tiers": {"near_miss_margin": 0.0}}}},
+    }
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        result = dg.materialize([items, base_scores, choice_scores, *MINING_ASSETS], partition_key="demo",
-                                instance=instance, resources=pipeline_resources(str(db)), run_config=run_config)
+        result = dg.materialize(
+            [items, base_scores, choice_scores, *MINING_ASSETS],
+            partition_key="demo",
+            instance=instance,
+            resources=pipeline_resources(str(db)),
+            run_config=run_config,
+        )
 
     assert result.success
     with duckdb.connect(str(db), read_only=True) as con:

@@ -19,8 +19,13 @@ def test_scoring_assets_materialise_a_partition(db: Path, tmp_path: Path) -> Non
     config = {"ops": {"base_scores": {"config": {"model": str(model), "limit": 10}}}}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        result = dg.materialize([items, base_scores, choice_scores], partition_key="demo", instance=instance,
-                                run_config=config, resources={"warehouse": WarehouseResource(db_path=str(db))})
+        result = dg.materialize(
+            [items, base_scores, choice_scores],
+            partition_key="demo",
+            instance=instance,
+            run_config=config,
+            resources={"warehouse": WarehouseResource(db_path=str(db))},
+        )
 
     assert result.success
     computed = result.asset_materializations_for_node("base_scores")[0].metadata

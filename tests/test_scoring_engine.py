@@ -17,8 +17,10 @@ TOLERANCE = 1e-4
 QUESTIONS = [
     ("Question: Which planet is known as the red planet?\nAnswer:", [" Mars", " Venus", " Jupiter", " the Moon"]),
     ("Question: What gas do plants take in?\nAnswer:", [" carbon dioxide", " oxygen", " nitrogen"]),
-    ("Question: What is the boiling point of water at sea level, in degrees Celsius?\nAnswer:",
-     [" 100", " 90", " 212", " 0", " it depends on the pot"]),
+    (
+        "Question: What is the boiling point of water at sea level, in degrees Celsius?\nAnswer:",
+        [" 100", " 90", " 212", " 0", " it depends on the pot"],
+    ),
     ("Question: Why?\nAnswer:", [" because", " no"]),
 ]
 
@@ -26,20 +28,29 @@ QUESTIONS = [
 @pytest.fixture(scope="module")
 def loaded() -> LoadedModel:
     tokenizer = tiny_tokenizer()
-    return LoadedModel(tiny_llama(len(tokenizer)), tokenizer, "tiny/fp32", 512, None, torch.device("cpu"), torch.float32)
+    return LoadedModel(
+        tiny_llama(len(tokenizer)), tokenizer, "tiny/fp32", 512, None, torch.device("cpu"), torch.float32
+    )
 
 
 def item_requests(group: str | None = None, prefix: str = "") -> list[Request]:
-    return [Request(prefix + prompt, choice, family=n, group=group)
-            for n, (prompt, choices) in enumerate(QUESTIONS) for choice in choices]
+    return [
+        Request(prefix + prompt, choice, family=n, group=group)
+        for n, (prompt, choices) in enumerate(QUESTIONS)
+        for choice in choices
+    ]
 
 
 def assert_same(fast, slow) -> None:
     assert len(fast) == len(slow)
     for a, b in zip(fast, slow):
         assert abs(a.loglik - b.loglik) < TOLERANCE, (a, b)
-        assert (a.n_tokens, a.is_greedy, a.n_context_tokens, a.truncated) == (b.n_tokens, b.is_greedy,
-                                                                            b.n_context_tokens, b.truncated)
+        assert (a.n_tokens, a.is_greedy, a.n_context_tokens, a.truncated) == (
+            b.n_tokens,
+            b.is_greedy,
+            b.n_context_tokens,
+            b.truncated,
+        )
 
 
 def test_batched_prompt_reuse_equals_naive(loaded: LoadedModel) -> None:
@@ -65,8 +76,15 @@ def test_fewshot_prefix_reuse_equals_naive(loaded: LoadedModel) -> None:
 
 def test_sliding_window_layers_equal_naive_beyond_the_window() -> None:
     tokenizer = tiny_tokenizer()
-    gemma = LoadedModel(tiny_gemma3(len(tokenizer), sliding_window=4), tokenizer, "tiny-gemma3/fp32", 512, True,
-                        torch.device("cpu"), torch.float32)
+    gemma = LoadedModel(
+        tiny_gemma3(len(tokenizer), sliding_window=4),
+        tokenizer,
+        "tiny-gemma3/fp32",
+        512,
+        True,
+        torch.device("cpu"),
+        torch.float32,
+    )
     shots = "".join(f"{p} {c[0].strip()}\n\n" for p, c in QUESTIONS[:3])
     requests = item_requests(group="3-shot", prefix=shots) + item_requests()
     scorer = Scorer(gemma, row_tokens=64)
@@ -78,8 +96,10 @@ def test_sliding_window_layers_equal_naive_beyond_the_window() -> None:
 def test_partial_format_contexts_differ_and_share_the_continuation(loaded: LoadedModel) -> None:
     sentence = "The trophy did not fit into the suitcase because the"
     requests = [Request(f"{sentence} {option}", " was too big.", family="w1") for option in ("trophy", "suitcase")]
-    requests += [Request("Sarah was a better surgeon than Maria so " + o, " always got the harder cases.", family="w2")
-                 for o in ("Sarah", "Maria")]
+    requests += [
+        Request("Sarah was a better surgeon than Maria so " + o, " always got the harder cases.", family="w2")
+        for o in ("Sarah", "Maria")
+    ]
     assert_same(Scorer(loaded).score(requests)[0], score_naive(loaded, requests))
 
 
@@ -118,7 +138,7 @@ def test_tokenisation_follows_lm_eval(loaded: LoadedModel) -> None:
     context, continuation = "Question: Why?\nAnswer:", " because"
     ctx, cont = encoder.pair(context, continuation)
     whole = tokenizer.encode(context + continuation)
-    assert ctx == tokenizer.encode(context) and cont == whole[len(ctx):]
+    assert ctx == tokenizer.encode(context) and cont == whole[len(ctx) :]
     # Trailing spaces of the context move onto the continuation.
     assert encoder.pair(context + " ", "because") == (ctx, cont)
     # An empty context becomes the prefix (BOS) token.
@@ -138,8 +158,9 @@ def test_multi_adapter_pass_equals_separate_passes(loaded: LoadedModel) -> None:
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(1)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["gate_proj", "up_proj", "down_proj"],
-                        init_lora_weights=False)  # random B, so each head really differs from the base
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["gate_proj", "up_proj", "down_proj"], init_lora_weights=False
+    )  # random B, so each head really differs from the base
     model = get_peft_model(tiny_llama(len(loaded.tokenizer)), config, adapter_name="positive")
     model.add_adapter("negative", config)
     model.eval()

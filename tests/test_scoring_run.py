@@ -20,8 +20,10 @@ from warehouse.sinks import StagingSink, WarehouseSink, load_staged
 
 def scores(db: Path) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute("SELECT item_id, choice, loglik, n_tokens, is_greedy, n_chars, n_bytes "
-                           "FROM choice_scores ORDER BY item_id, choice").fetchall()
+        return con.execute(
+            "SELECT item_id, choice, loglik, n_tokens, is_greedy, n_chars, n_bytes "
+            "FROM choice_scores ORDER BY item_id, choice"
+        ).fetchall()
 
 
 def test_scores_every_choice_and_reports_accuracy(demo_db: Path, tiny_model: str) -> None:
@@ -32,9 +34,12 @@ def test_scores_every_choice_and_reports_accuracy(demo_db: Path, tiny_model: str
     assert report.accuracy["test"]["n"] == 40
     with duckdb.connect(str(demo_db), read_only=True) as con:
         [(acc, acc_norm, n)] = con.execute("SELECT acc, acc_norm, n_items FROM accuracy").fetchall()
-        [(chars,)] = con.execute("SELECT n_chars FROM choice_scores WHERE item_id = 'demo/test/demo-001' "
-                                 "AND choice = 0").fetchall()
-    assert (acc, acc_norm, n) == pytest.approx((report.accuracy["test"]["acc"], report.accuracy["test"]["acc_norm"], 40))
+        [(chars,)] = con.execute(
+            "SELECT n_chars FROM choice_scores WHERE item_id = 'demo/test/demo-001' AND choice = 0"
+        ).fetchall()
+    assert (acc, acc_norm, n) == pytest.approx(
+        (report.accuracy["test"]["acc"], report.accuracy["test"]["acc_norm"], 40)
+    )
     assert chars == len("newton")
 
 
@@ -111,7 +116,10 @@ def test_cli_score_prints_accuracy_and_throughput(demo_db: Path, tiny_model: str
     assert "demo: 8 items, 32 choices (0 cached, 0 truncated)" in result.output
     assert "acc_norm" in result.output
     # the rate is over scoring time alone, and the output says so beside the total and the load time
-    assert re.search(r"-shot; \d+\.\ds in all \(model load \d+\.\ds, scoring \d+\.\ds at \d+\.\d choices/s, "
-                     r"\d+ tokens run\)", result.output), result.output
+    assert re.search(
+        r"-shot; \d+\.\ds in all \(model load \d+\.\ds, scoring \d+\.\ds at \d+\.\d choices/s, "
+        r"\d+ tokens run\)",
+        result.output,
+    ), result.output
     again = CliRunner().invoke(main, ["score", "demo", "--model", tiny_model, "--limit", "8", "--db", str(demo_db)])
     assert "(32 cached" in again.output and "all cached" in again.output

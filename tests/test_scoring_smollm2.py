@@ -33,9 +33,13 @@ def test_matches_lm_eval_reference_on_arc_challenge(samples: Path, db: Path, smo
     report = score_benchmark("arc_challenge", db=db, loaded=smollm2)
 
     with duckdb.connect(str(db), read_only=True) as con:
-        ours = {(p, c): (ll, n, greedy) for p, c, ll, n, greedy in con.execute(
-            "SELECT i.position, s.choice, s.loglik, s.n_tokens, s.is_greedy FROM choice_scores s "
-            "JOIN items i USING (item_id)").fetchall()}
+        ours = {
+            (p, c): (ll, n, greedy)
+            for p, c, ll, n, greedy in con.execute(
+                "SELECT i.position, s.choice, s.loglik, s.n_tokens, s.is_greedy FROM choice_scores s "
+                "JOIN items i USING (item_id)"
+            ).fetchall()
+        }
     assert len(ours) == len(reference)
     for row in reference:
         loglik, n_tokens, greedy = ours[(int(row["doc_id"]), int(row["choice_idx"]))]
@@ -54,14 +58,18 @@ def test_matches_lm_eval_reference_on_arc_challenge(samples: Path, db: Path, smo
     assert report.accuracy["test"]["acc_norm"] == reference_accuracy(True)
 
 
-@pytest.mark.parametrize(("benchmark", "folder", "fewshot"), [
-    ("arc_challenge", "arc_challenge", 0),
-    ("arc_challenge", "arc_challenge", 3),
-    ("winogrande", "winogrande", 2),
-    ("mmlu", "mmlu", 2),
-])
-def test_fast_paths_equal_naive_forward(samples: Path, db: Path, smollm2, benchmark: str, folder: str,
-                                        fewshot: int) -> None:
+@pytest.mark.parametrize(
+    ("benchmark", "folder", "fewshot"),
+    [
+        ("arc_challenge", "arc_challenge", 0),
+        ("arc_challenge", "arc_challenge", 3),
+        ("winogrande", "winogrande", 2),
+        ("mmlu", "mmlu", 2),
+    ],
+)
+def test_fast_paths_equal_naive_forward(
+    samples: Path, db: Path, smollm2, benchmark: str, folder: str, fewshot: int
+) -> None:
     ingest(benchmark, db=db, path=samples / folder, limit=6)
     with connect_read_only(db) as con:
         items = load_items(con, benchmark, splits=["test" if benchmark != "winogrande" else "validation"], limit=4)

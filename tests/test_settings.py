@@ -24,8 +24,9 @@ def field_default(model: type, path: str):
     return value
 
 
-@pytest.mark.parametrize(("command", "model", "flags"), [("mine", MiningConfig, MINE_FLAGS),
-                                                          ("score", ScoringConfig, SCORE_FLAGS)])
+@pytest.mark.parametrize(
+    ("command", "model", "flags"), [("mine", MiningConfig, MINE_FLAGS), ("score", ScoringConfig, SCORE_FLAGS)]
+)
 def test_cli_options_take_their_defaults_and_help_from_the_model(command: str, model: type, flags: dict) -> None:
     options = {p.name: p for p in main.commands[command].params if isinstance(p, click.Option)}
     for path in flags:
@@ -55,7 +56,8 @@ def test_a_bad_cli_value_is_one_line_naming_the_setting(db) -> None:
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "error: mining configuration: tiers: Value error, near_miss_margin (-3.0) is below plausible_margin (-1.5): "
-        "a near miss must be at least as plausible as a plausible negative"]
+        "a near miss must be at least as plausible as a plausible negative"
+    ]
 
 
 def test_dagster_config_mirrors_the_model_and_converts_back() -> None:

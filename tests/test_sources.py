@@ -47,11 +47,16 @@ def _expected(benchmark: str, samples: Path) -> dict[str, str | set[str]]:
         name = "ARC-Challenge-Test.jsonl" if benchmark == "arc_challenge" else "ARC-Easy-Test.jsonl"
         return {f"{benchmark}/test/{k}": v for k, v in _ai2_answers(samples / benchmark / name).items()}
     if benchmark == "openbookqa":
-        return {f"openbookqa/{split}/{k}": v for split, file in (("test", "test"), ("train", "train"))
-                for k, v in _ai2_answers(samples / "openbookqa" / "Main" / f"{file}.jsonl").items()}
+        return {
+            f"openbookqa/{split}/{k}": v
+            for split, file in (("test", "test"), ("train", "train"))
+            for k, v in _ai2_answers(samples / "openbookqa" / "Main" / f"{file}.jsonl").items()
+        }
     if benchmark == "commonsenseqa":
-        return {f"commonsenseqa/validation/{k}": v
-                for k, v in _ai2_answers(samples / "commonsenseqa" / "dev_rand_split.jsonl").items()}
+        return {
+            f"commonsenseqa/validation/{k}": v
+            for k, v in _ai2_answers(samples / "commonsenseqa" / "dev_rand_split.jsonl").items()
+        }
     if benchmark == "hellaswag":
         rows = _jsonl(samples / "hellaswag" / "hellaswag_train.jsonl")
         return {f"hellaswag/train/{r['ind']}": preprocess(r["endings"][int(r["label"])]) for r in rows}
@@ -91,7 +96,9 @@ def test_adapter_ingests_readme_row_counts_with_marked_gold(benchmark: str, samp
     assert result.n_rejects == 0
     expected = _expected(benchmark, samples)
     with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT item_id, choices, gold, golds FROM items WHERE benchmark = ?", [benchmark]).fetchall()
+        rows = con.execute(
+            "SELECT item_id, choices, gold, golds FROM items WHERE benchmark = ?", [benchmark]
+        ).fetchall()
     assert {row[0] for row in rows} == set(expected)
     for item_id, choices, gold, golds in rows:
         if isinstance(expected[item_id], set):
@@ -105,28 +112,38 @@ def test_prompts_follow_lm_eval_task_templates(samples: Path, db: Path) -> None:
     for benchmark in ("arc_challenge", "mmlu", "hellaswag", "winogrande", "openbookqa", "truthfulqa_mc1"):
         ingest(benchmark, db=db, path=samples / FOLDER.get(benchmark, benchmark))
     with duckdb.connect(str(db), read_only=True) as con:
+
         def one(item_id: str) -> tuple:
-            return con.execute("SELECT prompt, description, choices, continuation, format FROM items "
-                               "WHERE item_id = ?", [item_id]).fetchone()
+            return con.execute(
+                "SELECT prompt, description, choices, continuation, format FROM items WHERE item_id = ?", [item_id]
+            ).fetchone()
 
         prompt, _, choices, _, _ = one("arc_challenge/test/Mercury_7175875")
-        assert prompt == ("Question: An astronomer observes that a planet rotates faster after a meteorite impact. "
-                          "Which is the most likely effect of this increase in rotation?\nAnswer:")
+        assert prompt == (
+            "Question: An astronomer observes that a planet rotates faster after a meteorite impact. "
+            "Which is the most likely effect of this increase in rotation?\nAnswer:"
+        )
         assert choices[2] == "Planetary days will become shorter."
 
         prompt, description, _, _, _ = one("mmlu/test/anatomy/0")
-        assert prompt.startswith("Question: A lesion causing compression of the facial nerve") and prompt.endswith("\nAnswer:")
+        assert prompt.startswith("Question: A lesion causing compression of the facial nerve") and prompt.endswith(
+            "\nAnswer:"
+        )
         assert description == "The following are questions (with answers) about anatomy.\n\n"
 
         prompt, _, choices, _, _ = one("hellaswag/train/4")
-        assert prompt == ("Removing ice from car: Then, the man writes over the snow covering the window of a car, "
-                          "and a woman wearing winter clothes smiles. Then")
+        assert prompt == (
+            "Removing ice from car: Then, the man writes over the snow covering the window of a car, "
+            "and a woman wearing winter clothes smiles. Then"
+        )
         assert choices[3] == ", the man continues removing the snow on his car."
 
         prompt, _, choices, continuation, fmt = one("winogrande/validation/3FCO4VKOZ4BJQ6IFC0VAIBK4KTWE7U-2")
         assert fmt == "partial"
-        assert choices == ["Sarah was a much better surgeon than Maria so Sarah",
-                           "Sarah was a much better surgeon than Maria so Maria"]
+        assert choices == [
+            "Sarah was a much better surgeon than Maria so Sarah",
+            "Sarah was a much better surgeon than Maria so Maria",
+        ]
         assert continuation == "always got the easier cases."
 
         prompt, _, _, _, _ = one("openbookqa/test/8-343")

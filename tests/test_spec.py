@@ -31,8 +31,11 @@ metric_list: [{{metric: acc}}]
 
 def items(db: Path, benchmark: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute("SELECT source_id, prompt, choices, gold, target_delimiter FROM items "
-                           "WHERE benchmark = ? ORDER BY source_id", [benchmark]).fetchall()
+        return con.execute(
+            "SELECT source_id, prompt, choices, gold, target_delimiter FROM items "
+            "WHERE benchmark = ? ORDER BY source_id",
+            [benchmark],
+        ).fetchall()
 
 
 def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -61,7 +64,9 @@ def test_csv_spec_with_labels_file(tmp_path: Path, db: Path) -> None:
         "What freezes at 0 C?,water,,salt\n"
     )
     (tmp_path / "quiz-labels.lst").write_text("1\n1\n7\n0\n")
-    spec = write_spec(tmp_path, """
+    spec = write_spec(
+        tmp_path,
+        """
 task: quiz
 dataset_path: csv
 dataset_kwargs: {data_files: quiz.csv}
@@ -70,7 +75,8 @@ doc_to_text: "Q: {{question}}\\nA:"
 doc_to_choice: "{{[a, b, c]}}"
 doc_to_target: "{{label}}"
 labels_file: quiz-labels.lst
-""")
+""",
+    )
 
     result = ingest(load_spec(spec), db=db)
 
@@ -81,15 +87,20 @@ labels_file: quiz-labels.lst
     ]
     with duckdb.connect(str(db), read_only=True) as con:
         rejects = con.execute("SELECT row_ref, reason FROM ingest_rejects ORDER BY row_ref").fetchall()
-    assert rejects == [("record 3 (line 5)", "doc_to_target gave index 7, out of range for 3 choices"),
-                       ("record 4 (line 6)", "choice 1 is empty")]
+    assert rejects == [
+        ("record 3 (line 5)", "doc_to_target gave index 7, out of range for 3 choices"),
+        ("record 4 (line 6)", "choice 1 is empty"),
+    ]
 
 
 def test_target_as_answer_text_and_trailing_space_moves_to_delimiter(tmp_path: Path, db: Path) -> None:
     (tmp_path / "q.jsonl").write_text(
         '{"id": "x1", "q": "Capital of France?", "options": ["Lyon", "Paris"], "answer": "Paris"}\n'
-        '{"id": "x2", "q": "Largest planet?", "options": ["Jupiter", "Saturn"], "answer": "Pluto"}\n')
-    spec = write_spec(tmp_path, """
+        '{"id": "x2", "q": "Largest planet?", "options": ["Jupiter", "Saturn"], "answer": "Pluto"}\n'
+    )
+    spec = write_spec(
+        tmp_path,
+        """
 task: capitals
 dataset_path: json
 dataset_kwargs: {data_files: {test: q.jsonl}}
@@ -97,7 +108,8 @@ test_split: test
 doc_to_text: "{{q}} Answer: "
 doc_to_choice: options
 doc_to_target: answer
-""")
+""",
+    )
 
     result = ingest(load_spec(spec), db=db)
 
@@ -121,18 +133,29 @@ def test_registered_spec_is_reingested_by_name(samples: Path, tmp_path: Path, db
         assert get_benchmark("arc_via_spec", con).name == "arc_via_spec"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("task: t\ndataset_path: json\ndoc_to_text: x\ndoc_to_choices: '{{c}}'\ndoc_to_target: 0\n",
-     "missing required key 'doc_to_choice'; unknown key 'doc_to_choices' (did you mean 'doc_to_choice'?)"),
-    ("task: t\ndataset_path: json\ndoc_to_choice: x\ndoc_to_target: 0\n", "missing required key 'doc_to_text'"),
-    ("task: t\ndataset_path: json\ndoc_to_text: !function utils.doc_to_text\ndoc_to_choice: x\ndoc_to_target: 0\n",
-     "specs cannot run Python"),
-    ("task: t\noutput_type: generate_until\ndataset_path: json\ndoc_to_text: x\ndoc_to_choice: x\ndoc_to_target: 0\n",
-     "only multiple_choice is ingested"),
-    ("task: My Task\ndataset_path: json\ndoc_to_text: x\ndoc_to_choice: x\ndoc_to_target: 0\n", "key 'task'"),
-    ("- just\n- a list\n", "expected a mapping of keys"),
-    ("task: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "task: t\ndataset_path: json\ndoc_to_text: x\ndoc_to_choices: '{{c}}'\ndoc_to_target: 0\n",
+            "missing required key 'doc_to_choice'; unknown key 'doc_to_choices' (did you mean 'doc_to_choice'?)",
+        ),
+        ("task: t\ndataset_path: json\ndoc_to_choice: x\ndoc_to_target: 0\n", "missing required key 'doc_to_text'"),
+        (
+            "task: t\ndataset_path: json\ndoc_to_text: !function utils.doc_to_text\n"
+            "doc_to_choice: x\ndoc_to_target: 0\n",
+            "specs cannot run Python",
+        ),
+        (
+            "task: t\noutput_type: generate_until\ndataset_path: json\n"
+            "doc_to_text: x\ndoc_to_choice: x\ndoc_to_target: 0\n",
+            "only multiple_choice is ingested",
+        ),
+        ("task: My Task\ndataset_path: json\ndoc_to_text: x\ndoc_to_choice: x\ndoc_to_target: 0\n", "key 'task'"),
+        ("- just\n- a list\n", "expected a mapping of keys"),
+        ("task: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_spec_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     spec = write_spec(tmp_path, text, "bad.yaml")
     with pytest.raises(SpecError, match="bad.yaml") as raised:
@@ -171,8 +194,10 @@ doc_to_text: "{text}"
 doc_to_choice: choices
 doc_to_target: answer
 {extra}"""
-QUIZ_ROWS = "".join(json.dumps({"id": f"q{n}", "question": f"Question {n}?", "choices": ["yes", "no"], "answer": n % 2})
-                    + "\n" for n in range(3))
+QUIZ_ROWS = "".join(
+    json.dumps({"id": f"q{n}", "question": f"Question {n}?", "choices": ["yes", "no"], "answer": n % 2}) + "\n"
+    for n in range(3)
+)
 
 
 def quiz(folder: Path, data: str = "quiz.jsonl", text: str = "{{question}}", extra: str = "") -> Path:
@@ -181,11 +206,14 @@ def quiz(folder: Path, data: str = "quiz.jsonl", text: str = "{{question}}", ext
     return write_spec(folder, QUIZ_SPEC.format(data=data, text=text, extra=extra))
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("{{ 'x' * 1000000000 }}", "'*' would make 1,000,000,000 characters, over the limit of 1,000,000"),
-    ("{% for i in range(100000000) %}x{% endfor %}", "range of 100,000,000 items is over the limit of 1,000,000"),
-    ("{{ question | regex_replace('', 'y' * 600000) }}", "regex_replace would make more than 1,000,000 characters"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{{ 'x' * 1000000000 }}", "'*' would make 1,000,000,000 characters, over the limit of 1,000,000"),
+        ("{% for i in range(100000000) %}x{% endfor %}", "range of 100,000,000 items is over the limit of 1,000,000"),
+        ("{{ question | regex_replace('', 'y' * 600000) }}", "regex_replace would make more than 1,000,000 characters"),
+    ],
+)
 def test_a_template_bomb_stops_naming_the_key_and_the_row(tmp_path: Path, db: Path, text: str, message: str) -> None:
     with pytest.raises(SourceFormatError, match="quiz.jsonl has no valid row") as raised:
         ingest(load_spec(quiz(tmp_path, text=text)), db=db)
@@ -198,17 +226,23 @@ def test_a_template_error_rejects_only_its_row(tmp_path: Path, db: Path) -> None
     assert result.items == {"test": 2}
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT row_ref, reason FROM ingest_rejects").fetchall() == [
-            ("line 2", "doc_to_text: ZeroDivisionError: division by zero")]
+            ("line 2", "doc_to_text: ZeroDivisionError: division by zero")
+        ]
 
 
-@pytest.mark.parametrize(("data", "extra", "named"), [
-    ("../outside.jsonl", "", "data file ../outside.jsonl"),
-    ("{outside}", "", "data file {outside}"),
-    ("link.jsonl", "", "data file link.jsonl"),
-    ("quiz.jsonl", "labels_file: ../labels.lst", "labels file ../labels.lst"),
-], ids=["parent", "absolute", "symlink", "labels"])
-def test_a_spec_may_not_name_files_outside_its_folder(tmp_path: Path, db: Path, data: str, extra: str,
-                                                     named: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "extra", "named"),
+    [
+        ("../outside.jsonl", "", "data file ../outside.jsonl"),
+        ("{outside}", "", "data file {outside}"),
+        ("link.jsonl", "", "data file link.jsonl"),
+        ("quiz.jsonl", "labels_file: ../labels.lst", "labels file ../labels.lst"),
+    ],
+    ids=["parent", "absolute", "symlink", "labels"],
+)
+def test_a_spec_may_not_name_files_outside_its_folder(
+    tmp_path: Path, db: Path, data: str, extra: str, named: str
+) -> None:
     outside = tmp_path / "outside.jsonl"
     outside.write_text(QUIZ_ROWS)
     (tmp_path / "labels.lst").write_text("0\n1\n0\n")

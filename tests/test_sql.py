@@ -18,34 +18,40 @@ from warehouse.errors import ReadOnlyViolation, WarehouseError
 from warehouse.sql import check_read_only, run_query
 
 
-@pytest.mark.parametrize("query", [
-    "SELECT count(*) FROM items",
-    "WITH x AS (SELECT gold FROM items) SELECT max(gold) FROM x",
-    "FROM items SELECT item_id LIMIT 1",
-    "SHOW TABLES",
-    "DESCRIBE items",
-    "SUMMARIZE items",
-    "EXPLAIN SELECT * FROM items",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT count(*) FROM items",
+        "WITH x AS (SELECT gold FROM items) SELECT max(gold) FROM x",
+        "FROM items SELECT item_id LIMIT 1",
+        "SHOW TABLES",
+        "DESCRIBE items",
+        "SUMMARIZE items",
+        "EXPLAIN SELECT * FROM items",
+    ],
+)
 def test_reading_statements_run(demo_db: Path, query: str) -> None:
     assert run_query(query, demo_db).height >= 1
 
 
-@pytest.mark.parametrize(("query", "kind"), [
-    ("INSERT INTO items SELECT * FROM items", "INSERT"),
-    ("UPDATE items SET gold = 0", "UPDATE"),
-    ("DELETE FROM items", "DELETE"),
-    ("DROP TABLE items", "DROP"),
-    ("CREATE TABLE t AS SELECT 1", "CREATE"),
-    ("ATTACH 'other.duckdb' AS other", "ATTACH"),
-    ("COPY items TO 'items.csv'", "COPY"),
-    ("EXPORT DATABASE 'dump'", "EXPORT"),
-    ("INSTALL httpfs", "LOAD"),
-    ("LOAD fts", "LOAD"),
-    ("SET enable_external_access = true", "SET"),
-    ("CALL start_ui()", "CALL"),
-    ("CHECKPOINT", "CALL"),
-])
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [
+        ("INSERT INTO items SELECT * FROM items", "INSERT"),
+        ("UPDATE items SET gold = 0", "UPDATE"),
+        ("DELETE FROM items", "DELETE"),
+        ("DROP TABLE items", "DROP"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE"),
+        ("ATTACH 'other.duckdb' AS other", "ATTACH"),
+        ("COPY items TO 'items.csv'", "COPY"),
+        ("EXPORT DATABASE 'dump'", "EXPORT"),
+        ("INSTALL httpfs", "LOAD"),
+        ("LOAD fts", "LOAD"),
+        ("SET enable_external_access = true", "SET"),
+        ("CALL start_ui()", "CALL"),
+        ("CHECKPOINT", "CALL"),
+    ],
+)
 def test_writing_statements_are_refused(demo_db: Path, query: str, kind: str) -> None:
     with pytest.raises(ReadOnlyViolation, match=f"refused: {kind} statements are not allowed"):
         run_query(query, demo_db)
@@ -107,8 +113,9 @@ def _one_line(output: str) -> str:
 def test_a_query_past_its_timeout_is_interrupted(demo_db: Path) -> None:
     result = CliRunner().invoke(main, ["sql", LONG_QUERY, "--timeout", "0.5", "--db", str(demo_db)])
     assert result.exit_code == 1
-    assert _one_line(result.output) == ("error: query stopped after 0.5s (--timeout); narrow it, "
-                                        "or give a larger --timeout (0: no limit)")
+    assert _one_line(result.output) == (
+        "error: query stopped after 0.5s (--timeout); narrow it, or give a larger --timeout (0: no limit)"
+    )
 
 
 @pytest.mark.timeout(120)
@@ -175,8 +182,9 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("query", REFUSED)
-def test_cli_refuses_writes_and_outside_files_with_exit_2_and_no_change(demo_db: Path, tmp_path: Path,
-                                                                         query: str) -> None:
+def test_cli_refuses_writes_and_outside_files_with_exit_2_and_no_change(
+    demo_db: Path, tmp_path: Path, query: str
+) -> None:
     folder = tmp_path / "outside"
     folder.mkdir()
     (folder / "secret.csv").write_text("a\n1\n")
@@ -199,12 +207,15 @@ def test_printing_is_capped_and_said_so_and_the_timeout_covers_it(demo_db: Path)
     from pipelines.cli import main
 
     started = time.monotonic()
-    result = CliRunner().invoke(main, ["sql", "SELECT range, repeat(chr(65), 50) AS a FROM range(3000000)",
-                                       "--timeout", "5", "--db", str(demo_db)])
+    result = CliRunner().invoke(
+        main,
+        ["sql", "SELECT range, repeat(chr(65), 50) AS a FROM range(3000000)", "--timeout", "5", "--db", str(demo_db)],
+    )
 
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started < 5  # three million rows were not fetched, nor printed
     assert "(1000 rows)" in result.output and "the first 1,000 rows; the query has more" in result.output
-    every = CliRunner().invoke(main, ["sql", "SELECT range FROM range(25000)", "--format", "csv", "--max-rows", "0",
-                                      "--db", str(demo_db)])
+    every = CliRunner().invoke(
+        main, ["sql", "SELECT range FROM range(25000)", "--format", "csv", "--max-rows", "0", "--db", str(demo_db)]
+    )
     assert every.output.splitlines() == ["range", *map(str, range(25000))]

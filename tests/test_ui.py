@@ -39,12 +39,32 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "tests" / "artifacts" / "ui"
-PIPELINE_ASSETS = ["items", "base_scores", "choice_scores", "answer_embeddings", "candidates", "candidate_scores",
-                   "graded_negatives", "likra_training_set", "likra_heads", "likra_eval_scores", "likra_eval"]
+PIPELINE_ASSETS = [
+    "items",
+    "base_scores",
+    "choice_scores",
+    "answer_embeddings",
+    "candidates",
+    "candidate_scores",
+    "graded_negatives",
+    "likra_training_set",
+    "likra_heads",
+    "likra_eval_scores",
+    "likra_eval",
+]
 # Headless Chromium as root in a closed network: no sandbox, no GPU, and none of its own background traffic.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1600,1000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1600,1000",
+]
 STARTUP_LIMIT = 300  # seconds; safety limits only, nothing asserts on speed
 RUN_LIMIT = 300
 
@@ -57,8 +77,11 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
 
     def graphql(self, query: str) -> dict:
-        request = urllib.request.Request(f"{self.url}/graphql", data=json.dumps({"query": query}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())["data"]
 
@@ -66,8 +89,10 @@ class Server:
         deadline = time.monotonic() + limit
         while True:
             if self.process.poll() is not None:
-                pytest.fail(f"dagster dev exited ({self.process.returncode}) while waiting for {what}:\n"
-                            f"{self.log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"dagster dev exited ({self.process.returncode}) while waiting for {what}:\n"
+                    f"{self.log.read_text()[-3000:]}"
+                )
             try:
                 if ready():
                     return
@@ -89,10 +114,11 @@ class Server:
             pass
 
 
-
 def _location_loaded(server: Server) -> bool:
-    data = server.graphql("{ workspaceOrError { ... on Workspace { locationEntries { name "
-                          "locationOrLoadError { __typename ... on PythonError { message } } } } } }")
+    data = server.graphql(
+        "{ workspaceOrError { ... on Workspace { locationEntries { name "
+        "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    )
     for entry in data["workspaceOrError"]["locationEntries"]:
         loaded = entry["locationOrLoadError"]
         if entry["name"] == "likra" and loaded and loaded["__typename"] == "PythonError":
@@ -113,18 +139,45 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     directory, which the file's relative paths are resolved against) and a fresh warehouse."""
     home = tmp_path_factory.mktemp("dagster-home")
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    (home / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [{"python_module": {
-        "module_name": "pipelines.definitions", "location_name": "likra", "working_directory": str(REPO)}}]}))
+    (home / "workspace.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "load_from": [
+                    {
+                        "python_module": {
+                            "module_name": "pipelines.definitions",
+                            "location_name": "likra",
+                            "working_directory": str(REPO),
+                        }
+                    }
+                ]
+            }
+        )
+    )
     db = home / "warehouse.duckdb"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LIKRA_BENCHMARKS_DIR", "LIKRA_MINING_CONFIG", "LIKRA_TRAIN_CONFIG")}
-    env.update(DAGSTER_HOME=str(home), LIKRA_DB=str(db), HF_HUB_OFFLINE="1", LIKRA_MODEL_CACHE=str(MODEL_CACHE),
-               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LIKRA_BENCHMARKS_DIR", "LIKRA_MINING_CONFIG", "LIKRA_TRAIN_CONFIG")
+    }
+    env.update(
+        DAGSTER_HOME=str(home),
+        LIKRA_DB=str(db),
+        HF_HUB_OFFLINE="1",
+        LIKRA_MODEL_CACHE=str(MODEL_CACHE),
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+    )
     port, log = free_port(), home / "dagster-dev.log"
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
-                                    "-h", "127.0.0.1", "-p", str(port)], cwd=home, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=default_signals)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=home,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=default_signals,
+        )
     running = Server(home, db, port, process, log)
     try:
         running.wait_until(lambda: _location_loaded(running), "loaded code location")
@@ -147,7 +200,8 @@ class Browser:
     def screenshot(self, name: str) -> Path:
         try:  # dialogs fade in: let running animations finish first
             WebDriverWait(self.driver, 10, poll_frequency=0.2).until(
-                lambda d: not d.execute_script("return document.getAnimations().some(a => a.playState === 'running')"))
+                lambda d: not d.execute_script("return document.getAnimations().some(a => a.playState === 'running')")
+            )
         except TimeoutException:
             pass  # an endless animation (a spinner) does not keep the screenshot from being taken
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -158,8 +212,9 @@ class Browser:
 
     def wait_for(self, find: Callable[[], WebElement | bool | None], what: str, limit: float = 60):
         try:
-            return WebDriverWait(self.driver, limit, poll_frequency=0.5,
-                                 ignored_exceptions=(StaleElementReferenceException,)).until(lambda _: find())
+            return WebDriverWait(
+                self.driver, limit, poll_frequency=0.5, ignored_exceptions=(StaleElementReferenceException,)
+            ).until(lambda _: find())
         except TimeoutException:
             shot = self.screenshot(f"timeout-{what.replace(' ', '-')[:60]}.png")
             pytest.fail(f"{what}: not shown within {limit} s (screenshot {shot})")
@@ -200,10 +255,11 @@ def browser(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def _markdown_dialog(browser: Browser, key: str) -> WebElement:
     """Open the markdown metadata entry `key` of the asset page's metadata table in its dialog."""
-    browser.element(f"//tr[.//*[normalize-space(text())={json.dumps(key)}]]//*[normalize-space(text())="
-                    "'[Show Markdown]']", f"{key} metadata").click()
-    return browser.element(f"//*[@role='dialog'][.//*[normalize-space(text())={json.dumps(key)}]]",
-                           f"{key} dialog")
+    browser.element(
+        f"//tr[.//*[normalize-space(text())={json.dumps(key)}]]//*[normalize-space(text())='[Show Markdown]']",
+        f"{key} metadata",
+    ).click()
+    return browser.element(f"//*[@role='dialog'][.//*[normalize-space(text())={json.dumps(key)}]]", f"{key} dialog")
 
 
 def test_the_asset_graph_shows_every_pipeline_asset_in_its_group(browser: Browser) -> None:
@@ -240,14 +296,21 @@ def test_a_partition_launched_from_the_ui_succeeds_and_shows_its_row_count_and_p
     browser.screenshot("launch-demo-partition.png")
     browser.button("Launch 1 run").click()
 
-    browser.wait_for(lambda: not browser.visible("//*[normalize-space(text())='Launch runs to materialize items']"),
-                     "the launch dialog closing")  # the run is submitted
+    browser.wait_for(
+        lambda: not browser.visible("//*[normalize-space(text())='Launch runs to materialize items']"),
+        "the launch dialog closing",
+    )  # the run is submitted
 
     browser.open("/runs")
-    browser.element("//a[contains(@href, '/runs/') and string-length(substring-after(@href, '/runs/')) = 36]",
-                    "the launched run").click()
-    status = browser.element("//*[normalize-space(text())='Success' or normalize-space(text())='Failure' or "
-                             "normalize-space(text())='Canceled']", "the run's end", limit=RUN_LIMIT).text
+    browser.element(
+        "//a[contains(@href, '/runs/') and string-length(substring-after(@href, '/runs/')) = 36]", "the launched run"
+    ).click()
+    status = browser.element(
+        "//*[normalize-space(text())='Success' or normalize-space(text())='Failure' or "
+        "normalize-space(text())='Canceled']",
+        "the run's end",
+        limit=RUN_LIMIT,
+    ).text
     browser.screenshot("demo-run.png")
     assert status == "Success"
 
@@ -263,23 +326,38 @@ def test_a_partition_launched_from_the_ui_succeeds_and_shows_its_row_count_and_p
 
 
 def test_the_graded_negatives_page_renders_the_histogram_of_a_mining_run(
-        browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = str(save_tiny_model(tmp_path / "tiny-llama"))
     monkeypatch.chdir(browser.server.home)  # dagster.yaml's relative paths: the server's working directory
-    run_config = {"ops": {"base_scores": {"config": {"model": model}}},
-                  "resources": {"mining": {"config": {"scorer_model": model, "k": 3}}}}
+    run_config = {
+        "ops": {"base_scores": {"config": {"model": model}}},
+        "resources": {"mining": {"config": {"scorer_model": model, "k": 3}}},
+    }
     with dg.DagsterInstance.from_config(str(browser.server.home)) as instance:
-        mined = dg.materialize([items, base_scores, choice_scores, *MINING_ASSETS], partition_key="demo",
-                               instance=instance, resources=pipeline_resources(str(browser.server.db)),
-                               run_config=run_config)
+        mined = dg.materialize(
+            [items, base_scores, choice_scores, *MINING_ASSETS],
+            partition_key="demo",
+            instance=instance,
+            resources=pipeline_resources(str(browser.server.db)),
+            run_config=run_config,
+        )
     assert mined.success
 
     browser.open("/assets/graded_negatives?partition=demo")
     browser.text("Row count")
     dialog = _markdown_dialog(browser, "histograms")
-    plot = browser.wait_for(lambda: next((img for img in browser.visible(".//img", dialog) if browser.driver
-                                          .execute_script("return arguments[0].complete && arguments[0].naturalWidth",
-                                                          img)), None), "the histogram image")
+    plot = browser.wait_for(
+        lambda: next(
+            (
+                img
+                for img in browser.visible(".//img", dialog)
+                if browser.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)
+            ),
+            None,
+        ),
+        "the histogram image",
+    )
     browser.screenshot("graded-negatives-histogram.png")
     assert plot.get_attribute("src").startswith("data:image/png;base64,")
     assert plot.get_attribute("alt") == "similarity and plausibility by tier"

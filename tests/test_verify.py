@@ -13,45 +13,75 @@ from tiny_models import save_tiny_cross_encoder
 
 from mining.grading import mark_unverified
 from mining.labelled import tier_precision, wilson
-from mining.verify import (CLOSER_TO_GOLD, CONTAINS_TRUE, CROSS_ENCODER, GOLD_OF_SIMILAR, NEAR_GOLD,
-                           VERIFIER_RULES, VerifierConfig, contains_true_answer, verify)
+from mining.verify import (
+    CLOSER_TO_GOLD,
+    CONTAINS_TRUE,
+    CROSS_ENCODER,
+    GOLD_OF_SIMILAR,
+    NEAR_GOLD,
+    VERIFIER_RULES,
+    VerifierConfig,
+    contains_true_answer,
+    verify,
+)
 from warehouse.text import norm_hash
 from warehouse.text import short_text_hash as text_hash
 
 
-@pytest.mark.parametrize("candidate, truth, suspected", [
-    ("cells", "ovary cells", True),  # narrower gold, broader candidate
-    ("high energy", "energy", True),  # broader gold
-    ("chemical weathering", "chemical", True),
-    ("the lungs", "lungs", True),
-    ("freezing", "It freezes.", True),  # the same word up to its stem
-    ("lungs", "heart", False),
-    ("salt", "salt water", True),  # a real near miss the rule gives up: precision first
-    ("evaporation", "condensation", False),
-])
+@pytest.mark.parametrize(
+    "candidate, truth, suspected",
+    [
+        ("cells", "ovary cells", True),  # narrower gold, broader candidate
+        ("high energy", "energy", True),  # broader gold
+        ("chemical weathering", "chemical", True),
+        ("the lungs", "lungs", True),
+        ("freezing", "It freezes.", True),  # the same word up to its stem
+        ("lungs", "heart", False),
+        ("salt", "salt water", True),  # a real near miss the rule gives up: precision first
+        ("evaporation", "condensation", False),
+    ],
+)
 def test_containment_of_content_words_either_way(candidate: str, truth: str, suspected: bool) -> None:
     assert contains_true_answer(candidate, [truth]) is suspected
 
 
 def graded(rows: list[tuple[str, str, str, float]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={"item_id": pl.String, "text": pl.String, "origin": pl.String,
-                                      "sim_gold": pl.Float64}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={"item_id": pl.String, "text": pl.String, "origin": pl.String, "sim_gold": pl.Float64},
+        orient="row",
+    )
 
 
 def test_each_rule_suspects_what_it_says_and_own_distractors_are_never_verified() -> None:
     heart = quiz_item("quiz/test/1", "Which organ pumps blood?", ["heart", "liver", "lungs"], 0)
     pump = quiz_item("quiz/test/2", "Which organ pumps blood around the body?", ["cardiac muscle organ", "skin"], 0)
-    vectors = {text_hash(t): unit(*v) for t, v in {
-        "Which organ pumps blood?": (1, 0, 0), "Which organ pumps blood around the body?": (0.95, 0.31, 0),
-        "heart": (1, 0, 0), "liver": (0, 1, 0), "lungs": (0.3, 0.95, 0), "cardiac muscle organ": (0.6, 0.2, 0.77),
-        "skin": (0, 0, 1), "kidney": (0.1, 0.99, 0), "blood vessel": (0.9, 0.1, 0.42)}.items()}
-    rows = graded([("quiz/test/1", "heart muscle", "cross_question", 0.9),  # contains the gold's word
-                   ("quiz/test/1", "cardiac muscle organ", "cross_question", 0.6),  # the gold of a near-twin question
-                   ("quiz/test/1", "blood vessel", "cross_question", 0.9),  # with the gold, far from the distractors
-                   ("quiz/test/1", "kidney", "cross_question", 0.1),  # with the distractors: a near miss
-                   ("quiz/test/1", "lungs", "own_distractor", 0.3)])
-    found = verify(rows, [heart, pump], {}, vectors, VerifierConfig(similar_question=0.9, max_sim_gold=None,
-                                                                      gold_gap=0.0))
+    vectors = {
+        text_hash(t): unit(*v)
+        for t, v in {
+            "Which organ pumps blood?": (1, 0, 0),
+            "Which organ pumps blood around the body?": (0.95, 0.31, 0),
+            "heart": (1, 0, 0),
+            "liver": (0, 1, 0),
+            "lungs": (0.3, 0.95, 0),
+            "cardiac muscle organ": (0.6, 0.2, 0.77),
+            "skin": (0, 0, 1),
+            "kidney": (0.1, 0.99, 0),
+            "blood vessel": (0.9, 0.1, 0.42),
+        }.items()
+    }
+    rows = graded(
+        [
+            ("quiz/test/1", "heart muscle", "cross_question", 0.9),  # contains the gold's word
+            ("quiz/test/1", "cardiac muscle organ", "cross_question", 0.6),  # the gold of a near-twin question
+            ("quiz/test/1", "blood vessel", "cross_question", 0.9),  # with the gold, far from the distractors
+            ("quiz/test/1", "kidney", "cross_question", 0.1),  # with the distractors: a near miss
+            ("quiz/test/1", "lungs", "own_distractor", 0.3),
+        ]
+    )
+    found = verify(
+        rows, [heart, pump], {}, vectors, VerifierConfig(similar_question=0.9, max_sim_gold=None, gold_gap=0.0)
+    )
     assert found.unverified_by == [CONTAINS_TRUE, GOLD_OF_SIMILAR, CLOSER_TO_GOLD, None, None]
     assert found.flagged[CONTAINS_TRUE] == 1 and found.flagged[GOLD_OF_SIMILAR] == 1
     assert found.flagged[CLOSER_TO_GOLD] == 2  # "cardiac muscle organ" sits with the gold too ("heart muscle" has
@@ -59,8 +89,13 @@ def test_each_rule_suspects_what_it_says_and_own_distractors_are_never_verified(
     off = verify(rows, [heart, pump], {}, vectors, VerifierConfig(enabled=False))
     assert off.unverified_by == [None] * 5 and not off.flagged
     # A stricter gap lets the candidate that is only a little closer to the gold through.
-    looser = verify(rows, [heart, pump], {}, vectors, VerifierConfig(containment=False, similar_question=None,
-                                                                       max_sim_gold=None, gold_gap=0.5))
+    looser = verify(
+        rows,
+        [heart, pump],
+        {},
+        vectors,
+        VerifierConfig(containment=False, similar_question=None, max_sim_gold=None, gold_gap=0.5),
+    )
     assert looser.unverified_by[1] is None and looser.unverified_by[2] == CLOSER_TO_GOLD
     # The default rules: containment, the gold of a similar question, and nearness to the gold answer.
     default = verify(rows, [heart, pump], {}, vectors, VerifierConfig(similar_question=0.9))
@@ -96,10 +131,22 @@ def test_labelled_precision_per_tier_with_wilson_intervals() -> None:
     assert wilson(0, 0) == (0.0, 1.0)
     low, high = wilson(19, 20)
     assert low == pytest.approx(0.7639, abs=1e-3) and high == pytest.approx(0.9911, abs=1e-3)
-    rows = pl.DataFrame({"item_id": ["a", "b", "c", "d"], "norm_hash": [norm_hash(t) for t in "wxyz"],
-                         "tier": ["near_miss", "near_miss", "unverified", "far"], "origin": ["cross_question"] * 4})
-    labels = pl.DataFrame({"item_id": ["a", "b", "c"], "norm_hash": [norm_hash(t) for t in "wxy"],
-                           "label": ["wrong_plausible", "arguable", "correct"], "part": ["dev"] * 3})
+    rows = pl.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "norm_hash": [norm_hash(t) for t in "wxyz"],
+            "tier": ["near_miss", "near_miss", "unverified", "far"],
+            "origin": ["cross_question"] * 4,
+        }
+    )
+    labels = pl.DataFrame(
+        {
+            "item_id": ["a", "b", "c"],
+            "norm_hash": [norm_hash(t) for t in "wxy"],
+            "label": ["wrong_plausible", "arguable", "correct"],
+            "part": ["dev"] * 3,
+        }
+    )
     found = {r["tier"]: r for r in tier_precision(rows, labels)}
     assert set(found) == {"near_miss", "unverified"}  # the far row has no label
     assert found["near_miss"]["wrong"]["k"] == 1 and found["near_miss"]["wrong"]["n"] == 2
@@ -112,8 +159,12 @@ def mined_demo(demo_db: Path, tiny_model: str):
     from mining.run import mine_benchmark
 
     # Wide tiers, so that the tiny model's arbitrary scores still put mined candidates in near_miss.
-    config = MiningConfig(scorer_model=tiny_model, k=5, tiers={"near_miss_margin": -5.0, "plausible_margin": -9.0},
-                          verifier={"max_sim_gold": 0.5})
+    config = MiningConfig(
+        scorer_model=tiny_model,
+        k=5,
+        tiers={"near_miss_margin": -5.0, "plausible_margin": -9.0},
+        verifier={"max_sim_gold": 0.5},
+    )
     return demo_db, mine_benchmark("demo", db=demo_db, config=config)
 
 
@@ -140,7 +191,11 @@ def test_mining_sends_suspects_to_unverified_and_policies_never_train_on_them(mi
     assert summary.by_tier["unverified"] == len(unverified) and set(summary.verifier) <= set(VERIFIER_RULES)
     with connect_read_only(db) as con:
         taught = build_training_set(con, "demo", TrainConfig(policy="mined_near_miss"))
-        suspects = {(item_id, negative) for item_id, negative in con.execute(
-            "SELECT item_id, negative FROM graded_negatives WHERE tier = 'unverified'").fetchall()}
+        suspects = {
+            (item_id, negative)
+            for item_id, negative in con.execute(
+                "SELECT item_id, negative FROM graded_negatives WHERE tier = 'unverified'"
+            ).fetchall()
+        }
     negatives = taught.rows.filter(pl.col("head") == "negative").select("item_id", "answer").rows()
     assert negatives and not suspects & set(negatives)

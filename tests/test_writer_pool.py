@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 PG = "ducklake:postgres:dbname=lake host=db user=likra"
 
 
-@pytest.mark.parametrize(("db", "limit"), [("data/warehouse.duckdb", 1), ("ducklake:team.ducklake", 1),
-                                           ("ducklake:team.sqlite", 2), (PG, 4)])
+@pytest.mark.parametrize(
+    ("db", "limit"), [("data/warehouse.duckdb", 1), ("ducklake:team.ducklake", 1), ("ducklake:team.sqlite", 2), (PG, 4)]
+)
 def test_default_limit_by_backend(db: str, limit: int) -> None:
     assert writer_pool_limit(db) == limit
 

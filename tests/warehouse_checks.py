@@ -48,9 +48,12 @@ def duplicate_keys(db: Path) -> dict[str, int]:
 
 def negatives_by_run(db: Path, benchmark: str) -> list[tuple[str, int, bool]]:
     """(mining run, graded negatives, whether `mining_runs` records the run) for the benchmark's graded negatives."""
-    return query(db, "SELECT g.mining_run_id, count(*), bool_or(r.run_id IS NOT NULL) FROM graded_negatives g "
-                     "LEFT JOIN mining_runs r ON r.run_id = g.mining_run_id WHERE g.benchmark = ? GROUP BY ALL",
-                 benchmark)
+    return query(
+        db,
+        "SELECT g.mining_run_id, count(*), bool_or(r.run_id IS NOT NULL) FROM graded_negatives g "
+        "LEFT JOIN mining_runs r ON r.run_id = g.mining_run_id WHERE g.benchmark = ? GROUP BY ALL",
+        benchmark,
+    )
 
 
 def cli(*args: str) -> list[str]:

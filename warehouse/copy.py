@@ -16,8 +16,10 @@ _OWN_TABLES = ("schema_migrations", "warehouse_writes")
 
 def warehouse_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The data tables of the warehouse this connection is on (views and bookkeeping left out), by name."""
-    rows = con.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-                       "AND table_catalog = current_database() AND table_schema = 'main' ORDER BY 1").fetchall()
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+        "AND table_catalog = current_database() AND table_schema = 'main' ORDER BY 1"
+    ).fetchall()
     return [name for (name,) in rows if name not in _OWN_TABLES]
 
 
@@ -32,12 +34,16 @@ def copy_warehouse(source: str | os.PathLike[str] | None, target: str | os.PathL
         tables = warehouse_tables(dst)
         missing = sorted(set(tables) - set(warehouse_tables(src)))
         if missing:
-            raise WarehouseError(f"warehouse {source}: lacks the tables {', '.join(missing)}; open it once with "
-                                 "this toolkit (any `likra ingest`) to migrate it, then copy")
+            raise WarehouseError(
+                f"warehouse {source}: lacks the tables {', '.join(missing)}; open it once with "
+                "this toolkit (any `likra ingest`) to migrate it, then copy"
+            )
         filled = [t for t in tables if dst.execute(f"SELECT count(*) FROM {t}").fetchone()[0]]
         if filled:
-            raise WarehouseError(f"warehouse copy: the target {target} already has rows in {', '.join(filled)}; "
-                                 "copy into a new, empty warehouse")
+            raise WarehouseError(
+                f"warehouse copy: the target {target} already has rows in {', '.join(filled)}; "
+                "copy into a new, empty warehouse"
+            )
 
         def copy_all(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             copied = {}

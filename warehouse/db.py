@@ -67,24 +67,30 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     On DuckLake the constraints are left out (writers keep keys unique), and a migration another process
     applied at the same moment is a commit conflict: retried, it finds the migration done."""
     lake = is_ducklake(con)
-    bootstrap = ("CREATE TABLE IF NOT EXISTS schema_migrations "
-                 "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+    bootstrap = (
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
     if lake:
+
         def start() -> None:
             con.execute(ducklake.without_constraints(bootstrap))
             con.execute(ducklake.WRITE_TURNS_DDL)
             con.execute("INSERT INTO warehouse_writes SELECT 0 WHERE NOT EXISTS (FROM warehouse_writes)")
+
         _with_retries(con, start, claim=False)
     else:
         con.execute(bootstrap)
     applied = []
     for version, name, sql in _migrations():
+
         def apply(version: int = version, name: str = name, sql: str = sql) -> bool:
             if schema_version(con) >= version:
                 return False
             con.execute(ducklake.without_constraints(sql) if lake else sql)
             con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
             return True
+
         if _with_retries(con, apply):
             applied.append(name)
     return applied
@@ -108,14 +114,23 @@ def _check_is_duckdb(path: Path) -> None:
     if not path.exists():
         return
     if not path.is_file():  # a FIFO, a device or a socket: reading it could block forever
-        raise WarehouseError(f"warehouse {path} is not a regular file (a pipe, device or socket); "
-                             "point --db at a warehouse file")
+        raise WarehouseError(
+            f"warehouse {path} is not a regular file (a pipe, device or socket); point --db at a warehouse file"
+        )
     with path.open("rb") as handle:
         head = handle.read(16)
     if head[8:12] != _DUCKDB_MAGIC:
-        kind = "a SQLite database" if head.startswith(b"SQLite format 3") else "empty" if not head else "another kind of file"
-        raise WarehouseError(f"{path} is not a DuckDB warehouse (it is {kind}); point --db at a warehouse "
-                             "made by likra, or at a new file name to create one")
+        kind = (
+            "a SQLite database"
+            if head.startswith(b"SQLite format 3")
+            else "empty"
+            if not head
+            else "another kind of file"
+        )
+        raise WarehouseError(
+            f"{path} is not a DuckDB warehouse (it is {kind}); point --db at a warehouse "
+            "made by likra, or at a new file name to create one"
+        )
 
 
 def _check_parent(path: Path) -> None:
@@ -123,8 +138,10 @@ def _check_parent(path: Path) -> None:
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise WarehouseError(f"warehouse {path} cannot be there: its parent {parent} is a file, "
-                                     "not a folder; choose another --db path")
+                raise WarehouseError(
+                    f"warehouse {path} cannot be there: its parent {parent} is a file, "
+                    "not a folder; choose another --db path"
+                )
             return
 
 
@@ -133,8 +150,10 @@ def _check_version(con: duckdb.DuckDBPyConnection, where: object) -> int:
     version = schema_version(con)
     if version > latest_version():
         con.close()
-        raise WarehouseError(f"warehouse {where} has schema version {version}, newer than this toolkit "
-                             f"({latest_version()}): upgrade likra-toolkit")
+        raise WarehouseError(
+            f"warehouse {where} has schema version {version}, newer than this toolkit "
+            f"({latest_version()}): upgrade likra-toolkit"
+        )
     return version
 
 
@@ -142,8 +161,10 @@ def _open(location: Location, read_only: bool, config: dict | None = None) -> du
     if location.path is not None:
         _check_is_duckdb(location.path)
     elif location.catalog_file is not None and location.catalog_file.exists() and not location.catalog_file.is_file():
-        raise WarehouseError(f"DuckLake catalog {location.catalog_file} is not a regular file (a folder, pipe, "
-                             "device or socket); point --db at a catalog file")
+        raise WarehouseError(
+            f"DuckLake catalog {location.catalog_file} is not a regular file (a folder, pipe, "
+            "device or socket); point --db at a catalog file"
+        )
     where = location.path if location.path is not None else location
     # Another process's write is usually short (pipeline writers hold the file only to write), so wait a little,
     # and say so once: a command that stalls silently looks hung.
@@ -171,8 +192,11 @@ def _open(location: Location, read_only: bool, config: dict | None = None) -> du
                     f"waited {wait_seconds:g} s ($LIKRA_LOCK_WAIT): wait for it to finish or stop it, then retry"
                 ) from exc
             if not said:
-                log.warning("waiting for the warehouse lock on %s, held by another process (up to %g s, "
-                            "$LIKRA_LOCK_WAIT)...", where, wait_seconds)
+                log.warning(
+                    "waiting for the warehouse lock on %s, held by another process (up to %g s, $LIKRA_LOCK_WAIT)...",
+                    where,
+                    wait_seconds,
+                )
                 said = True
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -188,8 +212,9 @@ def _check_stored_data_path(con: duckdb.DuckDBPyConnection, location: Location) 
     stored = ducklake.data_path(con)
     if _on_this_machine(stored):
         try:
-            checked_output(stored, f"the data path DuckLake catalog {location.text.partition('?')[0]} stores",
-                           folder=True)
+            checked_output(
+                stored, f"the data path DuckLake catalog {location.text.partition('?')[0]} stores", folder=True
+            )
         except WarehouseError:
             con.close()
             raise
@@ -197,8 +222,10 @@ def _check_stored_data_path(con: duckdb.DuckDBPyConnection, location: Location) 
 
 def damaged(where: object, exc: BaseException) -> WarehouseError:
     """The error for a warehouse whose file DuckDB finds damaged: nothing more is read or written."""
-    return WarehouseError(f"warehouse {where} is damaged ({_cause(exc)}); nothing was changed: restore it "
-                          "from a backup, or move it aside and ingest again")
+    return WarehouseError(
+        f"warehouse {where} is damaged ({_cause(exc)}); nothing was changed: restore it "
+        "from a backup, or move it aside and ingest again"
+    )
 
 
 def _cause(exc: BaseException) -> str:
@@ -211,8 +238,16 @@ def _cause(exc: BaseException) -> str:
 
 # DuckDB's words for a file it could not create, grow or write: a full disk, a file size limit, a read-only
 # file or folder. Such a failure is the user's to fix; any other failed write is a bug and stays a traceback.
-_WRITE_REFUSED = ("could not write", "could not truncate", "could not fsync", "no space left", "file too large",
-                  "read-only file system", "permission denied", "disk quota")
+_WRITE_REFUSED = (
+    "could not write",
+    "could not truncate",
+    "could not fsync",
+    "no space left",
+    "file too large",
+    "read-only file system",
+    "permission denied",
+    "disk quota",
+)
 
 
 def _write_refused(exc: BaseException) -> bool:
@@ -256,9 +291,7 @@ def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnecti
     return con
 
 
-def connect_read_only(
-    db: str | os.PathLike[str] | None = None, *, sandbox: bool = False
-) -> duckdb.DuckDBPyConnection:
+def connect_read_only(db: str | os.PathLike[str] | None = None, *, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
     """Open an existing warehouse read-only; `sandbox` also disables access to any other file."""
     location = resolve_location(db)
     path = _local_file(location)
@@ -270,16 +303,19 @@ def connect_read_only(
             f"no warehouse at {path}: ingest a benchmark first (`likra ingest demo`), "
             "or point --db / LIKRA_DB at an existing file"
         )
-    config = {"enable_external_access": False, "lock_configuration": True} if sandbox and not location.is_ducklake \
-        else None
+    config = (
+        {"enable_external_access": False, "lock_configuration": True} if sandbox and not location.is_ducklake else None
+    )
     con = _open(location, read_only=True, config=config)
     if sandbox and location.is_ducklake:
         ducklake.sandbox(con, location)  # after ATTACH, which needs the catalog's files and server
     version = _check_version(con, where)
     if version == 0 and location.is_ducklake:
         con.close()
-        raise WarehouseError(f"no warehouse in DuckLake catalog {location}: ingest a benchmark first "
-                             "(`likra ingest demo --db ...`), or copy a DuckDB warehouse in (`likra warehouse copy`)")
+        raise WarehouseError(
+            f"no warehouse in DuckLake catalog {location}: ingest a benchmark first "
+            "(`likra ingest demo --db ...`), or copy a DuckDB warehouse in (`likra warehouse copy`)"
+        )
     if version < latest_version():
         con.close()
         raise WarehouseError(
@@ -325,8 +361,10 @@ def _where(con: duckdb.DuckDBPyConnection) -> object:
 
 def _write_failed(con: duckdb.DuckDBPyConnection, exc: BaseException) -> WarehouseError:
     where = _where(con)
-    return WarehouseError(f"cannot write warehouse {where}: {_cause(exc)}; nothing was written (free disk space or "
-                          "make the file and its folder writable, then retry)")
+    return WarehouseError(
+        f"cannot write warehouse {where}: {_cause(exc)}; nothing was written (free disk space or "
+        "make the file and its folder writable, then retry)"
+    )
 
 
 # Commits that lose a race with another DuckLake writer are retried, each after a longer random wait.
@@ -353,9 +391,11 @@ def _with_retries(con: duckdb.DuckDBPyConnection, work: Callable[[], T], *, clai
             if not (lake and ducklake.is_conflict(exc)):
                 raise
             if attempt == retries:
-                raise WarehouseError(f"warehouse {_LOCATIONS[con]}: a write lost {retries + 1} commit races "
-                                     f"to other writers, nothing was written (raise $LIKRA_WRITE_RETRIES): "
-                                     f"{_cause(exc)}") from exc
+                raise WarehouseError(
+                    f"warehouse {_LOCATIONS[con]}: a write lost {retries + 1} commit races "
+                    f"to other writers, nothing was written (raise $LIKRA_WRITE_RETRIES): "
+                    f"{_cause(exc)}"
+                ) from exc
             log.debug("commit conflict on %s, retrying (%d)", _LOCATIONS[con], attempt + 1)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)

@@ -16,8 +16,11 @@ from warehouse.location import DATA_PATH_ENV, Location
 
 ALIAS = "warehouse"
 # The wheel of each extension, as pip names it; DuckDB's name inside it may differ (postgres is postgres_scanner).
-_WHEELS = {"ducklake": "duckdb-extension-ducklake", "postgres": "duckdb-extension-postgres",
-           "sqlite": "duckdb-extension-sqlite"}
+_WHEELS = {
+    "ducklake": "duckdb-extension-ducklake",
+    "postgres": "duckdb-extension-postgres",
+    "sqlite": "duckdb-extension-sqlite",
+}
 # A table every DuckLake write transaction updates: DuckLake lets two transactions insert into one table
 # concurrently, so two writers skipping existing keys (anti-joins, delete-then-insert) could both add one
 # key. Updating this row makes any two concurrent writes conflict at commit, and the later one is retried
@@ -40,8 +43,9 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
                 con.execute(f"INSTALL '{bundled}'")  # by path: DuckDB copies the file, it fetches nothing
                 con.execute(f"LOAD {name}")
                 return
-    raise WarehouseError(f"a DuckLake warehouse needs DuckDB's {name} extension: "
-                         f"pip install {wheel}=={duckdb.__version__}")
+    raise WarehouseError(
+        f"a DuckLake warehouse needs DuckDB's {name} extension: pip install {wheel}=={duckdb.__version__}"
+    )
 
 
 def _quote(text: str) -> str:
@@ -103,19 +107,24 @@ def _attach_failed(location: Location, exc: duckdb.Error) -> Exception:
         return exc
     mismatch = re.search(r'does not match existing data path in the catalog "([^"]*)"', text)
     if mismatch:
-        return WarehouseError(f"DuckLake warehouse {location.text.partition('?')[0]}: its catalog stores the data path "
-                              f"{mismatch.group(1)}, not {location.data_path}: give that one (?data_path= or "
-                              f"${DATA_PATH_ENV}), or another catalog")
+        return WarehouseError(
+            f"DuckLake warehouse {location.text.partition('?')[0]}: its catalog stores the data path "
+            f"{mismatch.group(1)}, not {location.data_path}: give that one (?data_path= or "
+            f"${DATA_PATH_ENV}), or another catalog"
+        )
     if "data_path" in text.lower() or "data path" in text.lower():
-        return WarehouseError(f"DuckLake warehouse {location}: a new catalog needs a data path for its Parquet "
-                              f"files: add ?data_path=<folder> to the setting or set ${DATA_PATH_ENV} ({text})")
+        return WarehouseError(
+            f"DuckLake warehouse {location}: a new catalog needs a data path for its Parquet "
+            f"files: add ?data_path=<folder> to the setting or set ${DATA_PATH_ENV} ({text})"
+        )
     return WarehouseError(f"cannot open DuckLake warehouse {location}: {text}")
 
 
 def data_path(con: duckdb.DuckDBPyConnection) -> str | None:
     """The data path the catalog stores (where its Parquet files are)."""
-    row = con.execute(f"SELECT value FROM __ducklake_metadata_{ALIAS}.ducklake_metadata "
-                      "WHERE key = 'data_path'").fetchone()
+    row = con.execute(
+        f"SELECT value FROM __ducklake_metadata_{ALIAS}.ducklake_metadata WHERE key = 'data_path'"
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -160,8 +169,14 @@ def without_constraints(sql: str) -> str:
 
 # PostgreSQL's and SQLite's words for the same race: a catalog write another process got in first, or
 # (SQLite) the catalog file locked by another process's commit.
-CONFLICT_WORDS = ("transaction conflict", "could not serialize", "duplicate key value", "concurrent update",
-                  "already exists", "database is locked")
+CONFLICT_WORDS = (
+    "transaction conflict",
+    "could not serialize",
+    "duplicate key value",
+    "concurrent update",
+    "already exists",
+    "database is locked",
+)
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -175,12 +190,19 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and ("could not set lock" in text or "conflicting lock" in text)
 
 
-_DAMAGE_WORDS = ("corrupt database file", "does not match stored checksum", "failed to rollback",
-                 "database has been invalidated", "invalid block", "wal file is corrupt")
+_DAMAGE_WORDS = (
+    "corrupt database file",
+    "does not match stored checksum",
+    "failed to rollback",
+    "database has been invalidated",
+    "invalid block",
+    "wal file is corrupt",
+)
 
 
 def is_damaged(exc: BaseException) -> bool:
     """A DuckDB error that says the database file itself is damaged (a corrupt block, a failed rollback)."""
     text = str(exc).lower()
     return isinstance(exc, duckdb.FatalException) or (
-        isinstance(exc, duckdb.Error) and any(words in text for words in _DAMAGE_WORDS))
+        isinstance(exc, duckdb.Error) and any(words in text for words in _DAMAGE_WORDS)
+    )

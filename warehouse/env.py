@@ -26,8 +26,10 @@ def env_number(name: str, default: float, *, minimum: float = 0, integer: bool =
     except ValueError:
         value = None
     if value is None or not math.isfinite(value) or value < minimum:
-        raise SettingError(f"${name} is {text[:40]!r}: it takes {kind} of at least {minimum:g}; "
-                           f"set it to one, or unset it for the default {default:g}")
+        raise SettingError(
+            f"${name} is {text[:40]!r}: it takes {kind} of at least {minimum:g}; "
+            f"set it to one, or unset it for the default {default:g}"
+        )
     return value
 
 

@@ -24,8 +24,14 @@ from warehouse.errors import RowError, SourceFormatError, SpecError, WarehouseEr
 from warehouse.items import Item, items_frame
 from warehouse.sources import Benchmark, SourceRow, SpecBenchmark, builtin_benchmarks, get_benchmark
 
-REJECT_SCHEMA = {"run_id": pl.String, "benchmark": pl.String, "split": pl.String, "source": pl.String,
-                 "row_ref": pl.String, "reason": pl.String}
+REJECT_SCHEMA = {
+    "run_id": pl.String,
+    "benchmark": pl.String,
+    "split": pl.String,
+    "source": pl.String,
+    "row_ref": pl.String,
+    "reason": pl.String,
+}
 
 
 class ReplaceRefused(WarehouseError):
@@ -86,10 +92,16 @@ def visible(text: str) -> str:
 
 def _check_texts(item: Item) -> None:
     """Every text must be storable (valid Unicode) and of a sane size."""
-    texts = {"id": item.source_id, "prompt": item.prompt, "question": item.question, "subset": item.subset,
-             "description": item.description, "continuation": item.continuation,
-             "target_delimiter": item.target_delimiter,
-             **{f"choice {index}": str(choice) for index, choice in enumerate(item.choices)}}
+    texts = {
+        "id": item.source_id,
+        "prompt": item.prompt,
+        "question": item.question,
+        "subset": item.subset,
+        "description": item.description,
+        "continuation": item.continuation,
+        "target_delimiter": item.target_delimiter,
+        **{f"choice {index}": str(choice) for index, choice in enumerate(item.choices)},
+    }
     for name, text in texts.items():
         if text is None:
             continue
@@ -114,8 +126,10 @@ def check_item(item: Item) -> None:
         if not visible(str(choice)):
             raise RowError(f"choice {index} is empty" + (" (only invisible characters)" if str(choice).strip() else ""))
         if len(str(choice)) > MAX_CHOICE_CHARS:
-            raise RowError(f"choice {index} has {len(str(choice)):,} characters, over the limit of {MAX_CHOICE_CHARS:,} "
-                           "for an answer")
+            raise RowError(
+                f"choice {index} has {len(str(choice)):,} characters, over the limit of {MAX_CHOICE_CHARS:,} "
+                "for an answer"
+            )
 
     for gold in [item.gold, *(item.golds or [])]:
         if not 0 <= gold < len(item.choices):
@@ -124,8 +138,9 @@ def check_item(item: Item) -> None:
         raise RowError("the text after the blank (the scored continuation) is empty")
 
 
-def _streams(benchmark: Benchmark, path: Path | None, splits: list[str] | None,
-             hub_id: str | None, revision: str | None) -> tuple[str, list[_Stream]]:
+def _streams(
+    benchmark: Benchmark, path: Path | None, splits: list[str] | None, hub_id: str | None, revision: str | None
+) -> tuple[str, list[_Stream]]:
     spec_files = isinstance(benchmark, SpecBenchmark) and benchmark.spec.is_local and hub_id is None
     if path is not None or spec_files:
         files = benchmark.local_files(path, splits[0] if splits and len(splits) == 1 else None)
@@ -134,32 +149,45 @@ def _streams(benchmark: Benchmark, path: Path | None, splits: list[str] | None,
             if missing:
                 raise SourceFormatError(
                     f"{benchmark.name}: no file for split {', '.join(missing)} under {path or 'the spec'}; "
-                    f"found splits {', '.join(sorted({f.split for f in files}))}")
+                    f"found splits {', '.join(sorted({f.split for f in files}))}"
+                )
             files = [f for f in files if f.split in splits]
         origin = str(path) if path is not None else f"spec {benchmark.name}"
         return origin, [_Stream(f.split, str(f.path), True, benchmark.read_local(f)) for f in files]
     dataset = hub_id or benchmark.hub_id
     wanted = splits or list(benchmark.hub_splits)
-    return f"hub {dataset}", [_Stream(s, f"{dataset}[{s}]", False, benchmark.read_hub(s, hub_id, revision))
-                              for s in wanted]
+    return f"hub {dataset}", [
+        _Stream(s, f"{dataset}[{s}]", False, benchmark.read_hub(s, hub_id, revision)) for s in wanted
+    ]
 
 
 def _no_valid_row(benchmark: Benchmark, stream: _Stream, problems: list[str], n_problems: int) -> SourceFormatError:
     """The error for a source without one valid row: it must not replace the rows already stored."""
     if not n_problems:
-        return SourceFormatError(f"{benchmark.name}: {stream.origin} has no rows; nothing was changed. "
-                                 "Point --path (or the spec) at the file that holds the questions")
+        return SourceFormatError(
+            f"{benchmark.name}: {stream.origin} has no rows; nothing was changed. "
+            "Point --path (or the spec) at the file that holds the questions"
+        )
     shown = "; ".join(problems[:3]) + (f"; and {n_problems - 3:,} more" if n_problems > 3 else "")
     if isinstance(benchmark, SpecBenchmark):
         hint = "check the spec's templates against the file's fields"
     else:
-        hint = f"so it is not a {benchmark.name} file in the expected layout " \
-               f"({benchmark.local_layout if stream.local else benchmark.hub_id})"
+        hint = (
+            f"so it is not a {benchmark.name} file in the expected layout "
+            f"({benchmark.local_layout if stream.local else benchmark.hub_id})"
+        )
     return SourceFormatError(f"{benchmark.name}: {stream.origin} has no valid row, {hint}: {shown}")
 
 
-def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str] | None = None,
-            limit: int | None = None, hub_id: str | None = None, revision: str | None = None) -> Collected:
+def collect(
+    benchmark: Benchmark,
+    *,
+    path: Path | None = None,
+    splits: list[str] | None = None,
+    limit: int | None = None,
+    hub_id: str | None = None,
+    revision: str | None = None,
+) -> Collected:
     """Read every row, build items, and set malformed rows aside as rejects; writes nothing."""
     run_id = uuid.uuid4().hex
     started_at = datetime.now()
@@ -191,8 +219,16 @@ def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str]
                     problems.append(f"{row.ref}: {reason}")
                 rejected[stream.split] += 1
                 if rejected[stream.split] <= MAX_STORED_REJECTS:  # memory stays bounded, however many rows fail
-                    rejects.append({"run_id": run_id, "benchmark": benchmark.name, "split": stream.split,
-                                    "source": row.origin, "row_ref": row.ref, "reason": reason})
+                    rejects.append(
+                        {
+                            "run_id": run_id,
+                            "benchmark": benchmark.name,
+                            "split": stream.split,
+                            "source": row.origin,
+                            "row_ref": row.ref,
+                            "reason": reason,
+                        }
+                    )
                 continue
             seen[key] = f"{row.origin} {row.ref}"
             items.append(item.row(row.provenance, run_id, started_at))
@@ -200,17 +236,27 @@ def collect(benchmark: Benchmark, *, path: Path | None = None, splits: list[str]
         if len(items) == valid_before and not full:
             raise _no_valid_row(benchmark, stream, problems, n_problems)
     splits_done = sorted({s.split for s in streams})
-    return Collected(benchmark, origin, splits_done, items_frame(items),
-                     pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row"), run_id, started_at, rejected)
+    return Collected(
+        benchmark,
+        origin,
+        splits_done,
+        items_frame(items),
+        pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row"),
+        run_id,
+        started_at,
+        rejected,
+    )
 
 
 def _check_not_shrinking(con: duckdb.DuckDBPyConnection, collected: Collected, limit: int | None) -> None:
     """Refuse to replace a stored split by one with fewer than half its items (one subject file for all of MMLU,
     a --limit much below the stored size): what users do by mistake, said before anything is lost."""
     name = collected.benchmark.name
-    stored = con.execute("SELECT split, count(*), list(DISTINCT subset) FILTER (WHERE subset IS NOT NULL) FROM items "
-                         "WHERE benchmark = ? AND list_contains(?, split) GROUP BY split ORDER BY split",
-                         [name, collected.splits]).fetchall()
+    stored = con.execute(
+        "SELECT split, count(*), list(DISTINCT subset) FILTER (WHERE subset IS NOT NULL) FROM items "
+        "WHERE benchmark = ? AND list_contains(?, split) GROUP BY split ORDER BY split",
+        [name, collected.splits],
+    ).fetchall()
     new = dict(collected.items.group_by("split").len().iter_rows())
     for split, old, subsets in stored:
         kept = new.get(split, 0)
@@ -222,23 +268,29 @@ def _check_not_shrinking(con: duckdb.DuckDBPyConnection, collected: Collected, l
         if dropped:
             reasons.append(f"subsets {', '.join(dropped[:5])}{', ...' if len(dropped) > 5 else ''} would be dropped")
         why = f" ({'; '.join(reasons)})" if reasons else ""
-        raise ReplaceRefused(f"{name}: split {split!r} holds {old:,} items and this ingest would replace them with "
-                             f"{kept:,}{why}; nothing was changed. Pass --replace to replace the split anyway")
+        raise ReplaceRefused(
+            f"{name}: split {split!r} holds {old:,} items and this ingest would replace them with "
+            f"{kept:,}{why}; nothing was changed. Pass --replace to replace the split anyway"
+        )
 
 
 def _check_no_collision(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Refuse staged items whose id an item of another split holds already (a '/' in a split name or id can make
     two splits' ids equal): a file warehouse would fail on its key, DuckLake (no keys) would store both."""
-    clashes = con.execute("SELECT s.item_id, i.split FROM staged_items s JOIN items i USING (item_id) "
-                          "ORDER BY s.item_id LIMIT 3").fetchall()
+    clashes = con.execute(
+        "SELECT s.item_id, i.split FROM staged_items s JOIN items i USING (item_id) ORDER BY s.item_id LIMIT 3"
+    ).fetchall()
     if clashes:
         shown = ", ".join(f"{item_id!r} (stored in split {split!r})" for item_id, split in clashes)
-        raise ReplaceRefused(f"{name}: item ids collide with items of another split: {shown}; nothing was changed. "
-                             "Give the splits names without '/', or ids that differ")
+        raise ReplaceRefused(
+            f"{name}: item ids collide with items of another split: {shown}; nothing was changed. "
+            "Give the splits names without '/', or ids that differ"
+        )
 
 
-def write(con: duckdb.DuckDBPyConnection, collected: Collected, *, replace: bool = True,
-          limit: int | None = None) -> IngestResult:
+def write(
+    con: duckdb.DuckDBPyConnection, collected: Collected, *, replace: bool = True, limit: int | None = None
+) -> IngestResult:
     """Replace exactly the collected benchmark/splits, their rejects and spec, in one transaction; without
     `replace`, a split that would keep fewer than half its stored items is refused (ReplaceRefused)."""
     name, splits = collected.benchmark.name, collected.splits
@@ -254,20 +306,33 @@ def write(con: duckdb.DuckDBPyConnection, collected: Collected, *, replace: bool
         con.execute("INSERT INTO items BY NAME SELECT * FROM staged_items")
         con.execute("DELETE FROM ingest_rejects WHERE benchmark = ? AND list_contains(?, split)", [name, splits])
         con.execute("INSERT INTO ingest_rejects BY NAME SELECT * FROM staged_rejects")
-        con.execute("INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?)",
-                    [collected.run_id, name, splits, collected.origin, collected.started_at,
-                     items.height, sum(collected.reject_counts.values())])
+        con.execute(
+            "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?)",
+            [
+                collected.run_id,
+                name,
+                splits,
+                collected.origin,
+                collected.started_at,
+                items.height,
+                sum(collected.reject_counts.values()),
+            ],
+        )
         benchmark = collected.benchmark
         if isinstance(benchmark, SpecBenchmark) and name not in builtin_benchmarks():
             con.execute("DELETE FROM benchmark_specs WHERE benchmark = ?", [name])
-            con.execute("INSERT INTO benchmark_specs VALUES (?, ?, ?, now()::TIMESTAMP)",
-                        [name, benchmark.yaml_text, str(benchmark.base_dir)])
+            con.execute(
+                "INSERT INTO benchmark_specs VALUES (?, ?, ?, now()::TIMESTAMP)",
+                [name, benchmark.yaml_text, str(benchmark.base_dir)],
+            )
 
     write_transaction(con, replace_splits)
     con.unregister("staged_items")
     con.unregister("staged_rejects")
     return IngestResult(
-        run_id=collected.run_id, benchmark=name, origin=collected.origin,
+        run_id=collected.run_id,
+        benchmark=name,
+        origin=collected.origin,
         items={s: items.filter(pl.col("split") == s).height for s in splits},
         rejects={s: collected.reject_counts[s] for s in splits},
     )
@@ -277,7 +342,9 @@ def resolve(benchmark: str | Benchmark, con: duckdb.DuckDBPyConnection | None = 
     """A benchmark object from a name (built-in or registered) or as given; specs may not shadow built-ins."""
     if isinstance(benchmark, SpecBenchmark):
         builtin = builtin_benchmarks().get(benchmark.name)
-        if builtin is not None and not (isinstance(builtin, SpecBenchmark) and builtin.yaml_text == benchmark.yaml_text):
+        if builtin is not None and not (
+            isinstance(builtin, SpecBenchmark) and builtin.yaml_text == benchmark.yaml_text
+        ):
             raise SpecError(f"spec task {benchmark.name!r} is a built-in benchmark; choose another task name")
         return benchmark
     if isinstance(benchmark, Benchmark):
@@ -285,10 +352,18 @@ def resolve(benchmark: str | Benchmark, con: duckdb.DuckDBPyConnection | None = 
     return get_benchmark(benchmark, con)
 
 
-def ingest(benchmark: str | Benchmark, *, db: str | os.PathLike[str] | None = None,
-           path: str | os.PathLike[str] | None = None, splits: list[str] | None = None,
-           limit: int | None = None, hub_id: str | None = None, revision: str | None = None,
-           allow_outside_files: bool = False, replace: bool = False) -> IngestResult:
+def ingest(
+    benchmark: str | Benchmark,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | None = None,
+    splits: list[str] | None = None,
+    limit: int | None = None,
+    hub_id: str | None = None,
+    revision: str | None = None,
+    allow_outside_files: bool = False,
+    replace: bool = False,
+) -> IngestResult:
     """Ingest a benchmark from local release files (`path`), its spec's files, or the hub.
 
     A spec may only name files in its own folder unless `allow_outside_files` is set; a split is replaced by one
@@ -304,8 +379,14 @@ def ingest(benchmark: str | Benchmark, *, db: str | os.PathLike[str] | None = No
         resolved = resolved.with_outside_files()
     if limit is not None and limit < 1:
         raise SourceFormatError(f"--limit must be at least 1, got {limit}")
-    collected = collect(resolved, path=Path(path) if path is not None else None, splits=splits, limit=limit,
-                        hub_id=hub_id, revision=revision)
+    collected = collect(
+        resolved,
+        path=Path(path) if path is not None else None,
+        splits=splits,
+        limit=limit,
+        hub_id=hub_id,
+        revision=revision,
+    )
     with connect(db) as con:
         result = write(con, collected, replace=replace, limit=limit)
     result.seconds = time.perf_counter() - started

@@ -27,22 +27,27 @@ class Column:
 
 
 COLUMNS: dict[str, Column] = {
-    "item_id": Column(pl.String(), "VARCHAR",
-                      "`<benchmark>/<split>/[<subset>/]<source_id>`, stable across re-ingestion"),
+    "item_id": Column(
+        pl.String(), "VARCHAR", "`<benchmark>/<split>/[<subset>/]<source_id>`, stable across re-ingestion"
+    ),
     "benchmark": Column(pl.String(), "VARCHAR", "the benchmark (partition) name"),
     "split": Column(pl.String(), "VARCHAR", "train, validation, test, ..."),
     "source_id": Column(pl.String(), "VARCHAR", "the benchmark's own id, or the 0-based row number where it has none"),
     "position": Column(pl.Int32(), "INTEGER", "0-based order within its split, as read (few-shot `first_n`)"),
     "subset": Column(pl.String(), "VARCHAR", "e.g. the MMLU subject"),
     "prompt": Column(pl.String(), "VARCHAR", "scoring context as lm-evaluation-harness builds it, no trailing space"),
-    "question": Column(pl.String(), "VARCHAR", "the bare question (no template, primer or options), for search and display"),
+    "question": Column(
+        pl.String(), "VARCHAR", "the bare question (no template, primer or options), for search and display"
+    ),
     "description": Column(pl.String(), "VARCHAR", "task description lm-eval puts before any few-shot examples"),
     "choices": Column(pl.List(pl.String()), "VARCHAR[]", "answer texts (contexts, for the partial format)"),
     "gold": Column(pl.Int32(), "INTEGER", "0-based index of the correct choice"),
     "golds": Column(pl.List(pl.Int32()), "INTEGER[]", "every correct index where several are correct (TruthfulQA MC2)"),
     "format": Column(pl.String(), "VARCHAR", "continuation | partial"),
     "continuation": Column(pl.String(), "VARCHAR", "partial format: the shared suffix scored after each choice"),
-    "target_delimiter": Column(pl.String(), "VARCHAR", "put between context and scored text (lm-eval's target_delimiter)"),
+    "target_delimiter": Column(
+        pl.String(), "VARCHAR", "put between context and scored text (lm-eval's target_delimiter)"
+    ),
     "source": Column(pl.String(), "VARCHAR", "file name and content hash, or hub dataset id and revision"),
     "ingest_run_id": Column(pl.String(), "VARCHAR", "the ingestion that wrote the row"),
     "ingested_at": Column(pl.Datetime("us"), "TIMESTAMP", "when it was written"),
@@ -102,9 +107,14 @@ class Item:
     def row(self, source: str, run_id: str, ingested_at: object) -> dict:
         """The item as a row of `items`, with its provenance."""
         values = {name: getattr(self, name) for name in ITEM_FIELDS}
-        values.update(item_id=self.item_id, choices=list(self.choices),
-                      golds=list(self.golds) if self.golds is not None else None,
-                      source=source, ingest_run_id=run_id, ingested_at=ingested_at)
+        values.update(
+            item_id=self.item_id,
+            choices=list(self.choices),
+            golds=list(self.golds) if self.golds is not None else None,
+            source=source,
+            ingest_run_id=run_id,
+            ingested_at=ingested_at,
+        )
         return {name: values[name] for name in COLUMNS}
 
 
@@ -118,13 +128,15 @@ def items_frame(rows: Sequence[dict]) -> pl.DataFrame:
 
 def read_items(con: duckdb.DuckDBPyConnection, where: str, params: Sequence) -> list[Item]:
     """Items matching a SQL condition, in source order (split, subset, position)."""
-    rows = con.execute(f"SELECT {', '.join(ITEM_FIELDS)} FROM items WHERE {where} "
-                       "ORDER BY split, subset, position", list(params))
+    rows = con.execute(
+        f"SELECT {', '.join(ITEM_FIELDS)} FROM items WHERE {where} ORDER BY split, subset, position", list(params)
+    )
     return [Item(*row) for row in rows.fetchall()]
 
 
-def load_items(con: duckdb.DuckDBPyConnection, benchmark: str, splits: Sequence[str] | None = None,
-               limit: int | None = None) -> list[Item]:
+def load_items(
+    con: duckdb.DuckDBPyConnection, benchmark: str, splits: Sequence[str] | None = None, limit: int | None = None
+) -> list[Item]:
     """Items of a benchmark in source order, optionally only some splits and the first `limit` of each."""
     where, params = "benchmark = ?", [benchmark]
     if splits:
@@ -135,8 +147,10 @@ def load_items(con: duckdb.DuckDBPyConnection, benchmark: str, splits: Sequence[
         ingested = ingested_splits(con, benchmark)
         if not ingested:
             raise WarehouseError(f"benchmark {benchmark!r} is not ingested yet: run `likra ingest {benchmark}` first")
-        raise WarehouseError(f"benchmark {benchmark!r} has no items in split(s) {', '.join(splits or [])}; "
-                             f"ingested: {', '.join(ingested)}")
+        raise WarehouseError(
+            f"benchmark {benchmark!r} has no items in split(s) {', '.join(splits or [])}; "
+            f"ingested: {', '.join(ingested)}"
+        )
     if limit is not None:
         per_split: dict[str, int] = defaultdict(int)
         kept = []
@@ -150,8 +164,12 @@ def load_items(con: duckdb.DuckDBPyConnection, benchmark: str, splits: Sequence[
 
 def ingested_splits(con: duckdb.DuckDBPyConnection, benchmark: str) -> list[str]:
     """The splits of a benchmark the warehouse holds, sorted."""
-    return [s for (s,) in con.execute("SELECT DISTINCT split FROM items WHERE benchmark = ? ORDER BY split",
-                                      [benchmark]).fetchall()]
+    return [
+        s
+        for (s,) in con.execute(
+            "SELECT DISTINCT split FROM items WHERE benchmark = ? ORDER BY split", [benchmark]
+        ).fetchall()
+    ]
 
 
 def require_ingested(con: duckdb.DuckDBPyConnection, benchmark: str) -> None:
@@ -159,5 +177,7 @@ def require_ingested(con: duckdb.DuckDBPyConnection, benchmark: str) -> None:
     if ingested_splits(con, benchmark):
         return
     known = [b for (b,) in con.execute("SELECT DISTINCT benchmark FROM items ORDER BY 1").fetchall()]
-    raise UnknownBenchmarkError(f"benchmark {benchmark!r} is not ingested yet: run `likra ingest {benchmark}` first"
-                                f" (ingested: {', '.join(known) or 'none'})")
+    raise UnknownBenchmarkError(
+        f"benchmark {benchmark!r} is not ingested yet: run `likra ingest {benchmark}` first"
+        f" (ingested: {', '.join(known) or 'none'})"
+    )

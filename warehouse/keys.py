@@ -21,5 +21,8 @@ def duplicate_keys(con: duckdb.DuckDBPyConnection, table: str, benchmark: str) -
         raise ValueError(f"no key is known for table {table!r}; one of {sorted(ITEM_TABLE_KEYS)}")
     key = ", ".join(ITEM_TABLE_KEYS[table])
     # item_id is `<benchmark>/<split>/...`, so a prefix selects a benchmark's rows in every table.
-    return con.execute(f"SELECT count(*) FROM (SELECT {key} FROM {table} WHERE starts_with(item_id, ? || '/') "
-                       f"GROUP BY ALL HAVING count(*) > 1)", [benchmark]).fetchone()[0]
+    return con.execute(
+        f"SELECT count(*) FROM (SELECT {key} FROM {table} WHERE starts_with(item_id, ? || '/') "
+        f"GROUP BY ALL HAVING count(*) > 1)",
+        [benchmark],
+    ).fetchone()[0]

@@ -66,20 +66,26 @@ def parse_location(text: str) -> Location:
     """A warehouse setting as written in --db / $LIKRA_DB / the Dagster resource, checked for shape."""
     if not text.startswith(DUCKLAKE_PREFIX):
         return Location(text, path=Path(text))
-    body, _, data_path = text[len(DUCKLAKE_PREFIX):].partition(_DATA_PATH_SUFFIX)
+    body, _, data_path = text[len(DUCKLAKE_PREFIX) :].partition(_DATA_PATH_SUFFIX)
     body = body.strip()
     data_path = data_path.strip() or os.environ.get(DATA_PATH_ENV) or None
     shown = text.partition(_DATA_PATH_SUFFIX)[0]
     if not body:
-        raise WarehouseError(f"warehouse {text!r} names no DuckLake catalog: write ducklake:<file>.ducklake, "
-                             "ducklake:<file>.sqlite or ducklake:postgres:dbname=... host=...")
+        raise WarehouseError(
+            f"warehouse {text!r} names no DuckLake catalog: write ducklake:<file>.ducklake, "
+            "ducklake:<file>.sqlite or ducklake:postgres:dbname=... host=..."
+        )
     if body.startswith("postgres:"):
         if "dbname=" not in body:
-            raise WarehouseError(f"warehouse {shown!r}: the PostgreSQL catalog needs dbname=... (a libpq "
-                                 "connection string, e.g. ducklake:postgres:dbname=lake host=db user=likra)")
+            raise WarehouseError(
+                f"warehouse {shown!r}: the PostgreSQL catalog needs dbname=... (a libpq "
+                "connection string, e.g. ducklake:postgres:dbname=lake host=db user=likra)"
+            )
     elif not body.removeprefix("sqlite:").removeprefix("duckdb:").endswith(_CATALOG_FILES):
-        raise WarehouseError(f"warehouse {shown!r}: a DuckLake catalog file must end in .ducklake or .sqlite "
-                             "(or write ducklake:postgres:dbname=... for PostgreSQL)")
+        raise WarehouseError(
+            f"warehouse {shown!r}: a DuckLake catalog file must end in .ducklake or .sqlite "
+            "(or write ducklake:postgres:dbname=... for PostgreSQL)"
+        )
     if data_path is None and not body.startswith("postgres:"):
         data_path = body.removeprefix("sqlite:").removeprefix("duckdb:") + ".files"
     if data_path is not None and "://" not in data_path:

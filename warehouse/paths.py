@@ -27,8 +27,25 @@ def data_dir(db: str | os.PathLike[str] | None = None) -> Path:
 
 
 # Folders of the operating system itself: nothing the toolkit writes belongs there (/proc and /sys are not files).
-SYSTEM_FOLDERS = tuple(Path(p) for p in ("/proc", "/sys", "/dev", "/etc", "/bin", "/sbin", "/boot", "/lib",
-                                         "/lib32", "/lib64", "/usr", "/run", "/var/lib", "/var/run"))
+SYSTEM_FOLDERS = tuple(
+    Path(p)
+    for p in (
+        "/proc",
+        "/sys",
+        "/dev",
+        "/etc",
+        "/bin",
+        "/sbin",
+        "/boot",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/usr",
+        "/run",
+        "/var/lib",
+        "/var/run",
+    )
+)
 
 
 def checked_output(path: str | os.PathLike[str], what: str, *, folder: bool = False) -> Path:

@@ -30,7 +30,8 @@ def items_quality(con: duckdb.DuckDBPyConnection, benchmark: str) -> ItemsQualit
         SELECT count(*),
                count(*) - count(DISTINCT item_id),
                count(*) FILTER (WHERE gold < 0 OR gold >= len(choices)
-                                OR coalesce(list_bool_or(list_transform(golds, g -> g < 0 OR g >= len(choices))), false)),
+                                OR coalesce(list_bool_or(list_transform(golds, g -> g < 0 OR g >= len(choices))),
+                                            false)),
                count(*) FILTER (WHERE len(list_filter(choices, c -> trim(c) <> '')) < 2)
         FROM items WHERE benchmark = ?
         """,

@@ -62,8 +62,10 @@ def save_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -
             rows = "*" if mode == "swap" else f"DISTINCT ON ({columns}) *"
             con.execute(f"INSERT INTO {table} BY NAME SELECT {rows} FROM new_rows")
         else:
-            con.execute(f"INSERT INTO {table} BY NAME SELECT DISTINCT ON ({columns}) * FROM new_rows "
-                        f"ANTI JOIN {table} USING ({columns})")
+            con.execute(
+                f"INSERT INTO {table} BY NAME SELECT DISTINCT ON ({columns}) * FROM new_rows "
+                f"ANTI JOIN {table} USING ({columns})"
+            )
     finally:
         con.unregister("new_rows")
 

@@ -34,8 +34,11 @@ def _statements(query: str) -> list[list[str]]:
 
 def _pivot_expansion(keywords: list[str], statements: list) -> bool:
     """DuckDB parses one PIVOT without an IN list as CREATE TYPE (its column values) + SELECT."""
-    return ("PIVOT" in keywords and statements[-1].type == duckdb.StatementType.SELECT
-            and all(s.type == duckdb.StatementType.CREATE for s in statements[:-1]))
+    return (
+        "PIVOT" in keywords
+        and statements[-1].type == duckdb.StatementType.SELECT
+        and all(s.type == duckdb.StatementType.CREATE for s in statements[:-1])
+    )
 
 
 def _first_paragraph(exc: duckdb.Error) -> str:
@@ -47,8 +50,9 @@ def check_read_only(query: str) -> str:
     """The single statement in `query` if it only reads; ReadOnlyViolation otherwise."""
     texts = _statements(query)
     if any("IMPORT" in keywords for keywords in texts):  # DuckDB reads IMPORT's files while parsing it
-        raise ReadOnlyViolation(f"refused: IMPORT statements are not allowed; the warehouse is read-only here "
-                                f"(it runs {_READS}).")
+        raise ReadOnlyViolation(
+            f"refused: IMPORT statements are not allowed; the warehouse is read-only here (it runs {_READS})."
+        )
     if len(texts) != 1:
         raise ReadOnlyViolation(f"refused: give exactly one statement (found {len(texts)})")
     try:
@@ -69,13 +73,41 @@ def check_read_only(query: str) -> str:
 
 # Table functions that compute rows or describe the warehouse; every other one (read_text, read_parquet, glob,
 # query, ...) reads files or runs SQL text, and a query reads the warehouse's tables only, through its catalog.
-_TABLE_FUNCTIONS = frozenset({
-    "range", "generate_series", "unnest", "repeat", "repeat_row", "json_each", "json_tree", "pragma_table_info",
-    "pragma_show", "pragma_storage_info", "pragma_database_size", "pragma_version", "pragma_platform",
-    "duckdb_tables", "duckdb_views", "duckdb_columns", "duckdb_schemas", "duckdb_databases", "duckdb_types",
-    "duckdb_functions", "duckdb_constraints", "duckdb_indexes", "duckdb_keywords", "duckdb_settings",
-    "ducklake_snapshots", "ducklake_table_info", "ducklake_table_changes", "ducklake_table_insertions",
-    "ducklake_table_deletions", "ducklake_current_snapshot", "ducklake_last_committed_snapshot"})
+_TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "unnest",
+        "repeat",
+        "repeat_row",
+        "json_each",
+        "json_tree",
+        "pragma_table_info",
+        "pragma_show",
+        "pragma_storage_info",
+        "pragma_database_size",
+        "pragma_version",
+        "pragma_platform",
+        "duckdb_tables",
+        "duckdb_views",
+        "duckdb_columns",
+        "duckdb_schemas",
+        "duckdb_databases",
+        "duckdb_types",
+        "duckdb_functions",
+        "duckdb_constraints",
+        "duckdb_indexes",
+        "duckdb_keywords",
+        "duckdb_settings",
+        "ducklake_snapshots",
+        "ducklake_table_info",
+        "ducklake_table_changes",
+        "ducklake_table_insertions",
+        "ducklake_table_deletions",
+        "ducklake_current_snapshot",
+        "ducklake_last_committed_snapshot",
+    }
+)
 _FILE_NAME = re.compile(r"[./\\:~]")  # a FROM name like 'x.parquet' or '/data/x' is a file, not a table
 
 
@@ -105,16 +137,22 @@ def check_reads_tables_only(query: str, *, strict: bool) -> None:
         tree = json.loads(scratch.execute("SELECT json_serialize_sql(?)", [body]).fetchone()[0])
     if tree.get("error"):
         if strict:
-            raise ReadOnlyViolation("refused: on a DuckLake warehouse only SELECT-like statements run here "
-                                    "(SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE, EXPLAIN)")
+            raise ReadOnlyViolation(
+                "refused: on a DuckLake warehouse only SELECT-like statements run here "
+                "(SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE, EXPLAIN)"
+            )
         return
     for kind, name in _relations(tree, []):
         if kind == "function" and name.lower() not in _TABLE_FUNCTIONS:
-            raise ReadOnlyViolation(f"refused: the query reaches outside the warehouse ({name}() reads files "
-                                    "or runs other SQL); the warehouse is read-only here: read its tables")
+            raise ReadOnlyViolation(
+                f"refused: the query reaches outside the warehouse ({name}() reads files "
+                "or runs other SQL); the warehouse is read-only here: read its tables"
+            )
         if kind == "table" and _FILE_NAME.search(name):
-            raise ReadOnlyViolation(f"refused: the query reaches outside the warehouse ({name!r} names a file); "
-                                    "the warehouse is read-only here: read its tables")
+            raise ReadOnlyViolation(
+                f"refused: the query reaches outside the warehouse ({name!r} names a file); "
+                "the warehouse is read-only here: read its tables"
+            )
 
 
 DEFAULT_TIMEOUT = 60.0
@@ -138,8 +176,9 @@ def _fetch(con: duckdb.DuckDBPyConnection, query: str, max_rows: int | None) -> 
     return pl.from_arrow(table) if table.num_columns else pl.DataFrame()
 
 
-def _interruptible(con: duckdb.DuckDBPyConnection, query: str, timeout: float | None,
-                   max_rows: int | None = None) -> pl.DataFrame:
+def _interruptible(
+    con: duckdb.DuckDBPyConnection, query: str, timeout: float | None, max_rows: int | None = None
+) -> pl.DataFrame:
     """Run `query` in a worker thread so that the timeout and Ctrl-C can interrupt it.
 
     While DuckDB works, the calling thread is not blocked in C code: it waits on the result, so it
@@ -157,8 +196,9 @@ def _interruptible(con: duckdb.DuckDBPyConnection, query: str, timeout: float | 
             raise
         if not future.done():
             _stop(con, future)
-            raise QueryTimeout(f"query stopped after {timeout:g}s (--timeout); narrow it, "
-                               "or give a larger --timeout (0: no limit)")
+            raise QueryTimeout(
+                f"query stopped after {timeout:g}s (--timeout); narrow it, or give a larger --timeout (0: no limit)"
+            )
         return future.result()
 
 
@@ -169,8 +209,12 @@ def _stop(con: duckdb.DuckDBPyConnection, future: Future) -> None:
         wait([future], timeout=0.1)
 
 
-def run_query(query: str, db: str | os.PathLike[str] | None = None,
-              timeout: float | None = DEFAULT_TIMEOUT, max_rows: int | None = None) -> pl.DataFrame:
+def run_query(
+    query: str,
+    db: str | os.PathLike[str] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_rows: int | None = None,
+) -> pl.DataFrame:
     """Run one read-only statement on a read-only, sandboxed connection and return its rows.
 
     The query is interrupted after `timeout` seconds (None or 0: no limit), or on Ctrl-C. With `max_rows`, at

@@ -45,9 +45,14 @@ def runner(name: str) -> Callable[..., ExperimentResult]:
     return dpo_baseline
 
 
-def run_experiment(name: str, benchmark: str, config: ExperimentConfig | None = None, *,
-                   db: str | os.PathLike[str] | None = None,
-                   say: Callable[[str], None] | None = None) -> ExperimentResult:
+def run_experiment(
+    name: str,
+    benchmark: str,
+    config: ExperimentConfig | None = None,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> ExperimentResult:
     """Run one experiment (cached runs and scores cost nothing) and store its results, plots and report."""
     config = config or ExperimentConfig()
     result = runner(name)(benchmark, config, db=db, say=say)

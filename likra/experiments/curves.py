@@ -26,59 +26,99 @@ CURVE_MODES = ("base", "sft", "likra", "negbase")
 GAIN_SERIES = ("sft", "likra", "negbase")
 
 
-def train_seeds(benchmark: str, config: ExperimentConfig, *, db: str | os.PathLike[str] | None = None,
-                policy: str | None = None, say: Callable[[str], None] | None = None) -> list[TrainReport]:
+def train_seeds(
+    benchmark: str,
+    config: ExperimentConfig,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    policy: str | None = None,
+    say: Callable[[str], None] | None = None,
+) -> list[TrainReport]:
     """One evaluated run per seed (cached runs cost nothing)."""
     reports = []
     for seed in config.seeds:
-        settings = config.train.model_copy(update={"seed": seed, "heads": "both",
-                                                   **({"policy": policy} if policy else {})})
+        settings = config.train.model_copy(
+            update={"seed": seed, "heads": "both", **({"policy": policy} if policy else {})}
+        )
         if say:
             say(f"run: policy {settings.policy}, seed {seed}")
         reports.append(train_benchmark(benchmark, settings, db=db))
     return reports
 
 
-def eval_results(db: str | os.PathLike[str] | None, reports: list[TrainReport], modes=CURVE_MODES, series: str | None = None,
-                 w: float = 1.0) -> pl.DataFrame:
+def eval_results(
+    db: str | os.PathLike[str] | None,
+    reports: list[TrainReport],
+    modes=CURVE_MODES,
+    series: str | None = None,
+    w: float = 1.0,
+) -> pl.DataFrame:
     """acc and acc_norm of the runs per mode and size (at weight w), as result rows."""
     rows = []
     with connect_read_only(db) as con:
         for report in reports:
-            found = con.execute("SELECT mode, n_examples, acc, acc_stderr, acc_norm, n_items FROM likra_eval "
-                                "WHERE run = ? AND fewshot = ? AND (w IS NULL OR w = ?) AND list_contains(?, mode)",
-                                [report.run.run_id, report.run.fewshot, w, list(modes)]).fetchall()
+            found = con.execute(
+                "SELECT mode, n_examples, acc, acc_stderr, acc_norm, n_items FROM likra_eval "
+                "WHERE run = ? AND fewshot = ? AND (w IS NULL OR w = ?) AND list_contains(?, mode)",
+                [report.run.run_id, report.run.fewshot, w, list(modes)],
+            ).fetchall()
             for mode, n, acc, se, norm, n_items in found:
-                common = {"series": series or mode, "seed": report.run.config.seed, "n_examples": n,
-                          "n_items": n_items, "run_id": report.run.run_id, "w": w if mode in ("likra", "negbase") else None}
+                common = {
+                    "series": series or mode,
+                    "seed": report.run.config.seed,
+                    "n_examples": n,
+                    "n_items": n_items,
+                    "run_id": report.run.run_id,
+                    "w": w if mode in ("likra", "negbase") else None,
+                }
                 rows.append({**common, "metric": "acc", "value": acc, "stderr": se})
-                rows.append({**common, "metric": "acc_norm", "value": norm,
-                             "stderr": math.sqrt(norm * (1 - norm) / n_items)})
+                rows.append(
+                    {**common, "metric": "acc_norm", "value": norm, "stderr": math.sqrt(norm * (1 - norm) / n_items)}
+                )
     return results_frame(rows)
 
 
-def learning_curve(benchmark: str, config: ExperimentConfig, *, db: str | os.PathLike[str] | None = None,
-                   say: Callable[[str], None] | None = None) -> ExperimentResult:
+def learning_curve(
+    benchmark: str,
+    config: ExperimentConfig,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> ExperimentResult:
     """E1: base, sft, likra and negbase accuracy against examples, one line per mode."""
     reports = train_seeds(benchmark, config, db=db, say=say)
     results = eval_results(db, reports)
     acc = results.filter(pl.col("metric") == "acc")
     final = results.filter(pl.col("n_examples") == results["n_examples"].max())
-    summary = {f"final_{metric}/{mode}": round(float(part["value"].mean()), 4)
-               for (mode, metric), part in final.group_by("series", "metric")}
+    summary = {
+        f"final_{metric}/{mode}": round(float(part["value"].mean()), 4)
+        for (mode, metric), part in final.group_by("series", "metric")
+    }
     title = f"{benchmark}: {config.train.policy} negatives, {config.train.model}"
-    report = "\n\n".join([
-        f"# Learning curves: {benchmark}",
-        f"Policy `{config.train.policy}`, seeds {config.seeds}, base model `{config.train.model}`, "
-        f"{reports[0].run.fewshot}-shot evaluation; accuracy with its binomial standard error per size and mode "
-        "(likra and negbase at w = 1; at 0 examples the heads are untrained and equal the base model, so likra "
-        "ties every choice and takes the first).",
-        "acc (argmax of the score):", plots.table(wide(acc)),
-        "acc_norm (argmax of the score per answer character):",
-        plots.table(wide(results.filter(pl.col("metric") == "acc_norm"))),
-        "![learning curves](learning_curve.png)"])
-    return ExperimentResult("learning-curve", benchmark, config, results, [r.run.run_id for r in reports],
-                            {"learning_curve.png": plots.curves(acc, CURVE_MODES, title)}, report, summary)
+    report = "\n\n".join(
+        [
+            f"# Learning curves: {benchmark}",
+            f"Policy `{config.train.policy}`, seeds {config.seeds}, base model `{config.train.model}`, "
+            f"{reports[0].run.fewshot}-shot evaluation; accuracy with its binomial standard error per size and mode "
+            "(likra and negbase at w = 1; at 0 examples the heads are untrained and equal the base model, so likra "
+            "ties every choice and takes the first).",
+            "acc (argmax of the score):",
+            plots.table(wide(acc)),
+            "acc_norm (argmax of the score per answer character):",
+            plots.table(wide(results.filter(pl.col("metric") == "acc_norm"))),
+            "![learning curves](learning_curve.png)",
+        ]
+    )
+    return ExperimentResult(
+        "learning-curve",
+        benchmark,
+        config,
+        results,
+        [r.run.run_id for r in reports],
+        {"learning_curve.png": plots.curves(acc, CURVE_MODES, title)},
+        report,
+        summary,
+    )
 
 
 def wide(acc: pl.DataFrame) -> pl.DataFrame:
@@ -88,8 +128,9 @@ def wide(acc: pl.DataFrame) -> pl.DataFrame:
     return cells.pivot(on="series", index="n_examples", values="cell").sort("n_examples")
 
 
-def gain_table(outcomes: pl.DataFrame, paper_window: tuple[int, int], metric: str = "acc",
-               series: Sequence[str] = GAIN_SERIES) -> tuple[pl.DataFrame, dict]:
+def gain_table(
+    outcomes: pl.DataFrame, paper_window: tuple[int, int], metric: str = "acc", series: Sequence[str] = GAIN_SERIES
+) -> tuple[pl.DataFrame, dict]:
     """Accuracy gained per added example between consecutive checkpoints, per series, and two windows: the
     paper's (64 -> 128 by default) and the whole curve from the first checkpoint to the last.
 
@@ -101,8 +142,9 @@ def gain_table(outcomes: pl.DataFrame, paper_window: tuple[int, int], metric: st
     for name in series:
         for low, high in zip(sizes, sizes[1:]):
             found = slope(outcomes, name, low, high, metric)
-            pairs.append({"series": name, "from": low, "to": high, "gain_per_example": found.value,
-                          "stderr": found.stderr})
+            pairs.append(
+                {"series": name, "from": low, "to": high, "gain_per_example": found.value, "stderr": found.stderr}
+            )
     summary: dict = {"metric": metric}
     windows = {"paper": tuple(paper_window), "curve": (sizes[0], sizes[-1]) if len(sizes) > 1 else None}
     for label, window in windows.items():
@@ -120,33 +162,70 @@ def gain_table(outcomes: pl.DataFrame, paper_window: tuple[int, int], metric: st
             summary[f"{label}/{name}_over_sft"] = gains[name].value / sft if sft > 0 else None
         if sft <= 0:
             summary[f"{label}/note"] = "SFT gained nothing in this window, so the per-example ratio is undefined"
-    return pl.DataFrame(pairs, schema={"series": pl.String, "from": pl.Int64, "to": pl.Int64,
-                                       "gain_per_example": pl.Float64, "stderr": pl.Float64}), summary
+    return pl.DataFrame(
+        pairs,
+        schema={
+            "series": pl.String,
+            "from": pl.Int64,
+            "to": pl.Int64,
+            "gain_per_example": pl.Float64,
+            "stderr": pl.Float64,
+        },
+    ), summary
 
 
-def gain(benchmark: str, config: ExperimentConfig, *, db: str | os.PathLike[str] | None = None,
-         say: Callable[[str], None] | None = None) -> ExperimentResult:
+def gain(
+    benchmark: str,
+    config: ExperimentConfig,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> ExperimentResult:
     """E2: accuracy gained per example, Likra per negative against SFT per positive, in the paper's window and
     over the whole curve."""
     reports = train_seeds(benchmark, config, db=db, say=say)
     with connect_read_only(db) as con:
-        outcomes = item_outcomes(con, [r.run.run_id for r in reports],
-                                 fewshot={r.run.run_id: r.run.fewshot for r in reports})
+        outcomes = item_outcomes(
+            con, [r.run.run_id for r in reports], fewshot={r.run.run_id: r.run.fewshot for r in reports}
+        )
     pairs, summary = gain_table(outcomes, tuple(config.paper_window))
-    rows = [{"series": r["series"], "n_examples": r["to"], "metric": "gain_per_example", "value": r["gain_per_example"],
-             "stderr": r["stderr"]} for r in pairs.iter_rows(named=True)]
-    points = pairs.with_columns(pl.col("to").alias("n_examples"), pl.col("gain_per_example").alias("value"),
-                                pl.lit(0).alias("seed"))
-    report = "\n\n".join([
-        f"# Accuracy gained per example: {benchmark}",
-        "Between consecutive checkpoints, in accuracy (acc) per added example (Likra per negative, SFT per "
-        f"positive), paired over the same items and pooled over seeds {config.seeds}, with standard errors. "
-        f"Windows: the paper's ({config.paper_window[0]} -> {config.paper_window[1]}) and the whole curve from the "
-        "first checkpoint to the last (0 examples is left out: untrained heads tie every choice under likra).",
-        plots.table(pairs, digits=5),
-        "Windows: " + ", ".join(f"{k} = {v:.5f}" if isinstance(v, float) else f"{k} = {v}" for k, v in summary.items()),
-        "![gain per example](gain.png)"])
-    return ExperimentResult("gain", benchmark, config, results_frame(rows), [r.run.run_id for r in reports],
-                            {"gain.png": plots.curves(points, GAIN_SERIES, f"{benchmark}: gain per example",
-                                                      "accuracy gained per added example")},
-                            report, summary)
+    rows = [
+        {
+            "series": r["series"],
+            "n_examples": r["to"],
+            "metric": "gain_per_example",
+            "value": r["gain_per_example"],
+            "stderr": r["stderr"],
+        }
+        for r in pairs.iter_rows(named=True)
+    ]
+    points = pairs.with_columns(
+        pl.col("to").alias("n_examples"), pl.col("gain_per_example").alias("value"), pl.lit(0).alias("seed")
+    )
+    report = "\n\n".join(
+        [
+            f"# Accuracy gained per example: {benchmark}",
+            "Between consecutive checkpoints, in accuracy (acc) per added example (Likra per negative, SFT per "
+            f"positive), paired over the same items and pooled over seeds {config.seeds}, with standard errors. "
+            f"Windows: the paper's ({config.paper_window[0]} -> {config.paper_window[1]}) and the whole curve from the "
+            "first checkpoint to the last (0 examples is left out: untrained heads tie every choice under likra).",
+            plots.table(pairs, digits=5),
+            "Windows: "
+            + ", ".join(f"{k} = {v:.5f}" if isinstance(v, float) else f"{k} = {v}" for k, v in summary.items()),
+            "![gain per example](gain.png)",
+        ]
+    )
+    return ExperimentResult(
+        "gain",
+        benchmark,
+        config,
+        results_frame(rows),
+        [r.run.run_id for r in reports],
+        {
+            "gain.png": plots.curves(
+                points, GAIN_SERIES, f"{benchmark}: gain per example", "accuracy gained per added example"
+            )
+        },
+        report,
+        summary,
+    )

@@ -36,15 +36,18 @@ PEFT_NAME = "default"  # the adapter name TRL's DPOTrainer expects on a peft mod
 
 def dpo_dir(run: Run, config: ExperimentConfig) -> Path:
     """Where the DPO adapters trained on a run's pairs live (beside the run, named by the DPO settings)."""
-    return run.out_dir.parent / f"{run.run_id}.dpo-beta{config.dpo_beta:g}-lr{_lr_label(config.dpo_lr or run.config.lr)}"
+    return (
+        run.out_dir.parent / f"{run.run_id}.dpo-beta{config.dpo_beta:g}-lr{_lr_label(config.dpo_lr or run.config.lr)}"
+    )
 
 
 def _lr_label(lr: float | None) -> str:
     return "auto" if lr is None else f"{lr:g}"  # auto: the model's size decides, and the run id names the model
 
 
-def train_dpo(run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: Path,
-              say: Callable[[str], None] | None = None) -> list[Checkpoint]:
+def train_dpo(
+    run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: Path, say: Callable[[str], None] | None = None
+) -> list[Checkpoint]:
     """DPO adapters at the run's sizes (cached: sizes already saved are not trained again)."""
     from datasets import Dataset
     from torch.utils.data import SequentialSampler
@@ -57,17 +60,31 @@ def train_dpo(run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: P
         return saved_checkpoints(folder)
     loaded = load_model(settings.model, dtype=settings.dtype)
     model = add_heads(loaded, settings.lora, settings.seed, (PEFT_NAME,)).model
-    provenance = {"base_model": run.model, "tokenizer": tokenizer_fingerprint(loaded.tokenizer), "run_id": run.run_id,
-                  "benchmark": run.benchmark, "policy": settings.policy, "set_id": run.set_id, "seed": settings.seed,
-                  "trainer": "trl.DPOTrainer", "beta": config.dpo_beta}
+    provenance = {
+        "base_model": run.model,
+        "tokenizer": tokenizer_fingerprint(loaded.tokenizer),
+        "run_id": run.run_id,
+        "benchmark": run.benchmark,
+        "policy": settings.policy,
+        "set_id": run.set_id,
+        "seed": settings.seed,
+        "trainer": "trl.DPOTrainer",
+        "beta": config.dpo_beta,
+    }
     per_step = settings.batch_size * settings.grad_accum
 
     class SaveAtSizes(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             seen = min(state.global_step * per_step, pairs.height)
             if seen in sizes:
-                save_checkpoint(kwargs["model"], PEFT_NAME, folder / HEAD / f"n-{seen:06d}",
-                                {**provenance, "n_examples": seen}, settings.model, label=HEAD)
+                save_checkpoint(
+                    kwargs["model"],
+                    PEFT_NAME,
+                    folder / HEAD / f"n-{seen:06d}",
+                    {**provenance, "n_examples": seen},
+                    settings.model,
+                    label=HEAD,
+                )
                 if say:
                     say(f"dpo: saved at {seen} pairs")
 
@@ -80,21 +97,39 @@ def train_dpo(run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: P
         tokenizer.pad_token = tokenizer.eos_token
     data = Dataset.from_polars(pairs.head(sizes[-1]).select("prompt", "chosen", "rejected"))
     with tempfile.TemporaryDirectory() as scratch:
-        args = DPOConfig(output_dir=scratch, per_device_train_batch_size=settings.batch_size,
-                         gradient_accumulation_steps=settings.grad_accum, learning_rate=config.dpo_lr or learning_rate(loaded, settings),
-                         lr_scheduler_type="constant", warmup_steps=0, num_train_epochs=1, beta=config.dpo_beta,
-                         max_grad_norm=settings.max_grad_norm, seed=settings.seed, save_strategy="no", report_to=[],
-                         logging_steps=max(1, sizes[-1] // per_step // 4), disable_tqdm=True,
-                         use_cpu=loaded.device.type == "cpu", bf16=str(loaded.dtype) == "torch.bfloat16")
-        trainer = InRunOrder(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                             callbacks=[SaveAtSizes()])
+        args = DPOConfig(
+            output_dir=scratch,
+            per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.grad_accum,
+            learning_rate=config.dpo_lr or learning_rate(loaded, settings),
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            num_train_epochs=1,
+            beta=config.dpo_beta,
+            max_grad_norm=settings.max_grad_norm,
+            seed=settings.seed,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=max(1, sizes[-1] // per_step // 4),
+            disable_tqdm=True,
+            use_cpu=loaded.device.type == "cpu",
+            bf16=str(loaded.dtype) == "torch.bfloat16",
+        )
+        trainer = InRunOrder(
+            model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[SaveAtSizes()]
+        )
         trainer.remove_callback(PrinterCallback)  # the experiment reports its own progress
         trainer.train()
     return saved_checkpoints(folder)
 
 
-def dpo_baseline(benchmark: str, config: ExperimentConfig, *, db: str | os.PathLike[str] | None = None,
-                 say: Callable[[str], None] | None = None) -> ExperimentResult:
+def dpo_baseline(
+    benchmark: str,
+    config: ExperimentConfig,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> ExperimentResult:
     """E6: DPO on the same pairs at the same sizes, plain log-likelihood accuracy, against E1's curves."""
     reports = train_seeds(benchmark, config, db=db, say=say)
     rows, runs = [], []
@@ -107,32 +142,57 @@ def dpo_baseline(benchmark: str, config: ExperimentConfig, *, db: str | os.PathL
         with connect_read_only(db) as con:
             scored = con.execute(
                 "SELECT adapter, n_items, acc, acc_norm FROM accuracy WHERE model = ? AND fewshot = ? "
-                "AND list_contains(?, adapter)", [run.model, run.fewshot, [c.adapter for c in checkpoints]]).fetchall()
+                "AND list_contains(?, adapter)",
+                [run.model, run.fewshot, [c.adapter for c in checkpoints]],
+            ).fetchall()
         size_of = {c.adapter: c.n_examples for c in checkpoints}
         for adapter, n_items, acc, norm in scored:
-            common = {"series": "dpo", "seed": run.config.seed, "n_examples": size_of[adapter], "n_items": n_items,
-                      "run_id": run.run_id}
+            common = {
+                "series": "dpo",
+                "seed": run.config.seed,
+                "n_examples": size_of[adapter],
+                "n_items": n_items,
+                "run_id": run.run_id,
+            }
             rows.append({**common, "metric": "acc", "value": acc, "stderr": (acc * (1 - acc) / n_items) ** 0.5})
             rows.append({**common, "metric": "acc_norm", "value": norm, "stderr": (norm * (1 - norm) / n_items) ** 0.5})
         runs.append(run.run_id)
     results = pl.concat([eval_results(db, reports), results_frame(rows)])
     acc = results.filter(pl.col("metric") == "acc")
     base_at_zero = acc.filter((pl.col("series") == "base") & (pl.col("n_examples") == 0)).with_columns(
-        pl.lit("dpo").alias("series"))
+        pl.lit("dpo").alias("series")
+    )
     curves = pl.concat([acc, base_at_zero])  # DPO at 0 pairs is the base model too
     largest = acc["n_examples"].max()
-    final = acc.filter(pl.col("n_examples") == largest).group_by("series").agg(pl.col("value").mean(),
-                                                                            pl.col("stderr").mean()).sort("series")
+    final = (
+        acc.filter(pl.col("n_examples") == largest)
+        .group_by("series")
+        .agg(pl.col("value").mean(), pl.col("stderr").mean())
+        .sort("series")
+    )
     summary = {f"final_acc/{s}": round(float(v), 4) for s, v, _ in final.iter_rows()}
     from likra.experiments.curves import wide
 
-    report = "\n\n".join([
-        f"# Likra against DPO on the same pairs: {benchmark}",
-        f"TRL DPO (beta {config.dpo_beta}, LoRA and learning rate as the Likra run, constant schedule, the run's "
-        f"order) on the same (prompt, gold, negative) pairs, scored as plain log-likelihood; seeds {config.seeds}.",
-        plots.table(wide(curves)),
-        "![likra and dpo](dpo_baseline.png)"])
-    return ExperimentResult("dpo-baseline", benchmark, config, results, runs,
-                            {"dpo_baseline.png": plots.curves(curves, (*CURVE_MODES, "dpo"),
-                                                              f"{benchmark}: Likra and DPO on the same pairs")},
-                            report, summary)
+    report = "\n\n".join(
+        [
+            f"# Likra against DPO on the same pairs: {benchmark}",
+            f"TRL DPO (beta {config.dpo_beta}, LoRA and learning rate as the Likra run, constant schedule, the run's "
+            f"order) on the same (prompt, gold, negative) pairs, scored as plain log-likelihood; seeds {config.seeds}.",
+            plots.table(wide(curves)),
+            "![likra and dpo](dpo_baseline.png)",
+        ]
+    )
+    return ExperimentResult(
+        "dpo-baseline",
+        benchmark,
+        config,
+        results,
+        runs,
+        {
+            "dpo_baseline.png": plots.curves(
+                curves, (*CURVE_MODES, "dpo"), f"{benchmark}: Likra and DPO on the same pairs"
+            )
+        },
+        report,
+        summary,
+    )

@@ -54,23 +54,37 @@ class Estimate:
         return f"{self.value:+.4f} ± {self.stderr:.4f}"
 
 
-def item_outcomes(con: duckdb.DuckDBPyConnection, runs: Sequence[str], *, w: float = 1.0,
-                  fewshot: Mapping[str, int] | None = None, series: Mapping[str, str] | None = None) -> pl.DataFrame:
+def item_outcomes(
+    con: duckdb.DuckDBPyConnection,
+    runs: Sequence[str],
+    *,
+    w: float = 1.0,
+    fewshot: Mapping[str, int] | None = None,
+    series: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
     """Per run, seed, size, mode and evaluation item: whether acc and acc_norm got it right (likra and negbase at
     weight w). `fewshot` picks each run's evaluation context; `series` names a run's rows (default: the mode)."""
     frame = con.execute(
         "SELECT e.run, r.config AS config, e.n_examples, e.mode, e.fewshot, e.item_id, e.correct, e.correct_norm "
         "FROM likra_eval_items e JOIN likra_runs r ON r.run_id = e.run "
-        "WHERE list_contains(?, e.run) AND (e.w IS NULL OR e.w = ?)", [list(runs), w]).pl()
-    frame = frame.with_columns(pl.col("config").map_elements(lambda text: json.loads(text)["seed"],
-                                                             return_dtype=pl.Int64).alias("seed")).drop("config")
+        "WHERE list_contains(?, e.run) AND (e.w IS NULL OR e.w = ?)",
+        [list(runs), w],
+    ).pl()
+    frame = frame.with_columns(
+        pl.col("config").map_elements(lambda text: json.loads(text)["seed"], return_dtype=pl.Int64).alias("seed")
+    ).drop("config")
     if fewshot is not None:
-        wanted = pl.DataFrame({"run": list(fewshot), "fewshot": list(fewshot.values())},
-                              schema={"run": pl.String, "fewshot": frame.schema["fewshot"]})
+        wanted = pl.DataFrame(
+            {"run": list(fewshot), "fewshot": list(fewshot.values())},
+            schema={"run": pl.String, "fewshot": frame.schema["fewshot"]},
+        )
         frame = frame.join(wanted, on=["run", "fewshot"])
-    named = pl.col("mode") if series is None else pl.col("run").replace_strict(series, default=None) + "/" + pl.col("mode")
-    return frame.with_columns(named.alias("series"), pl.col("correct").cast(pl.Float64),
-                              pl.col("correct_norm").cast(pl.Float64))
+    named = (
+        pl.col("mode") if series is None else pl.col("run").replace_strict(series, default=None) + "/" + pl.col("mode")
+    )
+    return frame.with_columns(
+        named.alias("series"), pl.col("correct").cast(pl.Float64), pl.col("correct_norm").cast(pl.Float64)
+    )
 
 
 def contrast(outcomes: pl.DataFrame, terms: Mapping[Cell, float], metric: str = "acc") -> Estimate:
@@ -126,8 +140,7 @@ def several_times(excess: Estimate, gain: Estimate) -> str:
     return NOT_SUPPORTED if excess.high < 0 or gain.high < MIN_EFFECT else INCONCLUSIVE
 
 
-def peak_near_one(best: float, over_sft: Estimate, over_one: Estimate,
-                  near: tuple[float, float] = (0.75, 1.25)) -> str:
+def peak_near_one(best: float, over_sft: Estimate, over_one: Estimate, near: tuple[float, float] = (0.75, 1.25)) -> str:
     """Verdict on 'accuracy peaks near w = 1': the best w of the grid (`best`) lies in `near` and beats w = 0
     (sft) beyond the noise (`over_sft`); not supported when it lies outside and beats w = 1 beyond the noise
     (`over_one`)."""

@@ -32,16 +32,27 @@ def _png(plt, figure) -> bytes:
 
 def _series(axis, rows: pl.DataFrame, label: str, x: str) -> None:
     """One line: mean over seeds with a min-max band, or one seed with standard-error bars."""
-    stats = (rows.group_by(x).agg(pl.col("value").mean().alias("mean"), pl.col("value").min().alias("low"),
-                                  pl.col("value").max().alias("high"), pl.col("stderr").mean().alias("se"),
-                                  pl.col("seed").n_unique().alias("seeds")).sort(x))
+    stats = (
+        rows.group_by(x)
+        .agg(
+            pl.col("value").mean().alias("mean"),
+            pl.col("value").min().alias("low"),
+            pl.col("value").max().alias("high"),
+            pl.col("stderr").mean().alias("se"),
+            pl.col("seed").n_unique().alias("seeds"),
+        )
+        .sort(x)
+    )
     xs = [max(v, 1) if x == "n_examples" else v for v in stats[x].to_list()]
     if stats["seeds"].max() > 1:
-        line = axis.plot(xs, stats["mean"].to_list(), marker="o", label=f"{label} (mean of {stats['seeds'].max()} seeds)")
+        line = axis.plot(
+            xs, stats["mean"].to_list(), marker="o", label=f"{label} (mean of {stats['seeds'].max()} seeds)"
+        )
         axis.fill_between(xs, stats["low"].to_list(), stats["high"].to_list(), alpha=0.2, color=line[0].get_color())
     else:
-        axis.errorbar(xs, stats["mean"].to_list(), yerr=stats["se"].fill_null(0).to_list(), marker="o", capsize=3,
-                      label=label)
+        axis.errorbar(
+            xs, stats["mean"].to_list(), yerr=stats["se"].fill_null(0).to_list(), marker="o", capsize=3, label=label
+        )
 
 
 def curves(rows: pl.DataFrame, series: Sequence[str], title: str, ylabel: str = "accuracy") -> bytes:
@@ -71,8 +82,9 @@ def by_weight(rows: pl.DataFrame, title: str) -> bytes:
     return _png(plt, figure)
 
 
-def panels(rows: pl.DataFrame, panel_column: str, panel_order: Sequence[str], series: Sequence[str], title: str,
-           ylabel: str) -> bytes:
+def panels(
+    rows: pl.DataFrame, panel_column: str, panel_order: Sequence[str], series: Sequence[str], title: str, ylabel: str
+) -> bytes:
     """One panel per value of `panel_column`, each with a line per series against examples."""
     plt, figure, axes = _figure(4.2, 3.6, columns=len(panel_order))
     for axis, panel in zip(axes, panel_order):

@@ -16,8 +16,15 @@ from warehouse.paths import data_dir
 from warehouse.sinks import Sink
 
 RESULT_SCHEMA: dict[str, pl.DataType] = {
-    "series": pl.String(), "seed": pl.Int32(), "n_examples": pl.Int32(), "w": pl.Float64(), "metric": pl.String(),
-    "value": pl.Float64(), "stderr": pl.Float64(), "n_items": pl.Int32(), "run_id": pl.String(),
+    "series": pl.String(),
+    "seed": pl.Int32(),
+    "n_examples": pl.Int32(),
+    "w": pl.Float64(),
+    "metric": pl.String(),
+    "value": pl.Float64(),
+    "stderr": pl.Float64(),
+    "n_items": pl.Int32(),
+    "run_id": pl.String(),
 }
 
 
@@ -60,10 +67,21 @@ def save_experiment(result: ExperimentResult, sink: Sink, folder: Path) -> Path:
     report.write_text(result.report)
     result.output_dir = folder
     sink.write(
-        likra_experiments=pl.DataFrame([{
-            "experiment_id": result.experiment_id, "name": result.name, "benchmark": result.benchmark,
-            "config": result.config.model_dump_json(), "runs": result.runs, "output_dir": str(folder),
-            "summary": json.dumps(result.summary, default=str), "created_at": datetime.now()}],
-            schema_overrides={"runs": pl.List(pl.String)}),
-        likra_experiment_results=result.results.with_columns(pl.lit(result.experiment_id).alias("experiment_id")))
+        likra_experiments=pl.DataFrame(
+            [
+                {
+                    "experiment_id": result.experiment_id,
+                    "name": result.name,
+                    "benchmark": result.benchmark,
+                    "config": result.config.model_dump_json(),
+                    "runs": result.runs,
+                    "output_dir": str(folder),
+                    "summary": json.dumps(result.summary, default=str),
+                    "created_at": datetime.now(),
+                }
+            ],
+            schema_overrides={"runs": pl.List(pl.String)},
+        ),
+        likra_experiment_results=result.results.with_columns(pl.lit(result.experiment_id).alias("experiment_id")),
+    )
     return report

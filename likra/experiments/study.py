@@ -12,8 +12,16 @@ from dataclasses import dataclass
 import polars as pl
 
 from likra.experiments.config import ExperimentConfig
-from likra.experiments.paired import (Estimate, close, contrast, difference, greater, item_outcomes, peak_near_one,
-                                      several_times)
+from likra.experiments.paired import (
+    Estimate,
+    close,
+    contrast,
+    difference,
+    greater,
+    item_outcomes,
+    peak_near_one,
+    several_times,
+)
 from likra.runs import find_run
 from likra.workflow import prepare_run
 from warehouse.db import connect_read_only
@@ -35,13 +43,22 @@ class Hypothesis:
     judge: Callable[[pl.DataFrame, str], tuple[str, dict[str, Estimate]]]
 
 
-def _recorded_runs(db: str | os.PathLike[str] | None, benchmark: str, config: ExperimentConfig,
-                   policy: str | None = None, sizes: Sequence[int] | None = None) -> list[str]:
+def _recorded_runs(
+    db: str | os.PathLike[str] | None,
+    benchmark: str,
+    config: ExperimentConfig,
+    policy: str | None = None,
+    sizes: Sequence[int] | None = None,
+) -> list[str]:
     """Ids of the evaluated runs of each seed under these settings; empty when any is missing."""
     found = []
     for seed in config.seeds:
-        update = {"seed": seed, "heads": "both", **({"policy": policy} if policy else {}),
-                  **({"sizes": list(sizes)} if sizes else {})}
+        update = {
+            "seed": seed,
+            "heads": "both",
+            **({"policy": policy} if policy else {}),
+            **({"sizes": list(sizes)} if sizes else {}),
+        }
         try:
             run, _, _ = prepare_run(benchmark, config.train.model_copy(update=update), db=db)
         except LikraError:  # a policy whose data is missing has no run, which is what this reports
@@ -63,6 +80,7 @@ def _greater(a: tuple[str, int], b: tuple[str, int]):
     def judge(frame: pl.DataFrame, metric: str) -> tuple[str, dict[str, Estimate]]:
         found = difference(frame, a, b, metric)
         return greater(found), {"difference": found}
+
     return judge
 
 
@@ -70,6 +88,7 @@ def _close(a: tuple[str, int], b: tuple[str, int]):
     def judge(frame: pl.DataFrame, metric: str) -> tuple[str, dict[str, Estimate]]:
         found = difference(frame, a, b, metric)
         return close(found), {"difference": found}
+
     return judge
 
 
@@ -77,9 +96,11 @@ def _several_times(series: str, reference: str, low: int, high: int, factor: flo
     def judge(frame: pl.DataFrame, metric: str) -> tuple[str, dict[str, Estimate]]:
         gain = difference(frame, (series, high), (series, low), metric)
         other = difference(frame, (reference, high), (reference, low), metric)
-        excess = contrast(frame, {(series, high): 1, (series, low): -1, (reference, high): -factor,
-                                  (reference, low): factor}, metric)
+        excess = contrast(
+            frame, {(series, high): 1, (series, low): -1, (reference, high): -factor, (reference, low): factor}, metric
+        )
         return several_times(excess, gain), {"likra_gain": gain, "sft_gain": other, f"excess_over_{factor:g}x": excess}
+
     return judge
 
 
@@ -93,51 +114,110 @@ def _peak(n: int):
         over_sft = difference(frame, (best_series, n), ("w@0", n), metric)
         over_one = difference(frame, (best_series, n), ("w@1", n), metric)
         grid = {s: difference(frame, (s, n), ("w@1", n), metric) for s in sorted(cells["series"].unique())}
-        return peak_near_one(best, over_sft, over_one), {"best_w": Estimate(best, 0.0, over_sft.n_items,
-                                                                             over_sft.n_seeds),
-                                                         "best_over_w0": over_sft, "best_over_w1": over_one,
-                                                         **{f"{s}_minus_w@1": e for s, e in grid.items()}}
+        return peak_near_one(best, over_sft, over_one), {
+            "best_w": Estimate(best, 0.0, over_sft.n_items, over_sft.n_seeds),
+            "best_over_w0": over_sft,
+            "best_over_w1": over_one,
+            **{f"{s}_minus_w@1": e for s, e in grid.items()},
+        }
+
     return judge
 
 
-def study_verdicts(db: str | os.PathLike[str] | None, config: ExperimentConfig, arms: Mapping[str, str],
-                   type_sizes: Sequence[int], benchmark: str = "arc_easy") -> list[dict]:
+def study_verdicts(
+    db: str | os.PathLike[str] | None,
+    config: ExperimentConfig,
+    arms: Mapping[str, str],
+    type_sizes: Sequence[int],
+    benchmark: str = "arc_easy",
+) -> list[dict]:
     """Every hypothesis of the plan with its estimates and verdicts (acc_norm first, then acc)."""
     largest = max(config.train.sizes or MAIN_SIZES)
     low, high = config.paper_window
     main = {run: "random" for run in _recorded_runs(db, benchmark, config)}
-    arm_runs = {run: label for policy, label in arms.items()
-                for run in _recorded_runs(db, benchmark, config, policy, type_sizes)}
+    arm_runs = {
+        run: label
+        for policy, label in arms.items()
+        for run in _recorded_runs(db, benchmark, config, policy, type_sizes)
+    }
     at = max(type_sizes)
     hypotheses = [
-        ("H1a", f"likra > sft at {high} examples", "likra - sft, paired", main,
-         _greater(("random/likra", high), ("random/sft", high))),
-        ("H1b", f"likra > sft at {largest} examples", "likra - sft, paired", main,
-         _greater(("random/likra", largest), ("random/sft", largest))),
-        ("H2", f"likra's gain {low} -> {high} is several (3) times sft's", "(likra gain) - 3 (sft gain), paired",
-         main, _several_times("random/likra", "random/sft", low, high)),
-        ("H3a", f"negbase close to likra at {high} (within 0.03)", "negbase - likra, paired", main,
-         _close(("random/negbase", high), ("random/likra", high))),
-        ("H3b", f"negbase close to likra at {largest} (within 0.03)", "negbase - likra, paired", main,
-         _close(("random/negbase", largest), ("random/likra", largest))),
-        ("H4a", f"own distractors > other questions' answers at {at}", "random - other_question (likra), paired",
-         {**main, **arm_runs}, _greater(("random/likra", at), ("other_question/likra", at))),
-        ("H4b", f"other questions' answers > other benchmarks' text at {at}",
-         "other_question - other_benchmark (likra), paired", arm_runs,
-         _greater(("other_question/likra", at), ("other_benchmark/likra", at))),
-        ("H6a", f"the own distractor graded most plausible > a random own distractor at {at}",
-         "most_plausible - random (likra), paired", {**main, **arm_runs},
-         _greater(("most_plausible/likra", at), ("random/likra", at))),
-        ("H6b", f"mined cross-question near misses > a random own distractor at {at}",
-         "mined_near_miss - random (likra), paired", {**main, **arm_runs},
-         _greater(("mined_near_miss/likra", at), ("random/likra", at))),
+        (
+            "H1a",
+            f"likra > sft at {high} examples",
+            "likra - sft, paired",
+            main,
+            _greater(("random/likra", high), ("random/sft", high)),
+        ),
+        (
+            "H1b",
+            f"likra > sft at {largest} examples",
+            "likra - sft, paired",
+            main,
+            _greater(("random/likra", largest), ("random/sft", largest)),
+        ),
+        (
+            "H2",
+            f"likra's gain {low} -> {high} is several (3) times sft's",
+            "(likra gain) - 3 (sft gain), paired",
+            main,
+            _several_times("random/likra", "random/sft", low, high),
+        ),
+        (
+            "H3a",
+            f"negbase close to likra at {high} (within 0.03)",
+            "negbase - likra, paired",
+            main,
+            _close(("random/negbase", high), ("random/likra", high)),
+        ),
+        (
+            "H3b",
+            f"negbase close to likra at {largest} (within 0.03)",
+            "negbase - likra, paired",
+            main,
+            _close(("random/negbase", largest), ("random/likra", largest)),
+        ),
+        (
+            "H4a",
+            f"own distractors > other questions' answers at {at}",
+            "random - other_question (likra), paired",
+            {**main, **arm_runs},
+            _greater(("random/likra", at), ("other_question/likra", at)),
+        ),
+        (
+            "H4b",
+            f"other questions' answers > other benchmarks' text at {at}",
+            "other_question - other_benchmark (likra), paired",
+            arm_runs,
+            _greater(("other_question/likra", at), ("other_benchmark/likra", at)),
+        ),
+        (
+            "H6a",
+            f"the own distractor graded most plausible > a random own distractor at {at}",
+            "most_plausible - random (likra), paired",
+            {**main, **arm_runs},
+            _greater(("most_plausible/likra", at), ("random/likra", at)),
+        ),
+        (
+            "H6b",
+            f"mined cross-question near misses > a random own distractor at {at}",
+            "mined_near_miss - random (likra), paired",
+            {**main, **arm_runs},
+            _greater(("mined_near_miss/likra", at), ("random/likra", at)),
+        ),
     ]
     results = []
     for key, claim, test, runs, judge in hypotheses:
         results.append(_judged(key, claim, test, lambda runs=runs: _outcomes(db, runs), judge))
-    results.append(_judged("H5", f"likra accuracy peaks near w = 1 (best w of {WEIGHTS} in [0.75, 1.25], above w = 0) "
-                           f"at {largest}", "best w - w 0 and best w - w 1, paired", lambda: _by_weight(db, main),
-                           _peak(largest)))
+    results.append(
+        _judged(
+            "H5",
+            f"likra accuracy peaks near w = 1 (best w of {WEIGHTS} in [0.75, 1.25], above w = 0) at {largest}",
+            "best w - w 0 and best w - w 1, paired",
+            lambda: _by_weight(db, main),
+            _peak(largest),
+        )
+    )
     return results
 
 
@@ -149,8 +229,13 @@ def _by_weight(db: str | os.PathLike[str] | None, runs: Mapping[str, str]) -> pl
     return pl.concat(frames)
 
 
-def _judged(key: str, claim: str, test: str, load: Callable[[], pl.DataFrame],
-            judge: Callable[[pl.DataFrame, str], tuple[str, dict[str, Estimate]]]) -> dict:
+def _judged(
+    key: str,
+    claim: str,
+    test: str,
+    load: Callable[[], pl.DataFrame],
+    judge: Callable[[pl.DataFrame, str], tuple[str, dict[str, Estimate]]],
+) -> dict:
     row: dict = {"hypothesis": key, "claim": claim, "test": test}
     for metric in ("acc_norm", "acc"):
         try:
@@ -158,9 +243,20 @@ def _judged(key: str, claim: str, test: str, load: Callable[[], pl.DataFrame],
         except (ValueError, pl.exceptions.PolarsError) as exc:
             row[metric] = {"verdict": NOT_RUN, "why": str(exc)}
             continue
-        row[metric] = {"verdict": verdict, **{name: {"value": e.value, "stderr": e.stderr, "low": e.low, "high": e.high,
-                                                     "n_items": e.n_items, "n_seeds": e.n_seeds}
-                                              for name, e in estimates.items()}}
+        row[metric] = {
+            "verdict": verdict,
+            **{
+                name: {
+                    "value": e.value,
+                    "stderr": e.stderr,
+                    "low": e.low,
+                    "high": e.high,
+                    "n_items": e.n_items,
+                    "n_seeds": e.n_seeds,
+                }
+                for name, e in estimates.items()
+            },
+        }
     return row
 
 
@@ -179,7 +275,9 @@ def verdict_markdown(rows: list[dict]) -> str:
             if row["hypothesis"] == "H5":
                 name, main = "best_over_w0", found["best_over_w0"]
                 name = f"best w {found['best_w']['value']:g}; best - w 0"
-            cells.append(f"{main['value']:+.3f} ± {main['stderr']:.3f} ({name}, {main['n_items']} items x "
-                         f"{main['n_seeds']} seeds): **{found['verdict']}**")
+            cells.append(
+                f"{main['value']:+.3f} ± {main['stderr']:.3f} ({name}, {main['n_items']} items x "
+                f"{main['n_seeds']} seeds): **{found['verdict']}**"
+            )
         lines.append(f"| {row['hypothesis']} | {row['claim']} | {row['test']} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"

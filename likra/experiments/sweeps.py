@@ -25,8 +25,13 @@ from warehouse.db import connect_read_only
 from warehouse.sinks import WarehouseSink
 
 
-def negative_types(benchmark: str, config: ExperimentConfig, *, db: str | os.PathLike[str] | None = None,
-                   say: Callable[[str], None] | None = None) -> ExperimentResult:
+def negative_types(
+    benchmark: str,
+    config: ExperimentConfig,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> ExperimentResult:
     """E3: likra and negbase accuracy against examples, one line per negative policy."""
     frames, runs, skipped = [], [], {}
     for policy in config.policies:
@@ -37,36 +42,63 @@ def negative_types(benchmark: str, config: ExperimentConfig, *, db: str | os.Pat
             continue
         runs += [r.run.run_id for r in reports]
         for mode in ("likra", "negbase"):
-            frames.append(eval_results(db, reports, modes=(mode,), series=policy).filter(pl.col("metric") == "acc")
-                          .with_columns(pl.lit(f"acc_{mode}").alias("metric")))
+            frames.append(
+                eval_results(db, reports, modes=(mode,), series=policy)
+                .filter(pl.col("metric") == "acc")
+                .with_columns(pl.lit(f"acc_{mode}").alias("metric"))
+            )
         if policy == config.policies[0]:
-            frames.append(eval_results(db, reports, modes=("sft",), series=f"sft ({policy} run)")
-                          .filter(pl.col("metric") == "acc").with_columns(pl.lit("acc_likra").alias("metric")))
+            frames.append(
+                eval_results(db, reports, modes=("sft",), series=f"sft ({policy} run)")
+                .filter(pl.col("metric") == "acc")
+                .with_columns(pl.lit("acc_likra").alias("metric"))
+            )
     results = pl.concat(frames) if frames else results_frame([])
     largest = results["n_examples"].max() if not results.is_empty() else None
     final = results.filter(pl.col("n_examples") == largest)
-    summary = {f"{metric}/{series}": round(float(part["value"].mean()), 4)
-               for (series, metric), part in final.group_by("series", "metric")}
+    summary = {
+        f"{metric}/{series}": round(float(part["value"].mean()), 4)
+        for (series, metric), part in final.group_by("series", "metric")
+    }
     summary["skipped"] = skipped
-    table = final.group_by("series", "metric").agg(pl.col("value").mean(), pl.col("stderr").mean()).with_columns(
-        pl.format("{} ± {}", pl.col("value").round(3), pl.col("stderr").round(3)).alias("cell"),
-        pl.col("metric").str.replace("acc_", "").alias("mode"))
+    table = (
+        final.group_by("series", "metric")
+        .agg(pl.col("value").mean(), pl.col("stderr").mean())
+        .with_columns(
+            pl.format("{} ± {}", pl.col("value").round(3), pl.col("stderr").round(3)).alias("cell"),
+            pl.col("metric").str.replace("acc_", "").alias("mode"),
+        )
+    )
     table = table.pivot(on="mode", index="series", values="cell").sort("series") if not table.is_empty() else table
     series = [p for p in config.policies if p not in skipped] + [f"sft ({config.policies[0]} run)"]
-    report = "\n\n".join([
-        f"# Negative types at equal N: {benchmark}",
-        f"Accuracy at {largest} examples per head, likra and negbase at w = 1, mean over seeds {config.seeds}.",
-        plots.table(table),
-        "Skipped: " + ("; ".join(f"{p}: {why}" for p, why in skipped.items()) or "none"),
-        "![negative types](negative_types.png)"])
-    png = plots.panels(results, "metric", ["acc_likra", "acc_negbase"], series, f"{benchmark}: negative types",
-                       "accuracy") if not results.is_empty() else b""
-    return ExperimentResult("negative-types", benchmark, config, results, runs,
-                            {"negative_types.png": png} if png else {}, report, summary)
+    report = "\n\n".join(
+        [
+            f"# Negative types at equal N: {benchmark}",
+            f"Accuracy at {largest} examples per head, likra and negbase at w = 1, mean over seeds {config.seeds}.",
+            plots.table(table),
+            "Skipped: " + ("; ".join(f"{p}: {why}" for p, why in skipped.items()) or "none"),
+            "![negative types](negative_types.png)",
+        ]
+    )
+    png = (
+        plots.panels(
+            results, "metric", ["acc_likra", "acc_negbase"], series, f"{benchmark}: negative types", "accuracy"
+        )
+        if not results.is_empty()
+        else b""
+    )
+    return ExperimentResult(
+        "negative-types", benchmark, config, results, runs, {"negative_types.png": png} if png else {}, report, summary
+    )
 
 
-def weight_sweep(benchmark: str, config: ExperimentConfig, *, db: str | os.PathLike[str] | None = None,
-                 say: Callable[[str], None] | None = None) -> ExperimentResult:
+def weight_sweep(
+    benchmark: str,
+    config: ExperimentConfig,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> ExperimentResult:
     """E4: likra and negbase accuracy over a grid of negative-head weights w, per size; w = 0 must equal sft."""
     reports = train_seeds(benchmark, config, db=db, say=say)
     for report in reports:
@@ -83,15 +115,35 @@ def weight_sweep(benchmark: str, config: ExperimentConfig, *, db: str | os.PathL
     for (series, n), part in trained.group_by("series", "n_examples"):
         means = part.group_by("w").agg(pl.col("value").mean()).sort("value", "w", descending=[True, False])
         summary[f"best_w/{series}/N={n}"] = float(means["w"][0])
-    table = (trained.filter(pl.col("series") == "likra").group_by("n_examples", "w").agg(pl.col("value").mean())
-             .sort("w").pivot(on="w", index="n_examples", values="value").sort("n_examples"))
-    report = "\n\n".join([
-        f"# Negative-head weight: {benchmark}",
-        f"likra accuracy (score = log p+ - w log p-) per size (rows) and w (columns), mean over seeds {config.seeds}. "
-        f"At w = 0 likra is sft: {summary['w0_equals_sft']}.",
-        plots.table(table),
-        "![weight sweep](weight_sweep.png)"])
-    return ExperimentResult("weight-sweep", benchmark, config, results, [r.run.run_id for r in reports],
-                            {"weight_sweep.png": plots.by_weight(trained.filter(pl.col("series") == "likra"),
-                                                                 f"{benchmark}: likra accuracy against w")},
-                            report, summary)
+    table = (
+        trained.filter(pl.col("series") == "likra")
+        .group_by("n_examples", "w")
+        .agg(pl.col("value").mean())
+        .sort("w")
+        .pivot(on="w", index="n_examples", values="value")
+        .sort("n_examples")
+    )
+    report = "\n\n".join(
+        [
+            f"# Negative-head weight: {benchmark}",
+            "likra accuracy (score = log p+ - w log p-) per size (rows) and w (columns), "
+            f"mean over seeds {config.seeds}. "
+            f"At w = 0 likra is sft: {summary['w0_equals_sft']}.",
+            plots.table(table),
+            "![weight sweep](weight_sweep.png)",
+        ]
+    )
+    return ExperimentResult(
+        "weight-sweep",
+        benchmark,
+        config,
+        results,
+        [r.run.run_id for r in reports],
+        {
+            "weight_sweep.png": plots.by_weight(
+                trained.filter(pl.col("series") == "likra"), f"{benchmark}: likra accuracy against w"
+            )
+        },
+        report,
+        summary,
+    )

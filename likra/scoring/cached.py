@@ -29,9 +29,16 @@ class CachedScorer:
     """Scores keyed requests with one model, answering from `loglik_cache` first and loading the
     model (through `loader`, e.g. with adapters attached) only when something is missing."""
 
-    def __init__(self, db: str | os.PathLike[str] | None = None, *, model: str = DEFAULT_MODEL,
-                 loaded: LoadedModel | None = None, dtype: str = "auto", scorer_options: dict | None = None,
-                 loader: Callable[[], LoadedModel] | None = None):
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        model: str = DEFAULT_MODEL,
+        loaded: LoadedModel | None = None,
+        dtype: str = "auto",
+        scorer_options: dict | None = None,
+        loader: Callable[[], LoadedModel] | None = None,
+    ):
         self.db, self.model, self.dtype = db, model, dtype
         self.loaded = loaded
         self.loader = loader or (lambda: load_model(self.model, dtype=self.dtype))
@@ -83,9 +90,17 @@ class CachedScorer:
         return [{key_of(r): s for r, s in zip(requests, per_adapter)} for per_adapter in scores]
 
 
-def score_chunks(scorer: CachedScorer, requests: Sequence[ChoiceRequest], adapters: Mapping[str, str | None],
-                 fewshot: int, run_id: str, sink: Sink, *, chunk_items: int = 256,
-                 progress: Callable[[int], None] | None = None) -> tuple[dict[str, list[tuple[ChoiceRequest, Score]]], int]:
+def score_chunks(
+    scorer: CachedScorer,
+    requests: Sequence[ChoiceRequest],
+    adapters: Mapping[str, str | None],
+    fewshot: int,
+    run_id: str,
+    sink: Sink,
+    *,
+    chunk_items: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, list[tuple[ChoiceRequest, Score]]], int]:
     """Score every request under every adapter (adapter key -> peft name, None for the base), chunk by chunk of
     whole items, each chunk's cache and choice rows written together; (scored per adapter key, cache hits)."""
     cached = {key: scorer.lookup(requests, key) for key in adapters}
@@ -96,14 +111,16 @@ def score_chunks(scorer: CachedScorer, requests: Sequence[ChoiceRequest], adapte
     item_ids = list(by_item)
     scored: dict[str, list[tuple[ChoiceRequest, Score]]] = {key: [] for key in adapters}
     for begin in range(0, len(item_ids), chunk_items):
-        chunk = [r for item_id in item_ids[begin: begin + chunk_items] for r in by_item[item_id]]
+        chunk = [r for item_id in item_ids[begin : begin + chunk_items] for r in by_item[item_id]]
         needed = [key for key in adapters if any(key_of(r) not in cached[key] for r in chunk)]
         union = list({key_of(r): r for key in needed for r in chunk if key_of(r) not in cached[key]}.values())
         fresh = dict(zip(needed, scorer.compute(union, [adapters[key] for key in needed]))) if needed else {}
         caches, choices = [], []
         for key in adapters:
-            rows = [(r, fresh[key][key_of(r)] if key in fresh and key_of(r) in fresh[key] else cached[key][key_of(r)])
-                    for r in chunk]
+            rows = [
+                (r, fresh[key][key_of(r)] if key in fresh and key_of(r) in fresh[key] else cached[key][key_of(r)])
+                for r in chunk
+            ]
             setting = scorer.setting(fewshot, key)
             caches.append(cache_frame(setting, rows))
             choices.append(choice_frame(setting, run_id, rows))

@@ -22,11 +22,12 @@ def split_ids(item_ids: Sequence[str], chunk_items: int | None) -> list[list[str
     ids = list(item_ids)
     if chunk_items is None or len(ids) <= chunk_items:
         return [ids]
-    return [ids[begin: begin + chunk_items] for begin in range(0, len(ids), chunk_items)]
+    return [ids[begin : begin + chunk_items] for begin in range(0, len(ids), chunk_items)]
 
 
-def scoring_chunks(benchmark: str, config: ScoringConfig, *, db: str | os.PathLike[str] | None = None,
-                   chunk_items: int | None = None) -> list[list[str]]:
+def scoring_chunks(
+    benchmark: str, config: ScoringConfig, *, db: str | os.PathLike[str] | None = None, chunk_items: int | None = None
+) -> list[list[str]]:
     """The item ids of each chunk of a benchmark's scoring: the items `score_benchmark` would score, in its order."""
     with connect_read_only(db) as con:
         items = load_items(con, benchmark, config.splits, config.limit)
@@ -38,11 +39,17 @@ def merge_reports(reports: Sequence[ScoreReport]) -> ScoreReport:
     span from the first start to the last finish, accuracy weighted by each chunk's items per split."""
     first = reports[0]
     totals = ("n_items", "n_requests", "n_cached", "n_truncated", "forward_tokens", "compute_seconds", "load_seconds")
-    merged = replace(first, **{name: sum(getattr(r, name) for r in reports) for name in totals},
-                     started_at=min(r.started_at for r in reports), finished_at=max(r.finished_at for r in reports),
-                     dtype=next((r.dtype for r in reports if r.n_cached < r.n_requests), first.dtype))
+    merged = replace(
+        first,
+        **{name: sum(getattr(r, name) for r in reports) for name in totals},
+        started_at=min(r.started_at for r in reports),
+        finished_at=max(r.finished_at for r in reports),
+        dtype=next((r.dtype for r in reports if r.n_cached < r.n_requests), first.dtype),
+    )
     # Chunks may run side by side on several workers: the run's wall time is its span, not the sum.
-    merged.seconds = (datetime.fromisoformat(merged.finished_at) - datetime.fromisoformat(merged.started_at)).total_seconds()
+    merged.seconds = (
+        datetime.fromisoformat(merged.finished_at) - datetime.fromisoformat(merged.started_at)
+    ).total_seconds()
     accuracy: dict[str, dict[str, float]] = {}
     for report in reports:
         for split, values in report.accuracy.items():
@@ -50,6 +57,8 @@ def merge_reports(reports: Sequence[ScoreReport]) -> ScoreReport:
             for key in ("acc", "acc_norm"):
                 total[key] += values[key] * values["n"]
             total["n"] += values["n"]
-    merged.accuracy = {split: {"acc": v["acc"] / v["n"], "acc_norm": v["acc_norm"] / v["n"], "n": v["n"]}
-                       for split, v in accuracy.items()}
+    merged.accuracy = {
+        split: {"acc": v["acc"] / v["n"], "acc_norm": v["acc_norm"] / v["n"], "n": v["n"]}
+        for split, v in accuracy.items()
+    }
     return merged

@@ -112,8 +112,7 @@ def pack(units: Sequence, length: Callable[[object], int], capacity: int) -> lis
 class Scorer:
     """Scores requests with one loaded model (and, for a peft model, any of its adapters)."""
 
-    def __init__(self, loaded: LoadedModel, *, row_tokens: int = 512, token_budget: int = 8192,
-                 max_rows: int = 64):
+    def __init__(self, loaded: LoadedModel, *, row_tokens: int = 512, token_budget: int = 8192, max_rows: int = 64):
         self.loaded = loaded
         self.model = loaded.model
         self.encoder = Encoder(loaded.tokenizer, loaded.max_length, loaded.add_bos)
@@ -162,9 +161,16 @@ class Scorer:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | dict[str, torch.Tensor] | None,
-                 position_ids: torch.Tensor, past: list[tuple[torch.Tensor, torch.Tensor]] | None,
-                 adapter_names: list[str] | None, want_hidden: bool, real_tokens: int):
+    def _forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | dict[str, torch.Tensor] | None,
+        position_ids: torch.Tensor,
+        past: list[tuple[torch.Tensor, torch.Tensor]] | None,
+        adapter_names: list[str] | None,
+        want_hidden: bool,
+        real_tokens: int,
+    ):
         """One model call; returns the final hidden states (if wanted) and the extended KV cache.
 
         Without an attention mask the model applies plain causal attention (its fast path); that is
@@ -197,7 +203,9 @@ class Scorer:
         return (captured[0] if want_hidden else None), layers
 
     @staticmethod
-    def _rows(layers: list[tuple[torch.Tensor, torch.Tensor]], index: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _rows(
+        layers: list[tuple[torch.Tensor, torch.Tensor]], index: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [(k.index_select(0, index), v.index_select(0, index)) for k, v in layers]
 
     def _adapter_names(self, adapters: Sequence[str | None], rows_per_adapter: int) -> list[str] | None:
@@ -206,8 +214,12 @@ class Scorer:
         return [name if name is not None else _PEFT_BASE for name in adapters for _ in range(rows_per_adapter)]
 
     @torch.inference_mode()
-    def score(self, requests: Sequence[Request], adapters: Sequence[str | None] = (BASE,),
-              progress: Callable[[int], None] | None = None) -> list[list[Score]]:
+    def score(
+        self,
+        requests: Sequence[Request],
+        adapters: Sequence[str | None] = (BASE,),
+        progress: Callable[[int], None] | None = None,
+    ) -> list[list[Score]]:
         """Scores of every request under every adapter: result[a][i] for adapters[a], requests[i]."""
         if not requests:
             return [[] for _ in adapters]
@@ -219,14 +231,27 @@ class Scorer:
             self._score_group(group, encoded, adapters, results, progress)
         return results  # type: ignore[return-value]
 
-    def _score_group(self, group: _Group, encoded: list[Encoded], adapters: Sequence[str | None],
-                     results: list[list[Score | None]], progress: Callable[[int], None] | None) -> None:
+    def _score_group(
+        self,
+        group: _Group,
+        encoded: list[Encoded],
+        adapters: Sequence[str | None],
+        results: list[list[Score | None]],
+        progress: Callable[[int], None] | None,
+    ) -> None:
         n_adapters, g = len(adapters), len(group.prefix)
         group_kv = None
         if g:
             ids = torch.tensor([group.prefix] * n_adapters)
-            _, group_kv = self._forward(ids, None, torch.arange(g).expand(n_adapters, g), None,
-                                        self._adapter_names(adapters, 1), want_hidden=False, real_tokens=g)
+            _, group_kv = self._forward(
+                ids,
+                None,
+                torch.arange(g).expand(n_adapters, g),
+                None,
+                self._adapter_names(adapters, 1),
+                want_hidden=False,
+                real_tokens=g,
+            )
 
         def unit_length(family: _Family) -> int:
             return len(family.prefix) + sum(len(encoded[m].tokens) - 1 - g - len(family.prefix) for m in family.members)
@@ -236,17 +261,26 @@ class Scorer:
         call: list[list[_Family]] = []
         for row in rows:
             width = sum(map(unit_length, call[0])) if call else sum(map(unit_length, row))
-            if call and ((len(call) + 1) * n_adapters > self.max_rows
-                         or (len(call) + 1) * n_adapters * (g + width) > self.token_budget):
+            if call and (
+                (len(call) + 1) * n_adapters > self.max_rows
+                or (len(call) + 1) * n_adapters * (g + width) > self.token_budget
+            ):
                 self._score_rows(call, g, group_kv, encoded, adapters, results, progress)
                 call = []
             call.append(row)
         if call:
             self._score_rows(call, g, group_kv, encoded, adapters, results, progress)
 
-    def _score_rows(self, rows: list[list[_Family]], g: int, group_kv, encoded: list[Encoded],
-                    adapters: Sequence[str | None], results: list[list[Score | None]],
-                    progress: Callable[[int], None] | None) -> None:
+    def _score_rows(
+        self,
+        rows: list[list[_Family]],
+        g: int,
+        group_kv,
+        encoded: list[Encoded],
+        adapters: Sequence[str | None],
+        results: list[list[Score | None]],
+        progress: Callable[[int], None] | None,
+    ) -> None:
         n_rows, n_adapters = len(rows), len(adapters)
         spans = []  # per row: (tokens, positions, family ids, choice ids) as lists
         scored: list[tuple[int, int, int, int]] = []  # (row, column, target token, request)
@@ -262,7 +296,7 @@ class Scorer:
                     enc = encoded[m]
                     suffix = enc.tokens[start:-1]
                     first = len(tokens) + enc.first_scored - start
-                    scored += [(r, first + t, target, m) for t, target in enumerate(enc.tokens[-enc.n_cont:])]
+                    scored += [(r, first + t, target, m) for t, target in enumerate(enc.tokens[-enc.n_cont :])]
                     tokens += suffix
                     positions += range(start, start + len(suffix))
                     families += [f] * len(suffix)
@@ -288,14 +322,22 @@ class Scorer:
             # Sliding layers see a key only within `window` positions of the query, as the model's own mask says.
             keys = torch.cat([torch.arange(g).expand(n_rows, g), positions], dim=1)
             near = (positions[:, :, None] - keys[:, None, :]) < self.sliding_window
-            attention = {"full_attention": attention,
-                         "sliding_attention": (mask & near[:, None]).repeat(n_adapters, 1, 1, 1)}
+            attention = {
+                "full_attention": attention,
+                "sliding_attention": (mask & near[:, None]).repeat(n_adapters, 1, 1, 1),
+            }
         past = None
         if g:
             past = self._rows(group_kv, torch.arange(n_adapters).repeat_interleave(n_rows))
-        hidden, _ = self._forward(ids.repeat(n_adapters, 1), attention,
-                                  positions.repeat(n_adapters, 1), past, self._adapter_names(adapters, n_rows),
-                                  want_hidden=True, real_tokens=n_adapters * sum(len(span[0]) for span in spans))
+        hidden, _ = self._forward(
+            ids.repeat(n_adapters, 1),
+            attention,
+            positions.repeat(n_adapters, 1),
+            past,
+            self._adapter_names(adapters, n_rows),
+            want_hidden=True,
+            real_tokens=n_adapters * sum(len(span[0]) for span in spans),
+        )
         # Only the positions that score a continuation token go through the LM head.
         row_index = torch.tensor([r for r, _, _, _ in scored])
         column = torch.tensor([c for _, c, _, _ in scored])
@@ -308,9 +350,13 @@ class Scorer:
             while offset < len(scored):
                 m = scored[offset][3]
                 n = encoded[m].n_cont
-                results[a][m] = Score(loglik=sum(token_logprob[offset: offset + n]), n_tokens=n,
-                                      is_greedy=all(token_greedy[offset: offset + n]),
-                                      n_context_tokens=encoded[m].n_context, truncated=encoded[m].truncated)
+                results[a][m] = Score(
+                    loglik=sum(token_logprob[offset : offset + n]),
+                    n_tokens=n,
+                    is_greedy=all(token_greedy[offset : offset + n]),
+                    n_context_tokens=encoded[m].n_context,
+                    truncated=encoded[m].truncated,
+                )
                 offset += n
         if progress:
             progress(sum(len(f.members) for row in rows for f in row))
@@ -325,8 +371,15 @@ def score_naive(loaded: LoadedModel, requests: Sequence[Request]) -> list[Score]
             enc = encoder.encode(request.context, request.continuation)
             inputs = torch.tensor([enc.tokens[:-1]], device=loaded.device)
             logprobs = F.log_softmax(loaded.model(input_ids=inputs).logits.float(), dim=-1)[0]
-            target = torch.tensor(enc.tokens[-enc.n_cont:], device=loaded.device)
-            rows = logprobs[enc.first_scored: enc.first_scored + enc.n_cont]
-            scores.append(Score(float(rows.gather(1, target.unsqueeze(1)).sum()), enc.n_cont,
-                                bool((rows.argmax(dim=-1) == target).all()), enc.n_context, enc.truncated))
+            target = torch.tensor(enc.tokens[-enc.n_cont :], device=loaded.device)
+            rows = logprobs[enc.first_scored : enc.first_scored + enc.n_cont]
+            scores.append(
+                Score(
+                    float(rows.gather(1, target.unsqueeze(1)).sum()),
+                    enc.n_cont,
+                    bool((rows.argmax(dim=-1) == target).all()),
+                    enc.n_context,
+                    enc.truncated,
+                )
+            )
     return scores

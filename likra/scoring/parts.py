@@ -19,7 +19,8 @@ class ModelParts:
     def capture(self, captured: list) -> torch.utils.hooks.RemovableHandle:
         """Append the decoder's final hidden states to `captured` on every forward pass (remove the handle after)."""
         return self.decoder.register_forward_hook(
-            lambda _module, _args, out: captured.append(out[0] if isinstance(out, tuple) else out.last_hidden_state))
+            lambda _module, _args, out: captured.append(out[0] if isinstance(out, tuple) else out.last_hidden_state)
+        )
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The LM head on selected hidden states, in fp32, with the model's final soft-capping if any."""

@@ -25,15 +25,18 @@ def exemplar(item: Item) -> str:
     return f"{item.prompt}{item.target_delimiter}{item.choices[item.gold]}{FEWSHOT_DELIMITER}"
 
 
-def fewshot_pools(con: duckdb.DuckDBPyConnection, benchmark: str, k: int, split: str | None,
-                  scored_splits: set[str]) -> tuple[str, dict[str | None, list[Item]]]:
+def fewshot_pools(
+    con: duckdb.DuckDBPyConnection, benchmark: str, k: int, split: str | None, scored_splits: set[str]
+) -> tuple[str, dict[str | None, list[Item]]]:
     """The few-shot split and, per subset, its first k+1 items (one spare for an item that is itself an exemplar)."""
     available = ingested_splits(con, benchmark)
     if split is None:
         others = [s for s in ("train", "dev", "validation", "test") if s in available and s not in scored_splits]
         split = others[0] if others else sorted(scored_splits)[0]
     elif split not in available:
-        raise WarehouseError(f"few-shot split {split!r} of {benchmark!r} is not ingested; ingested: {', '.join(sorted(available))}")
+        raise WarehouseError(
+            f"few-shot split {split!r} of {benchmark!r} is not ingested; ingested: {', '.join(sorted(available))}"
+        )
     return split, subset_pools(read_items(con, "benchmark = ? AND split = ?", [benchmark, split]), k)
 
 
@@ -42,8 +45,10 @@ def exemplars_for(item: Item, pool: Sequence[Item], k: int) -> list[Item]:
     chosen = [ex for ex in pool if ex.item_id != item.item_id][:k]
     if len(chosen) < k:
         where = f" in subset {item.subset!r}" if item.subset else ""
-        raise ScoringError(f"only {len(chosen)} few-shot exemplars available{where} for {item.item_id}, {k} asked: "
-                           "ask for fewer (--fewshot)")
+        raise ScoringError(
+            f"only {len(chosen)} few-shot exemplars available{where} for {item.item_id}, {k} asked: "
+            "ask for fewer (--fewshot)"
+        )
     return chosen
 
 
@@ -68,12 +73,18 @@ def answer_request(item: Item, text: str, prefix: str = "") -> tuple[Request, st
         context, continuation = prefix + text, item.target_delimiter + (item.continuation or "")
     else:
         context, continuation = prefix + item.prompt, item.target_delimiter + text
-    return Request(context, continuation, family=item.item_id, group=prefix), text_hash(context), text_hash(continuation)
+    return (
+        Request(context, continuation, family=item.item_id, group=prefix),
+        text_hash(context),
+        text_hash(continuation),
+    )
 
 
 def choice_requests(item: Item, prefix: str = "") -> list[ChoiceRequest]:
     """A request per choice of the item."""
-    return [ChoiceRequest(item, choice, *answer_request(item, text, prefix)) for choice, text in enumerate(item.choices)]
+    return [
+        ChoiceRequest(item, choice, *answer_request(item, text, prefix)) for choice, text in enumerate(item.choices)
+    ]
 
 
 def subset_pools(exemplars: Sequence[Item], k: int) -> dict[str | None, list[Item]]:
@@ -85,8 +96,13 @@ def subset_pools(exemplars: Sequence[Item], k: int) -> dict[str | None, list[Ite
     return pools
 
 
-def context_prefixes(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: int = 0,
-                     fewshot_split: str | None = None, exemplars: Sequence[Item] | None = None) -> dict[str, str]:
+def context_prefixes(
+    con: duckdb.DuckDBPyConnection,
+    items: Sequence[Item],
+    k: int = 0,
+    fewshot_split: str | None = None,
+    exemplars: Sequence[Item] | None = None,
+) -> dict[str, str]:
     """What comes before each item's prompt: its task description, then k exemplars with their answers, from
     `exemplars` (per subset, the first k) when given, else from the few-shot split."""
     pools: dict[str | None, list[Item]] = {}
@@ -94,13 +110,20 @@ def context_prefixes(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: i
         pools = subset_pools(exemplars, k)
     elif k:
         _, pools = fewshot_pools(con, items[0].benchmark, k, fewshot_split, {i.split for i in items})
-    return {item.item_id: (item.description or "")
-            + ("".join(exemplar(ex) for ex in exemplars_for(item, pools.get(item.subset, []), k)) if k else "")
-            for item in items}
+    return {
+        item.item_id: (item.description or "")
+        + ("".join(exemplar(ex) for ex in exemplars_for(item, pools.get(item.subset, []), k)) if k else "")
+        for item in items
+    }
 
 
-def build_requests(con: duckdb.DuckDBPyConnection, items: Sequence[Item], k: int = 0,
-                   fewshot_split: str | None = None, exemplars: Sequence[Item] | None = None) -> list[ChoiceRequest]:
+def build_requests(
+    con: duckdb.DuckDBPyConnection,
+    items: Sequence[Item],
+    k: int = 0,
+    fewshot_split: str | None = None,
+    exemplars: Sequence[Item] | None = None,
+) -> list[ChoiceRequest]:
     """Every choice request of the items, each context led by the description and k exemplars (from
     `exemplars` when given, else the few-shot split)."""
     prefixes = context_prefixes(con, items, k, fewshot_split, exemplars) if items else {}

@@ -54,12 +54,27 @@ class ScoreReport:
 
 def run_frame(report: ScoreReport) -> pl.DataFrame:
     """The run's row of `score_runs`."""
-    columns = ["run_id", "benchmark", "model", "adapter", "fewshot", "dtype", "n_items", "n_requests", "n_cached",
-               "n_truncated", "forward_tokens", "seconds", "started_at", "finished_at"]
+    columns = [
+        "run_id",
+        "benchmark",
+        "model",
+        "adapter",
+        "fewshot",
+        "dtype",
+        "n_items",
+        "n_requests",
+        "n_cached",
+        "n_truncated",
+        "forward_tokens",
+        "seconds",
+        "started_at",
+        "finished_at",
+    ]
     row = {c: getattr(report, c) for c in columns}
-    return pl.DataFrame([row]).with_columns(pl.col("started_at", "finished_at").str.to_datetime(),
-                                            pl.col("fewshot", "n_items", "n_requests", "n_cached", "n_truncated")
-                                            .cast(pl.Int32))
+    return pl.DataFrame([row]).with_columns(
+        pl.col("started_at", "finished_at").str.to_datetime(),
+        pl.col("fewshot", "n_items", "n_requests", "n_cached", "n_truncated").cast(pl.Int32),
+    )
 
 
 def accuracy(scored: Sequence[tuple[ChoiceRequest, Score]]) -> dict[str, dict[str, float]]:
@@ -112,10 +127,20 @@ def score_benchmark(
         requests = build_requests(con, items, fewshot, config.fewshot_split)
     scorer = CachedScorer(db, model=model, loaded=loaded, dtype=dtype, scorer_options=scorer_options)
     sink = sink or WarehouseSink(db)
-    report = ScoreReport(run_id or uuid.uuid4().hex, benchmark, scorer.key, BASE_ADAPTER, fewshot, dtype, n_items=len(items),
-                         n_requests=len(requests), started_at=started.isoformat())
-    scored, report.n_cached = score_chunks(scorer, requests, {BASE_ADAPTER: None}, fewshot, report.run_id,
-                                           sink, chunk_items=chunk_items, progress=progress)
+    report = ScoreReport(
+        run_id or uuid.uuid4().hex,
+        benchmark,
+        scorer.key,
+        BASE_ADAPTER,
+        fewshot,
+        dtype,
+        n_items=len(items),
+        n_requests=len(requests),
+        started_at=started.isoformat(),
+    )
+    scored, report.n_cached = score_chunks(
+        scorer, requests, {BASE_ADAPTER: None}, fewshot, report.run_id, sink, chunk_items=chunk_items, progress=progress
+    )
     all_scored = scored[BASE_ADAPTER]
     report.n_truncated = sum(1 for _, s in all_scored if s.truncated)
     report.forward_tokens = scorer.forward_tokens

@@ -66,7 +66,7 @@ class Encoder:
             context = context[:-n_spaces]
         whole = self._encode(context + continuation)
         ctx = self._encode_context(context)
-        return ctx, whole[len(ctx):]
+        return ctx, whole[len(ctx) :]
 
     def _encode_context(self, context: str) -> list[int]:
         # The choices of an item share their context: encode it once.
@@ -80,8 +80,10 @@ class Encoder:
         if not cont:
             raise ScoringError(f"continuation {continuation!r} adds no token after context {context[-60:]!r}")
         if len(cont) > self.max_length:
-            raise ScoringError(f"continuation of {len(cont)} tokens is longer than the model's context "
-                               f"({self.max_length}): {continuation[:60]!r}")
+            raise ScoringError(
+                f"continuation of {len(cont)} tokens is longer than the model's context "
+                f"({self.max_length}): {continuation[:60]!r}"
+            )
         whole = ctx + cont
-        kept = whole[-(self.max_length + 1):]
+        kept = whole[-(self.max_length + 1) :]
         return Encoded(tuple(kept), len(cont), len(ctx), truncated=len(kept) < len(whole))

@@ -1,14 +1,14 @@
 """The `likra` command line.
 
-  ingest, benchmarks, sql     the warehouse: benchmarks in, read-only SQL out
-  warehouse copy              the warehouse moved to another backend (a DuckDB file into DuckLake)
-  warehouse pool              the Dagster writer pool sized for the warehouse's backend
-  score                       base-model log-likelihoods of every choice, acc and acc_norm
-  mine, negatives             near-miss negatives: mine and grade them, browse them
-  train, evaluate, runs       Likra: two LoRA heads trained with learning-curve checkpoints, evaluated in every mode
-  export                      training pairs for TRL (DPO/ORPO/KTO), per-sample logs for lm-eval
-  experiment                  E1-E6: learning curves, gain, negative types, weight sweep, likelihood shift, DPO
-  demo                        the main job: the whole pipeline on the bundled demo set, through Dagster
+ingest, benchmarks, sql     the warehouse: benchmarks in, read-only SQL out
+warehouse copy              the warehouse moved to another backend (a DuckDB file into DuckLake)
+warehouse pool              the Dagster writer pool sized for the warehouse's backend
+score                       base-model log-likelihoods of every choice, acc and acc_norm
+mine, negatives             near-miss negatives: mine and grade them, browse them
+train, evaluate, runs       Likra: two LoRA heads trained with learning-curve checkpoints, evaluated in every mode
+export                      training pairs for TRL (DPO/ORPO/KTO), per-sample logs for lm-eval
+experiment                  E1-E6: learning curves, gain, negative types, weight sweep, likelihood shift, DPO
+demo                        the main job: the whole pipeline on the bundled demo set, through Dagster
 """
 
 from __future__ import annotations
@@ -68,8 +68,11 @@ def main() -> None:
 
 @click.command()
 @click.option("--benchmark", default="demo", show_default=True, help="The benchmark partition to run.")
-@click.option("--data", type=click.Path(file_okay=False, exists=True),
-              help="A folder of release files, one subfolder per benchmark (as ../shared/data/benchmarks).")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, exists=True),
+    help="A folder of release files, one subfolder per benchmark (as ../shared/data/benchmarks).",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Items per split of a real benchmark (default 200).")
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def demo(benchmark: str, data: str | None, limit: int | None, db: str | None) -> None:
@@ -80,6 +83,19 @@ def demo(benchmark: str, data: str | None, limit: int | None, db: str | None) ->
     run_demo(db, echo=click.echo, render=render, benchmark=benchmark, data=data, limit=limit)
 
 
-for command in (ingest, benchmarks, sql, warehouse, score, mine, negatives, train, evaluate, runs, export,
-                experiment, demo):
+for command in (
+    ingest,
+    benchmarks,
+    sql,
+    warehouse,
+    score,
+    mine,
+    negatives,
+    train,
+    evaluate,
+    runs,
+    export,
+    experiment,
+    demo,
+):
     main.add_command(command)

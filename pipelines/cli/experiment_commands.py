@@ -10,10 +10,15 @@ from pipelines.cli.options import config_options, config_values
 from pipelines.cli.render import DB_HELP
 
 # The experiment's own flags, then every `likra train` flag for the runs it trains.
-EXPERIMENT_FLAGS = {"seeds": "--seeds", "policies": "--policies", "weights": "--weights",
-                    "paper_window": "--paper-window", "dpo_beta": "--dpo-beta", "dpo_lr": "--dpo-lr",
-                    **{f"train.{path}": flag for path, flag in TRAIN_FLAGS.items()
-                       if path not in ("weights", "seed", "heads")}}  # an experiment sets these itself
+EXPERIMENT_FLAGS = {
+    "seeds": "--seeds",
+    "policies": "--policies",
+    "weights": "--weights",
+    "paper_window": "--paper-window",
+    "dpo_beta": "--dpo-beta",
+    "dpo_lr": "--dpo-lr",
+    **{f"train.{path}": flag for path, flag in TRAIN_FLAGS.items() if path not in ("weights", "seed", "heads")},
+}  # an experiment sets these itself
 
 
 @click.command()

@@ -105,13 +105,15 @@ def config_options(model: type[BaseModel], flags: Mapping[str, str | Sequence[st
             names = [declared] if isinstance(declared, str) else list(declared)
             help_text = info.description or ""
             if multiple:
-                command = click.option(*names, path.replace(".", "__"), type=kind, multiple=True,
-                                       help=help_text)(command)
+                command = click.option(*names, path.replace(".", "__"), type=kind, multiple=True, help=help_text)(
+                    command
+                )
             else:
                 # A list default reads best as the comma list the option takes.
                 shown: str | bool = ",".join(map(str, default)) if isinstance(default, list) else default is not None
-                command = click.option(*names, path.replace(".", "__"), type=kind, default=default,
-                                       show_default=shown, help=help_text)(command)
+                command = click.option(
+                    *names, path.replace(".", "__"), type=kind, default=default, show_default=shown, help=help_text
+                )(command)
         return command
 
     return decorate

@@ -6,12 +6,20 @@ import json
 
 import polars as pl
 
-DB_HELP = ("Warehouse: a DuckDB file, or ducklake:<catalog> (README \"Scaling out\"); "
-           "default: $LIKRA_DB, else data/warehouse.duckdb.")
+DB_HELP = (
+    'Warehouse: a DuckDB file, or ducklake:<catalog> (README "Scaling out"); '
+    "default: $LIKRA_DB, else data/warehouse.duckdb."
+)
 
 
 def _cell(value: object, max_width: int) -> str:
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else "" if value is None else str(value)
+    text = (
+        json.dumps(value, ensure_ascii=False)
+        if isinstance(value, (list, dict))
+        else ""
+        if value is None
+        else str(value)
+    )
     text = text.replace("\n", "\\n")
     return text if max_width <= 0 or len(text) <= max_width else text[: max_width - 1] + "…"
 
@@ -22,8 +30,12 @@ def render(frame: pl.DataFrame, fmt: str = "table", max_width: int = 60) -> str:
         return json.dumps(frame.to_dicts(), ensure_ascii=False, default=str, indent=1)
     if fmt == "csv":
         nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-        flat = frame.with_columns(pl.col(name).map_elements(lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v),
-                                                              return_dtype=pl.String) for name in nested)
+        flat = frame.with_columns(
+            pl.col(name).map_elements(
+                lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v), return_dtype=pl.String
+            )
+            for name in nested
+        )
         return flat.write_csv().rstrip("\n")
     from tabulate import tabulate
 

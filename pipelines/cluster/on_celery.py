@@ -11,6 +11,7 @@ BROKER_ENV = "LIKRA_CELERY_BROKER"  # e.g. redis://queue:6379/0
 BACKEND_ENV = "LIKRA_CELERY_BACKEND"  # e.g. redis://queue:6379/1
 
 executor = celery_executor.configured(
-    {"broker": {"env": BROKER_ENV}, "backend": {"env": BACKEND_ENV}}, name="likra_celery")
+    {"broker": {"env": BROKER_ENV}, "backend": {"env": BACKEND_ENV}}, name="likra_celery"
+)
 
 defs = build_definitions(executor)

@@ -9,7 +9,13 @@ import polars as pl
 
 
 def _cell(value: object, width: int) -> str:
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else "" if value is None else str(value)
+    text = (
+        json.dumps(value, ensure_ascii=False)
+        if isinstance(value, (list, dict))
+        else ""
+        if value is None
+        else str(value)
+    )
     text = text.replace("\n", " ⏎ ").replace("|", "\\|")
     return text if len(text) <= width else text[: width - 1] + "…"
 

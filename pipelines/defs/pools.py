@@ -25,8 +25,10 @@ def writer_pool_limit(db: str | None = None, limit: int | None = None) -> int:
     if chosen < 1:
         raise WarehouseError(f"the writer pool needs at least 1 slot, not {chosen}")
     if chosen > 1 and BACKEND_LIMITS[kind] == 1:
-        raise WarehouseError(f"warehouse {location.text!r} takes one writer process at a time: its writer pool stays "
-                             f"at 1 (DuckLake on SQLite or PostgreSQL takes concurrent writers)")
+        raise WarehouseError(
+            f"warehouse {location.text!r} takes one writer process at a time: its writer pool stays "
+            f"at 1 (DuckLake on SQLite or PostgreSQL takes concurrent writers)"
+        )
     return chosen
 
 

@@ -19,8 +19,11 @@ WAREHOUSE_POOL = "warehouse_writer"
 class WarehouseResource(dg.ConfigurableResource):
     """The warehouse (a DuckDB file or a DuckLake catalog) and the optional folder of local benchmark release files."""
 
-    db_path: str | None = Field(default=None, description="Warehouse: a DuckDB file, or ducklake:<catalog> (README "
-                                "'Scaling out'); default $LIKRA_DB or data/warehouse.duckdb")
+    db_path: str | None = Field(
+        default=None,
+        description="Warehouse: a DuckDB file, or ducklake:<catalog> (README "
+        "'Scaling out'); default $LIKRA_DB or data/warehouse.duckdb",
+    )
     benchmarks_dir: str | None = Field(
         default=None,
         description="Folder with one subfolder of release files per benchmark (default $LIKRA_BENCHMARKS_DIR); "

@@ -25,8 +25,11 @@ def known_benchmarks(warehouse: WarehouseResource) -> list[str]:
     return sorted(names)
 
 
-@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Adds a benchmark partition for every built-in and registered benchmark.")
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a benchmark partition for every built-in and registered benchmark.",
+)
 def benchmark_partitions_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     existing = set(context.instance.get_dynamic_partitions(benchmark_partitions.name))
     missing = [name for name in known_benchmarks(warehouse) if name not in existing]
@@ -40,10 +43,14 @@ def ingest_config(found: WatchedBenchmark) -> dict:
     return {"ops": {"items": {"config": source}}}
 
 
-@dg.sensor(job_name="refresh", minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Watches the benchmark-files folder (resource benchmarks_dir / $LIKRA_BENCHMARKS_DIR): one "
-           "subfolder per built-in benchmark and spec files (*.yaml) for any other. A benchmark whose files are new or "
-           "changed is ingested from them and re-mined.")
+@dg.sensor(
+    job_name="refresh",
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Watches the benchmark-files folder (resource benchmarks_dir / $LIKRA_BENCHMARKS_DIR): one "
+    "subfolder per built-in benchmark and spec files (*.yaml) for any other. A benchmark whose files are new or "
+    "changed is ingested from them and re-mined.",
+)
 def benchmark_files_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     root = warehouse.benchmarks_root()
     if root is None or not root.is_dir():
@@ -56,7 +63,14 @@ def benchmark_files_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
     changed = [found for name, found in collection.benchmarks.items() if seen.get(name) != cursor[name]]
     existing = set(context.instance.get_dynamic_partitions(benchmark_partitions.name))
     missing = [found.name for found in changed if found.name not in existing]
-    runs = [dg.RunRequest(partition_key=found.name, run_key=f"{found.name}-{cursor[found.name]}",
-                          run_config=ingest_config(found)) for found in changed]
-    return dg.SensorResult(run_requests=runs, cursor=json.dumps(cursor, sort_keys=True),
-                           dynamic_partitions_requests=[benchmark_partitions.build_add_request(missing)] if missing else [])
+    runs = [
+        dg.RunRequest(
+            partition_key=found.name, run_key=f"{found.name}-{cursor[found.name]}", run_config=ingest_config(found)
+        )
+        for found in changed
+    ]
+    return dg.SensorResult(
+        run_requests=runs,
+        cursor=json.dumps(cursor, sort_keys=True),
+        dynamic_partitions_requests=[benchmark_partitions.build_add_request(missing)] if missing else [],
+    )

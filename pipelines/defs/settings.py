@@ -33,7 +33,9 @@ def _dagster_type(annotation: Any) -> Any:
     return annotation
 
 
-def dagster_config(model: type[BaseModel], defaults: BaseModel, base: type = dg.Config, name: str | None = None) -> type:
+def dagster_config(
+    model: type[BaseModel], defaults: BaseModel, base: type = dg.Config, name: str | None = None
+) -> type:
     """A Dagster config class mirroring `model`, with the values of `defaults` as its defaults."""
     fields: dict[str, Any] = {}
     for field_name, info in model.model_fields.items():
@@ -68,8 +70,10 @@ def likra_defaults() -> TrainConfig:
 
 
 MINING_DEFAULTS = mining_defaults()
-CHUNK_ITEMS_HELP = ("Fan out: items per chunk, each chunk a step of its own (on its own worker under Celery or "
-                    "Kubernetes); the rows are those of one step. Default: one chunk.")
+CHUNK_ITEMS_HELP = (
+    "Fan out: items per chunk, each chunk a step of its own (on its own worker under Celery or "
+    "Kubernetes); the rows are those of one step. Default: one chunk."
+)
 
 
 class _MiningSettingsBase(dg.ConfigurableResource):
@@ -81,8 +85,10 @@ class _MiningSettingsBase(dg.ConfigurableResource):
 
 
 MiningSettings = dagster_config(MiningConfig, MINING_DEFAULTS, _MiningSettingsBase, "MiningSettings")
-MiningSettings.__doc__ = ("Mining settings shared by the mining assets of a run: candidates, filters, plausibility "
-                          "model and tier rules. Defaults: $LIKRA_MINING_CONFIG (YAML) or the built-in ones.")
+MiningSettings.__doc__ = (
+    "Mining settings shared by the mining assets of a run: candidates, filters, plausibility "
+    "model and tier rules. Defaults: $LIKRA_MINING_CONFIG (YAML) or the built-in ones."
+)
 
 LIKRA_DEFAULTS = likra_defaults()
 
@@ -94,8 +100,11 @@ class _LikraSettingsBase(dg.ConfigurableResource):
 
 
 LikraSettings = dagster_config(TrainConfig, LIKRA_DEFAULTS, _LikraSettingsBase, "LikraSettings")
-LikraSettings.__doc__ = ("Likra settings shared by the Likra assets of a run: policy, sizes, seed, learning rate, "
-                         "LoRA, evaluation. Defaults: $LIKRA_TRAIN_CONFIG (YAML) or the built-in ones.")
+LikraSettings.__doc__ = (
+    "Likra settings shared by the Likra assets of a run: policy, sizes, seed, learning rate, "
+    "LoRA, evaluation. Defaults: $LIKRA_TRAIN_CONFIG (YAML) or the built-in ones."
+)
+
 
 class _ChunkedScoringBase(dg.Config):
     chunk_items: int | None = Field(default=None, ge=1, description=f"Scoring ({CHUNK_ITEMS_HELP})")

@@ -20,8 +20,17 @@ from warehouse.sources.spec import SpecBenchmark, load_spec, parse_spec
 from warehouse.sources.truthfulqa import TruthfulQAMC1, TruthfulQAMC2
 from warehouse.sources.winogrande import Winogrande
 
-__all__ = ["Benchmark", "LocalFile", "SourceRow", "SpecBenchmark", "builtin_benchmarks",
-           "demo_benchmark", "get_benchmark", "load_spec", "registered_specs"]
+__all__ = [
+    "Benchmark",
+    "LocalFile",
+    "SourceRow",
+    "SpecBenchmark",
+    "builtin_benchmarks",
+    "demo_benchmark",
+    "get_benchmark",
+    "load_spec",
+    "registered_specs",
+]
 
 
 def demo_benchmark() -> SpecBenchmark:
@@ -35,8 +44,19 @@ def demo_benchmark() -> SpecBenchmark:
 
 def builtin_benchmarks() -> dict[str, Benchmark]:
     """Every built-in benchmark by name, the bundled demo included."""
-    adapters: list[Benchmark] = [ArcChallenge(), ArcEasy(), HellaSwag(), Mmlu(), OpenBookQA(), CommonsenseQA(),
-                                 Piqa(), Winogrande(), TruthfulQAMC1(), TruthfulQAMC2(), demo_benchmark()]
+    adapters: list[Benchmark] = [
+        ArcChallenge(),
+        ArcEasy(),
+        HellaSwag(),
+        Mmlu(),
+        OpenBookQA(),
+        CommonsenseQA(),
+        Piqa(),
+        Winogrande(),
+        TruthfulQAMC1(),
+        TruthfulQAMC2(),
+        demo_benchmark(),
+    ]
     return {adapter.name: adapter for adapter in adapters}
 
 
@@ -45,8 +65,10 @@ def registered_specs(con: duckdb.DuckDBPyConnection | None) -> dict[str, SpecBen
     if con is None:
         return {}
     rows = con.execute("SELECT benchmark, spec_yaml, spec_dir FROM benchmark_specs ORDER BY benchmark").fetchall()
-    return {name: SpecBenchmark(parse_spec(text, f"registered spec {name!r}"), Path(spec_dir), yaml_text=text)
-            for name, text, spec_dir in rows}
+    return {
+        name: SpecBenchmark(parse_spec(text, f"registered spec {name!r}"), Path(spec_dir), yaml_text=text)
+        for name, text, spec_dir in rows
+    }
 
 
 def get_benchmark(name: str, con: duckdb.DuckDBPyConnection | None = None) -> Benchmark:

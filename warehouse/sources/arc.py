@@ -20,8 +20,10 @@ class _Arc(Benchmark):
 
     def local_files(self, path: Path, split: str | None = None) -> list[LocalFile]:
         pattern = rf"{re.escape(self.hub_config)}-(Train|Dev|Test)\.jsonl"
-        return [LocalFile(_SPLIT_OF_FILE[m.group(1)], p)
-                for p, m, _ in match_files(path, {pattern: ""}, self.name, self.local_layout)]
+        return [
+            LocalFile(_SPLIT_OF_FILE[m.group(1)], p)
+            for p, m, _ in match_files(path, {pattern: ""}, self.name, self.local_layout)
+        ]
 
     def read_local(self, file: LocalFile) -> Iterator[SourceRow]:
         return read_jsonl(file)
@@ -32,8 +34,13 @@ class _Arc(Benchmark):
     def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
         choices, gold = labelled_choices(doc)
         question = str(get(doc, "question"))
-        return Item(source_id=str(get(doc, "id")), prompt=f"Question: {question}\nAnswer:", choices=choices,
-                    gold=gold, question=question)
+        return Item(
+            source_id=str(get(doc, "id")),
+            prompt=f"Question: {question}\nAnswer:",
+            choices=choices,
+            gold=gold,
+            question=question,
+        )
 
 
 class ArcChallenge(_Arc):

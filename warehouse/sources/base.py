@@ -109,15 +109,18 @@ def hub_unreachable(timeout: float = 3.0) -> str | None:
     return None
 
 
-def hub_rows(benchmark: str, dataset_id: str, config: str | None, split: str,
-             revision: str | None = None, **dataset_kwargs: Any) -> Iterator[SourceRow]:
+def hub_rows(
+    benchmark: str, dataset_id: str, config: str | None, split: str, revision: str | None = None, **dataset_kwargs: Any
+) -> Iterator[SourceRow]:
     """Rows of one split through `datasets.load_dataset` (a hub id, or a local folder laid out like one)."""
     if not Path(dataset_id).expanduser().exists():
         problem = hub_unreachable()  # else datasets retries for half a minute before it says the same
         if problem is not None:
-            raise WarehouseError(f"{benchmark}: cannot load hub dataset {dataset_id!r}: the hub is not reachable "
-                                 f"({problem}). Without network access, pass --path with the benchmark's release "
-                                 "files, or set HF_HUB_OFFLINE=1 to use datasets already in the cache.")
+            raise WarehouseError(
+                f"{benchmark}: cannot load hub dataset {dataset_id!r}: the hub is not reachable "
+                f"({problem}). Without network access, pass --path with the benchmark's release "
+                "files, or set HF_HUB_OFFLINE=1 to use datasets already in the cache."
+            )
     import datasets
 
     try:
@@ -130,8 +133,9 @@ def hub_rows(benchmark: str, dataset_id: str, config: str | None, split: str,
         ) from exc
     provenance = f"hf:{dataset_id}{f'/{config}' if config else ''}@{revision or 'default'}#{dataset._fingerprint}"
     for position, doc in enumerate(dataset):
-        yield SourceRow(split=split, origin=dataset_id, provenance=provenance,
-                        ref=f"row {position}", position=position, doc=doc)
+        yield SourceRow(
+            split=split, origin=dataset_id, provenance=provenance, ref=f"row {position}", position=position, doc=doc
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +173,7 @@ def as_index(answer: Any, n_choices: int, *, base: int = 0, what: str = "answer"
 
 
 def labelled_choices(doc: Mapping[str, Any]) -> tuple[list[str], int]:
-    """Texts of `choices` and the index of `answerKey` among `choices.label` (letters or digits), as AI2 releases store them."""
+    """Texts of `choices` and the index of `answerKey` among `choices.label` (letters or digits), as AI2 stores them."""
     texts = list(get(doc, "choices", "text"))
     gold = index_of(get(doc, "answerKey"), list(get(doc, "choices", "label")), "answerKey")
     return texts, gold

@@ -79,7 +79,9 @@ def scan_collection(root: Path) -> BenchmarkCollection:
             if benchmark.name in builtin_folders:
                 raise SpecError(f"task {benchmark.name!r} is a built-in benchmark; choose another task name")
             if benchmark.name in found.benchmarks:
-                raise SpecError(f"task {benchmark.name!r} is also defined by {found.benchmarks[benchmark.name].spec.name}")
+                raise SpecError(
+                    f"task {benchmark.name!r} is also defined by {found.benchmarks[benchmark.name].spec.name}"
+                )
             files = _spec_files(spec_path, benchmark)
         except (SpecError, SourceFormatError, OSError) as exc:
             found.problems.append(f"{spec_path.name}: {exc}")

@@ -44,5 +44,10 @@ class CommonsenseQA(Benchmark):
     def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
         choices, gold = labelled_choices(doc)
         question = str(get(doc, "question"))
-        return Item(source_id=str(get(doc, "id")), prompt=f"Question: {question}\nAnswer:", choices=choices,
-                    gold=gold, question=question)
+        return Item(
+            source_id=str(get(doc, "id")),
+            prompt=f"Question: {question}\nAnswer:",
+            choices=choices,
+            gold=gold,
+            question=question,
+        )

@@ -13,7 +13,9 @@ from warehouse.errors import SourceFormatError, one_line
 from warehouse.sources.base import LocalFile, SourceRow
 
 
-def match_files(path: Path, patterns: Mapping[str, str], benchmark: str, layout: str) -> list[tuple[Path, re.Match, str]]:
+def match_files(
+    path: Path, patterns: Mapping[str, str], benchmark: str, layout: str
+) -> list[tuple[Path, re.Match, str]]:
     """Files under `path` whose name fully matches one of `patterns` (regex -> split), sorted by path."""
     if not path.exists():
         raise SourceFormatError(f"{benchmark}: path {path} does not exist")
@@ -152,8 +154,14 @@ def read_jsonl(file: LocalFile, release: tuple[str, str] | None = None) -> Itera
     for line_no, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
-        common = dict(split=file.split, origin=file.path.name, provenance=provenance,
-                      ref=f"line {line_no}", position=position, subset=file.subset)
+        common = dict(
+            split=file.split,
+            origin=file.path.name,
+            provenance=provenance,
+            ref=f"line {line_no}",
+            position=position,
+            subset=file.subset,
+        )
         position += 1
         problem = undecodable(line)
         if problem:
@@ -202,8 +210,14 @@ def read_csv(file: LocalFile, *, header: bool, columns: list[str] | None = None)
         if not error and not any(cell.strip() for cell in record):
             continue
         lines = f"line {first}" if first == last_line else f"lines {first}-{last_line}"
-        common = dict(split=file.split, origin=file.path.name, provenance=provenance,
-                      ref=f"record {position + 1} ({lines})", position=position, subset=file.subset)
+        common = dict(
+            split=file.split,
+            origin=file.path.name,
+            provenance=provenance,
+            ref=f"record {position + 1} ({lines})",
+            position=position,
+            subset=file.subset,
+        )
         position += 1
         if error:
             yield SourceRow(**common, error=error)
@@ -211,7 +225,9 @@ def read_csv(file: LocalFile, *, header: bool, columns: list[str] | None = None)
         if names is not None and len(record) != len(names):
             yield SourceRow(**common, error=f"expected {len(names)} fields, found {len(record)}")
             continue
-        problem = next((f"field {k + 1}: {undecodable(cell)}" for k, cell in enumerate(record) if undecodable(cell)), None)
+        problem = next(
+            (f"field {k + 1}: {undecodable(cell)}" for k, cell in enumerate(record) if undecodable(cell)), None
+        )
         if problem:
             yield SourceRow(**common, error=problem)
             continue
@@ -235,14 +251,18 @@ def attach_labels(rows: Iterable[SourceRow], labels_path: Path, key: str) -> Ite
         else:
             yield SourceRow(**{**row.__dict__, "doc": {**row.doc, key: labels[index].strip()}})
     for extra in range(count, len(labels)):
-        yield SourceRow(split="?", origin=labels_path.name, provenance="", ref=f"line {extra + 1}",
-                        position=extra, error=f"label with no matching row ({count} rows in the data file)")
+        yield SourceRow(
+            split="?",
+            origin=labels_path.name,
+            provenance="",
+            ref=f"line {extra + 1}",
+            position=extra,
+            error=f"label with no matching row ({count} rows in the data file)",
+        )
 
 
 def _with_error(row: SourceRow, error: str) -> SourceRow:
     return SourceRow(**{**row.__dict__, "doc": None, "error": error})
-
-
 
 
 def with_labels_file(benchmark: str, data: Path, split: str, stem: str) -> LocalFile:
@@ -276,8 +296,15 @@ def read_json_file(file: LocalFile) -> Iterator[SourceRow]:
         raise SourceFormatError(f"{file.path}: not valid JSON ({exc})") from exc
     for position, entry in enumerate(entries):
         error = "expected a JSON object" if not isinstance(entry, dict) else entry_undecodable(entry)
-        yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"entry {position}",
-                        position=position, doc=None if error else entry, error=error)
+        yield SourceRow(
+            split=file.split,
+            origin=file.path.name,
+            provenance=provenance,
+            ref=f"entry {position}",
+            position=position,
+            doc=None if error else entry,
+            error=error,
+        )
 
 
 def read_parquet(file: LocalFile) -> Iterator[SourceRow]:
@@ -293,5 +320,11 @@ def read_parquet(file: LocalFile) -> Iterator[SourceRow]:
         raise SourceFormatError(f"{file.path}: not a readable parquet file ({one_line(exc)})") from exc
     provenance = provenance_of(file.path, data)
     for position, doc in enumerate(frame.iter_rows(named=True)):
-        yield SourceRow(split=file.split, origin=file.path.name, provenance=provenance, ref=f"row {position}",
-                        position=position, doc=doc)
+        yield SourceRow(
+            split=file.split,
+            origin=file.path.name,
+            provenance=provenance,
+            ref=f"row {position}",
+            position=position,
+            doc=doc,
+        )

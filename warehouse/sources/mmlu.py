@@ -41,8 +41,7 @@ class Mmlu(Benchmark):
         letter = str(raw["answer"]).strip()
         if letter not in _LETTERS or not letter:
             raise RowError(f"answer {letter!r} is not one of the letters A, B, C, D")
-        return {"question": raw["question"], "choices": [raw[k] for k in _LETTERS],
-                "answer": _LETTERS.index(letter)}
+        return {"question": raw["question"], "choices": [raw[k] for k in _LETTERS], "answer": _LETTERS.index(letter)}
 
     def read_hub(self, split: str, dataset_id: str | None = None, revision: str | None = None) -> Iterator[SourceRow]:
         # The hub's "all" config numbers rows across subjects; per-subject numbering matches the files.

@@ -34,5 +34,4 @@ class OpenBookQA(Benchmark):
 
     def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
         choices, gold = labelled_choices(doc)
-        return Item(source_id=str(get(doc, "id")), prompt=str(get(doc, "question_stem")),
-                    choices=choices, gold=gold)
+        return Item(source_id=str(get(doc, "id")), prompt=str(get(doc, "question_stem")), choices=choices, gold=gold)

@@ -30,5 +30,10 @@ class Piqa(Benchmark):
     def to_item(self, doc: Mapping[str, Any], row: SourceRow) -> Item:
         choices = [str(get(doc, "sol1")), str(get(doc, "sol2"))]
         goal = str(get(doc, "goal"))
-        return Item(source_id=str(doc.get("id") or row.position), prompt=f"Question: {goal}\nAnswer:",
-                    choices=choices, gold=as_index(get(doc, "label"), 2, what="label"), question=goal)
+        return Item(
+            source_id=str(doc.get("id") or row.position),
+            prompt=f"Question: {goal}\nAnswer:",
+            choices=choices,
+            gold=as_index(get(doc, "label"), 2, what="label"),
+            question=goal,
+        )

@@ -50,7 +50,17 @@ HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 # lm-eval task-file keys a spec may carry but that do not affect what is ingested.
 IGNORED_KEYS = {
-    "output_type", "metric_list", "metadata", "should_decontaminate", "num_fewshot", "fewshot_split", "fewshot_config", "fewshot_delimiter", "tag", "group", "dataset_name_alias",
+    "output_type",
+    "metric_list",
+    "metadata",
+    "should_decontaminate",
+    "num_fewshot",
+    "fewshot_split",
+    "fewshot_config",
+    "fewshot_delimiter",
+    "tag",
+    "group",
+    "dataset_name_alias",
 }
 
 
@@ -147,8 +157,9 @@ def check_distinct_choices(choices: list[str]) -> None:
     for index, choice in enumerate(choices):
         same = first_seen.setdefault(" ".join(choice.split()), index)
         if same != index:
-            raise RowError(f"choices {same} and {index} are identical ({choice.strip()[:60]!r}): "
-                           "a tie no score can break")
+            raise RowError(
+                f"choices {same} and {index} are identical ({choice.strip()[:60]!r}): a tie no score can break"
+            )
 
 
 def _datasets_builders() -> frozenset[str]:
@@ -185,7 +196,9 @@ class SpecBenchmark(Benchmark):
         self.hub_id = spec.dataset_path
         self.hub_config = spec.dataset_name
         self.hub_splits = tuple(spec.splits)
-        self.yaml_text = yaml_text if yaml_text is not None else yaml.safe_dump(spec.model_dump(exclude_none=True), sort_keys=False)
+        self.yaml_text = (
+            yaml_text if yaml_text is not None else yaml.safe_dump(spec.model_dump(exclude_none=True), sort_keys=False)
+        )
         env = BoundedSandbox(keep_trailing_newline=True)
         env.add_filter("regex_replace", _regex_replace)
         self._env = env
@@ -221,21 +234,29 @@ class SpecBenchmark(Benchmark):
         path = path if path.is_absolute() else self.base_dir / path
         # A spec may come from anywhere: without consent it must not turn other local files into items.
         if not self.allow_outside_files and not path.resolve().is_relative_to(self.base_dir.resolve()):
-            raise SpecError(f"spec {self.name}: {what} {name} is outside the spec's folder {self.base_dir} "
-                            "(symbolic links resolved); move it there, or pass --allow-outside-files")
+            raise SpecError(
+                f"spec {self.name}: {what} {name} is outside the spec's folder {self.base_dir} "
+                "(symbolic links resolved); move it there, or pass --allow-outside-files"
+            )
         return path
 
     def _declared_files(self) -> dict[str, list[Path]]:
         data_files = self.spec.dataset_kwargs.get("data_files")
         if data_files is None:
-            raise SpecError(f"spec {self.name}: key 'dataset_kwargs.data_files' is required for "
-                            f"dataset_path {self.spec.dataset_path!r} when no --path is given")
+            raise SpecError(
+                f"spec {self.name}: key 'dataset_kwargs.data_files' is required for "
+                f"dataset_path {self.spec.dataset_path!r} when no --path is given"
+            )
         if isinstance(data_files, (str, list)):
             data_files = {self.spec.splits[0]: data_files}
         if not isinstance(data_files, dict):
-            raise SpecError(f"spec {self.name}: key 'dataset_kwargs.data_files' must be a path, a list or a mapping split -> path")
-        return {split: [self._resolve(f, "data file") for f in ([files] if isinstance(files, str) else files)]
-                for split, files in data_files.items()}
+            raise SpecError(
+                f"spec {self.name}: key 'dataset_kwargs.data_files' must be a path, a list or a mapping split -> path"
+            )
+        return {
+            split: [self._resolve(f, "data file") for f in ([files] if isinstance(files, str) else files)]
+            for split, files in data_files.items()
+        }
 
     def _labels_for(self, split: str) -> Path | None:
         labels = self.spec.labels_file
@@ -245,7 +266,9 @@ class SpecBenchmark(Benchmark):
 
     def local_files(self, path: Path | None, split: str | None = None) -> list[LocalFile]:
         if path is not None and path.is_dir():
-            raise SourceFormatError(f"{self.name}: --path {path} is a folder; a spec benchmark reads one file per split")
+            raise SourceFormatError(
+                f"{self.name}: --path {path} is a folder; a spec benchmark reads one file per split"
+            )
         if path is not None:
             chosen = split or self.spec.splits[0]
             files = {chosen: [path]}
@@ -283,24 +306,32 @@ class SpecBenchmark(Benchmark):
         if looks_local:
             folder = self._resolve(name, "dataset folder")
             if not folder.is_dir():
-                raise SpecError(f"spec {self.name}: dataset_path {name} is not a folder in the spec's folder "
-                                f"{self.base_dir}; give json, csv or parquet with dataset_kwargs.data_files, "
-                                "or a hub dataset id")
+                raise SpecError(
+                    f"spec {self.name}: dataset_path {name} is not a folder in the spec's folder "
+                    f"{self.base_dir}; give json, csv or parquet with dataset_kwargs.data_files, "
+                    "or a hub dataset id"
+                )
             source = str(folder.resolve())  # datasets would resolve a relative path against the cwd
         elif name.lower() in _datasets_builders() or not HUB_ID.fullmatch(name):
-            raise SpecError(f"spec {self.name}: dataset_path {name!r} is not supported: give json, csv or "
-                            "parquet (local files named in dataset_kwargs.data_files) or a hub dataset id")
+            raise SpecError(
+                f"spec {self.name}: dataset_path {name!r} is not supported: give json, csv or "
+                "parquet (local files named in dataset_kwargs.data_files) or a hub dataset id"
+            )
         else:
             source = name
         if self.spec.dataset_kwargs:
-            raise SpecError(f"spec {self.name}: dataset_kwargs ({', '.join(sorted(self.spec.dataset_kwargs))}) apply "
-                            f"only to local json, csv and parquet files, not to dataset_path {name!r}; remove them")
+            raise SpecError(
+                f"spec {self.name}: dataset_kwargs ({', '.join(sorted(self.spec.dataset_kwargs))}) apply "
+                f"only to local json, csv and parquet files, not to dataset_path {name!r}; remove them"
+            )
         return source
 
     def read_hub(self, split: str, dataset_id: str | None = None, revision: str | None = None) -> Iterator[SourceRow]:
         if self.spec.is_local and dataset_id is None:
-            raise SourceFormatError(f"{self.name}: dataset_path {self.spec.dataset_path!r} reads local files; "
-                                    "name them in dataset_kwargs.data_files or pass --path")
+            raise SourceFormatError(
+                f"{self.name}: dataset_path {self.spec.dataset_path!r} reads local files; "
+                "name them in dataset_kwargs.data_files or pass --path"
+            )
         # --hub is the user's own choice; the spec's kwargs (data_files of local files) never go to the hub.
         source = dataset_id or self.dataset_source()
         return hub_rows(self.name, source, self.spec.dataset_name, split, revision)
@@ -356,9 +387,22 @@ class SpecBenchmark(Benchmark):
         check_distinct_choices(choices)
         stripped = prompt.rstrip()
         # lm-eval moves a context's trailing whitespace onto the continuation; keep the scored text equal.
-        delimiter = prompt[len(stripped):] + self.spec.target_delimiter
+        delimiter = prompt[len(stripped) :] + self.spec.target_delimiter
         source_id = doc.get("id", doc.get("qID", row.position))
         query = self.spec.doc_to_decontamination_query
-        question = None if query is None else str(doc[query]) if query in doc else self._render("doc_to_decontamination_query", doc)
-        return Item(source_id=str(source_id), prompt=stripped, choices=choices, gold=self._target(doc, choices),
-                    description=self.spec.description, target_delimiter=delimiter, question=question)
+        question = (
+            None
+            if query is None
+            else str(doc[query])
+            if query in doc
+            else self._render("doc_to_decontamination_query", doc)
+        )
+        return Item(
+            source_id=str(source_id),
+            prompt=stripped,
+            choices=choices,
+            gold=self._target(doc, choices),
+            description=self.spec.description,
+            target_delimiter=delimiter,
+            question=question,
+        )

@@ -175,7 +175,7 @@ def _bounded_filter(name: str, func: Callable) -> Callable:
     @wraps(func)
     def bounded(*args: Any, **kwargs: Any) -> Any:
         _charge()
-        value, rest = args[leading], args[leading + 1:]
+        value, rest = args[leading], args[leading + 1 :]
         if name == "join" and not isinstance(value, (str, Mapping)):
             value = list(value)  # a generator (from `map`) can only be read once: size the list instead
             separator = rest[0] if rest else kwargs.get("d", "")

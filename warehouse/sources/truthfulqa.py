@@ -48,8 +48,9 @@ def read_mc_task(file: LocalFile) -> Iterator[SourceRow]:
     if not isinstance(entries, list):
         raise SourceFormatError(f"{file.path}: expected a JSON array of questions")
     for position, entry in enumerate(entries):
-        row = SourceRow(split=file.split, origin=file.path.name, provenance=provenance,
-                        ref=f"entry {position}", position=position)
+        row = SourceRow(
+            split=file.split, origin=file.path.name, provenance=provenance, ref=f"entry {position}", position=position
+        )
         error = "expected a JSON object" if not isinstance(entry, dict) else entry_undecodable(entry)
         if error:
             yield SourceRow(**{**row.__dict__, "error": error})

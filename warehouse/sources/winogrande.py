@@ -23,8 +23,10 @@ class Winogrande(Benchmark):
 
     def local_files(self, path: Path, split: str | None = None) -> list[LocalFile]:
         found = match_files(path, {r"(dev|train_(?:xs|s|m|l|xl))\.jsonl": ""}, self.name, self.local_layout)
-        return [with_labels_file(self.name, p, "validation" if m.group(1) == "dev" else "train", m.group(1))
-                for p, m, _ in found]
+        return [
+            with_labels_file(self.name, p, "validation" if m.group(1) == "dev" else "train", m.group(1))
+            for p, m, _ in found
+        ]
 
     def read_local(self, file: LocalFile) -> Iterator[SourceRow]:
         return attach_labels(read_jsonl(file), file.extras["labels"], "label_line")
@@ -47,5 +49,5 @@ class Winogrande(Benchmark):
             choices=[sentence[:blank] + option for option in options],
             gold=as_index(get(doc, "answer"), 2, base=1),
             format="partial",
-            continuation=sentence[blank + 1:].strip(),
+            continuation=sentence[blank + 1 :].strip(),
         )

@@ -24,28 +24,47 @@ def experiment_asset(name: str) -> dg.AssetsDefinition:
     """The asset that runs experiment `name` for a benchmark partition."""
     deps = [likra_eval, graded_negatives] if name == "negative-types" else [likra_eval]
 
-    @dg.asset(name=f"experiment_{name.replace('-', '_')}", partitions_def=benchmark_partitions, deps=deps,
-              group_name="experiments", kinds={"pytorch", "duckdb"},
-              description=f"Likra experiment `{name}` (`likra experiment {name}`): results in "
-              "`likra_experiment_results`, plots and a markdown report beside the warehouse.")
-    def run(context: dg.AssetExecutionContext, config: ExperimentRunConfig,
-            warehouse: WarehouseResource) -> dg.MaterializeResult:
-        result = run_experiment(name, context.partition_key, ExperimentConfig(**config.model_dump()),
-                                db=warehouse.db_path, say=context.log.info)
+    @dg.asset(
+        name=f"experiment_{name.replace('-', '_')}",
+        partitions_def=benchmark_partitions,
+        deps=deps,
+        group_name="experiments",
+        kinds={"pytorch", "duckdb"},
+        description=f"Likra experiment `{name}` (`likra experiment {name}`): results in "
+        "`likra_experiment_results`, plots and a markdown report beside the warehouse.",
+    )
+    def run(
+        context: dg.AssetExecutionContext, config: ExperimentRunConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        result = run_experiment(
+            name,
+            context.partition_key,
+            ExperimentConfig(**config.model_dump()),
+            db=warehouse.db_path,
+            say=context.log.info,
+        )
         numbers = {k: v for k, v in result.summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return dg.MaterializeResult(metadata={
-            "experiment_id": result.experiment_id, "runs": result.runs, "report": dg.MetadataValue.path(
-                str(result.output_dir / "report.md")),
-            "dagster/row_count": result.results.height,
-            **{key.replace("/", "__"): round(float(value), 5) for key, value in numbers.items()},
-            **{name_: dg.MetadataValue.md(markdown_image(png, name_)) for name_, png in result.plots.items()},
-            "summary": dg.MetadataValue.md(result.report.split("![")[0]),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "experiment_id": result.experiment_id,
+                "runs": result.runs,
+                "report": dg.MetadataValue.path(str(result.output_dir / "report.md")),
+                "dagster/row_count": result.results.height,
+                **{key.replace("/", "__"): round(float(value), 5) for key, value in numbers.items()},
+                **{name_: dg.MetadataValue.md(markdown_image(png, name_)) for name_, png in result.plots.items()},
+                "summary": dg.MetadataValue.md(result.report.split("![")[0]),
+            }
+        )
 
     return run
 
 
 EXPERIMENT_ASSETS = [experiment_asset(name) for name in EXPERIMENTS]
-EXPERIMENT_JOBS = [dg.define_asset_job(f"run_{name.replace('-', '_')}_experiment", selection=[asset],
-                                       description=f"Run the `{name}` experiment for one benchmark partition.")
-                   for name, asset in zip(EXPERIMENTS, EXPERIMENT_ASSETS)]
+EXPERIMENT_JOBS = [
+    dg.define_asset_job(
+        f"run_{name.replace('-', '_')}_experiment",
+        selection=[asset],
+        description=f"Run the `{name}` experiment for one benchmark partition.",
+    )
+    for name, asset in zip(EXPERIMENTS, EXPERIMENT_ASSETS)
+]

@@ -26,20 +26,33 @@ HEADS, SCORES = "likra_heads", "likra_eval_scores"
 
 
 @dg.asset(
-    partitions_def=benchmark_partitions, deps=[graded_negatives], pool=WAREHOUSE_POOL,
-    group_name="likra", kinds={"duckdb"}, code_version=CODE_VERSION,
+    partitions_def=benchmark_partitions,
+    deps=[graded_negatives],
+    pool=WAREHOUSE_POOL,
+    group_name="likra",
+    kinds={"duckdb"},
+    code_version=CODE_VERSION,
     description="The training set of the partition under the configured policy and seed: which items train and "
     "which evaluate (tables `likra_training_sets`, `likra_set_items`), and one positive and one negative row per "
     "training question in the seeded order both heads share (`likra_training_rows`).",
     check_specs=[
-        dg.AssetCheckSpec("enough_training_rows", asset="likra_training_set", blocking=True,
-                          description="the training set reaches the largest requested size"),
-        dg.AssetCheckSpec("no_eval_question_in_training", asset="likra_training_set", blocking=True,
-                          description="no training row asks an evaluation item's question"),
+        dg.AssetCheckSpec(
+            "enough_training_rows",
+            asset="likra_training_set",
+            blocking=True,
+            description="the training set reaches the largest requested size",
+        ),
+        dg.AssetCheckSpec(
+            "no_eval_question_in_training",
+            asset="likra_training_set",
+            blocking=True,
+            description="no training row asks an evaluation item's question",
+        ),
     ],
 )
-def likra_training_set(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                       likra: LikraSettings) -> dg.MaterializeResult:
+def likra_training_set(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, likra: LikraSettings
+) -> dg.MaterializeResult:
     config = likra.train_config()
     with connect_read_only(warehouse.db_path) as con:
         training = build_training_set(con, context.partition_key, config)
@@ -47,63 +60,111 @@ def likra_training_set(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     examples = training.n_train * config.epochs
     largest = max(config.sizes) if config.sizes else examples
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": training.rows.height, "set_id": training.set_id, "policy": config.policy,
-                  "training_questions": training.n_train, "evaluation_items": len(training.split.eval),
-                  "evaluation_split": training.split.eval_split, "held_out": training.split.holdout,
-                  "skipped": dict(training.skipped),
-                  "sizes": checkpoint_sizes(config.sizes, examples) if examples else [],
-                  "preview": dg.MetadataValue.md(markdown_table(training.rows.head(6).select(
-                      "head", "position", "item_id", "answer", "source"), width=60))},
+        metadata={
+            "dagster/row_count": training.rows.height,
+            "set_id": training.set_id,
+            "policy": config.policy,
+            "training_questions": training.n_train,
+            "evaluation_items": len(training.split.eval),
+            "evaluation_split": training.split.eval_split,
+            "held_out": training.split.holdout,
+            "skipped": dict(training.skipped),
+            "sizes": checkpoint_sizes(config.sizes, examples) if examples else [],
+            "preview": dg.MetadataValue.md(
+                markdown_table(
+                    training.rows.head(6).select("head", "position", "item_id", "answer", "source"), width=60
+                )
+            ),
+        },
         check_results=[
-            dg.AssetCheckResult(check_name="enough_training_rows", passed=examples >= largest,
-                                metadata={"examples": examples, "largest_size": largest}),
-            dg.AssetCheckResult(check_name="no_eval_question_in_training", passed=training.leaks() == 0,
-                                metadata={"leaked_rows": training.leaks()}),
+            dg.AssetCheckResult(
+                check_name="enough_training_rows",
+                passed=examples >= largest,
+                metadata={"examples": examples, "largest_size": largest},
+            ),
+            dg.AssetCheckResult(
+                check_name="no_eval_question_in_training",
+                passed=training.leaks() == 0,
+                metadata={"leaked_rows": training.leaks()},
+            ),
         ],
     )
 
 
-@dg.asset(partitions_def=benchmark_partitions, deps=[likra_training_set], group_name="likra", kinds={"pytorch", "peft"},
-          code_version=CODE_VERSION,
-          description="The positive and negative LoRA heads, trained with a checkpoint at every size (peft adapter "
-          "folders beside the warehouse); holds no warehouse connection while training and stages the run and "
-          "checkpoint rows for `likra_eval`. A run killed midway continues from its last checkpoint.")
-def likra_heads(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                likra: LikraSettings) -> dg.MaterializeResult:
+@dg.asset(
+    partitions_def=benchmark_partitions,
+    deps=[likra_training_set],
+    group_name="likra",
+    kinds={"pytorch", "peft"},
+    code_version=CODE_VERSION,
+    description="The positive and negative LoRA heads, trained with a checkpoint at every size (peft adapter "
+    "folders beside the warehouse); holds no warehouse connection while training and stages the run and "
+    "checkpoint rows for `likra_eval`. A run killed midway continues from its last checkpoint.",
+)
+def likra_heads(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, likra: LikraSettings
+) -> dg.MaterializeResult:
     run, training, started = prepare_run(context.partition_key, likra.train_config(), db=warehouse.db_path)
     staged = warehouse.staging(HEADS, context.partition_key, fresh=True)
     staged.write(likra_runs=run_frame(run, started, None))
     with connect_read_only(warehouse.db_path) as con:
         rows = {head: training_rows(con, training.set_id, head) for head in run.heads}
-    checkpoints = train_heads(run, rows, staged,
-                              progress=lambda head, n, loss: context.log.debug(f"{head}: +{n} examples, loss {loss:.4f}"))
-    staged.write(likra_checkpoints=checkpoint_frame(run.run_id, checkpoints),
-                 likra_runs=run_frame(run, started, datetime.now()))
+    checkpoints = train_heads(
+        run, rows, staged, progress=lambda head, n, loss: context.log.debug(f"{head}: +{n} examples, loss {loss:.4f}")
+    )
+    staged.write(
+        likra_checkpoints=checkpoint_frame(run.run_id, checkpoints), likra_runs=run_frame(run, started, datetime.now())
+    )
     staged.write_json("run", {"run_id": run.run_id})
     table = checkpoint_frame(run.run_id, checkpoints).select("head", "n_examples", "adapter", "loss", "seconds")
-    return dg.MaterializeResult(metadata={"run_id": run.run_id, "adapters": str(run.out_dir), "heads": list(run.heads),
-                                          "checkpoints": dg.MetadataValue.md(markdown_table(table))})
+    return dg.MaterializeResult(
+        metadata={
+            "run_id": run.run_id,
+            "adapters": str(run.out_dir),
+            "heads": list(run.heads),
+            "checkpoints": dg.MetadataValue.md(markdown_table(table)),
+        }
+    )
 
 
-@dg.asset(partitions_def=benchmark_partitions, deps=[likra_heads], group_name="likra", kinds={"pytorch"},
-          code_version=CODE_VERSION,
-          description="Every choice of the evaluation items scored under the base model and each checkpoint's "
-          "heads in one multi-adapter pass (cached scores reused), staged for `likra_eval`.")
-def likra_eval_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                      likra: LikraSettings) -> dg.MaterializeResult:
+@dg.asset(
+    partitions_def=benchmark_partitions,
+    deps=[likra_heads],
+    group_name="likra",
+    kinds={"pytorch"},
+    code_version=CODE_VERSION,
+    description="Every choice of the evaluation items scored under the base model and each checkpoint's "
+    "heads in one multi-adapter pass (cached scores reused), staged for `likra_eval`.",
+)
+def likra_eval_scores(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, likra: LikraSettings
+) -> dg.MaterializeResult:
     run, _, _ = prepare_run(context.partition_key, likra.train_config(), db=warehouse.db_path)
     staged = warehouse.staging(SCORES, context.partition_key, fresh=True)
     report = evaluate_run(run, saved_checkpoints(run.out_dir), staged, db=warehouse.db_path)
-    return dg.MaterializeResult(metadata={"run_id": run.run_id, "items": report.n_items, "adapters": report.adapters,
-                                          "scores": report.n_scores, "cached": report.n_cached,
-                                          "forward_tokens": report.forward_tokens,
-                                          "seconds": round(report.compute_seconds, 2)})
+    return dg.MaterializeResult(
+        metadata={
+            "run_id": run.run_id,
+            "items": report.n_items,
+            "adapters": report.adapters,
+            "scores": report.n_scores,
+            "cached": report.n_cached,
+            "forward_tokens": report.forward_tokens,
+            "seconds": round(report.compute_seconds, 2),
+        }
+    )
 
 
-@dg.asset(partitions_def=benchmark_partitions, deps=[likra_eval_scores], pool=WAREHOUSE_POOL, group_name="likra",
-          kinds={"duckdb"}, code_version=CODE_VERSION,
-          description="The run, its checkpoints and their scores in the warehouse; metrics per size, mode and weight "
-          "in the view `likra_eval`, with the learning curve plotted.")
+@dg.asset(
+    partitions_def=benchmark_partitions,
+    deps=[likra_eval_scores],
+    pool=WAREHOUSE_POOL,
+    group_name="likra",
+    kinds={"duckdb"},
+    code_version=CODE_VERSION,
+    description="The run, its checkpoints and their scores in the warehouse; metrics per size, mode and weight "
+    "in the view `likra_eval`, with the learning curve plotted.",
+)
 def likra_eval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     heads, scores = warehouse.staging(HEADS, context.partition_key), warehouse.staging(SCORES, context.partition_key)
     run_id = heads.read_json("run")["run_id"]
@@ -113,10 +174,14 @@ def likra_eval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         rows = eval_rows(con, run_id)
         curve = learning_curve(con, run_id)
     final = rows.filter(rows["n_examples"] == rows["n_examples"].max())
-    return dg.MaterializeResult(metadata={
-        "run_id": run_id, "dagster/row_count": rows.height,
-        **{f"acc/{mode}": round(float(acc), 4) for mode, acc in final.select("mode", "acc").iter_rows()},
-        "learning_curve": dg.MetadataValue.md(markdown_table(curve)),
-        "plot": dg.MetadataValue.md(markdown_image(curve_png(rows, f"{context.partition_key}: {run_id}"),
-                                                   "learning curve")),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "run_id": run_id,
+            "dagster/row_count": rows.height,
+            **{f"acc/{mode}": round(float(acc), 4) for mode, acc in final.select("mode", "acc").iter_rows()},
+            "learning_curve": dg.MetadataValue.md(markdown_table(curve)),
+            "plot": dg.MetadataValue.md(
+                markdown_image(curve_png(rows, f"{context.partition_key}: {run_id}"), "learning curve")
+            ),
+        }
+    )

@@ -37,13 +37,19 @@ CODE_VERSION = MINING_DEFAULTS.digest()  # changed default settings mark every m
 EMBEDDINGS, SCORES = "mining_embeddings", "mining_scores"
 
 
-@dg.asset(partitions_def=benchmark_partitions, deps=[items], group_name="mining", kinds={"sentence_transformers"},
-          code_version=CODE_VERSION,
-          description="Embeddings of every answer in the pool and every question, computed where the cache "
-          "(table `text_embeddings`) lacks them and staged for the `candidates` writer. Skipped when the stored "
-          "candidates were mined from unchanged inputs.")
-def answer_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                      mining: MiningSettings) -> dg.MaterializeResult:
+@dg.asset(
+    partitions_def=benchmark_partitions,
+    deps=[items],
+    group_name="mining",
+    kinds={"sentence_transformers"},
+    code_version=CODE_VERSION,
+    description="Embeddings of every answer in the pool and every question, computed where the cache "
+    "(table `text_embeddings`) lacks them and staged for the `candidates` writer. Skipped when the stored "
+    "candidates were mined from unchanged inputs.",
+)
+def answer_embeddings(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mining: MiningSettings
+) -> dg.MaterializeResult:
     config = mining.mining_config()
     inputs = load_inputs(warehouse.db_path, context.partition_key, config)
     staged = warehouse.staging(EMBEDDINGS, context.partition_key, fresh=True)
@@ -55,18 +61,32 @@ def answer_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     else:
         _, counts = embed_missing(warehouse.db_path, config.embedder, inputs.texts, staged)
     staged.write_json("counts", counts)
-    return dg.MaterializeResult(metadata={"pool_answers": inputs.pool.height, "texts": len(inputs.texts),
-                                          "embeddings_cached": counts["cached"], "embeddings_computed": counts["computed"],
-                                          "candidates_unchanged": reusable is not None, "embedder": config.embedder})
+    return dg.MaterializeResult(
+        metadata={
+            "pool_answers": inputs.pool.height,
+            "texts": len(inputs.texts),
+            "embeddings_cached": counts["cached"],
+            "embeddings_computed": counts["computed"],
+            "candidates_unchanged": reusable is not None,
+            "embedder": config.embedder,
+        }
+    )
 
 
-@dg.asset(partitions_def=benchmark_partitions, deps=[answer_embeddings], pool=WAREHOUSE_POOL, group_name="mining",
-          kinds={"faiss", "duckdb"}, code_version=CODE_VERSION,
-          description="Candidate negatives per item (own distractors, nearest answers of other questions, BM25 "
-          "matches) after the false-negative filters; table `candidates`. Reused without searching while the "
-          "benchmark's items, the answer pool and the candidate settings are unchanged (table `candidate_sets`).")
-def candidates(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-               mining: MiningSettings) -> dg.MaterializeResult:
+@dg.asset(
+    partitions_def=benchmark_partitions,
+    deps=[answer_embeddings],
+    pool=WAREHOUSE_POOL,
+    group_name="mining",
+    kinds={"faiss", "duckdb"},
+    code_version=CODE_VERSION,
+    description="Candidate negatives per item (own distractors, nearest answers of other questions, BM25 "
+    "matches) after the false-negative filters; table `candidates`. Reused without searching while the "
+    "benchmark's items, the answer pool and the candidate settings are unchanged (table `candidate_sets`).",
+)
+def candidates(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mining: MiningSettings
+) -> dg.MaterializeResult:
     config = mining.mining_config()
     with connect(warehouse.db_path) as con:
         load_staged(con, warehouse.staging(EMBEDDINGS, context.partition_key).folder)
@@ -74,11 +94,16 @@ def candidates(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     stage = candidate_stage(warehouse.db_path, inputs, config, context.run.run_id)  # every embedding is cached now
     found = stage.found
     by_origin = {o: int(n) for o, n in found.frame.group_by("origin").len().iter_rows()}
-    return dg.MaterializeResult(metadata={"dagster/row_count": found.frame.height, "by_origin": by_origin,
-                                          "removed_by_filter": dict(found.removed),
-                                          "items_without_candidates": found.items_without,
-                                          "found_by_run": stage.reused_from or context.run.run_id,
-                                          "reused": stage.reused_from is not None})
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": found.frame.height,
+            "by_origin": by_origin,
+            "removed_by_filter": dict(found.removed),
+            "items_without_candidates": found.items_without,
+            "found_by_run": stage.reused_from or context.run.run_id,
+            "reused": stage.reused_from is not None,
+        }
+    )
 
 
 def _chunk_inputs(warehouse: WarehouseResource, benchmark: str, config: MiningConfig):
@@ -86,8 +111,10 @@ def _chunk_inputs(warehouse: WarehouseResource, benchmark: str, config: MiningCo
     inputs = load_inputs(warehouse.db_path, benchmark, config)
     stage = reusable_candidates(warehouse.db_path, inputs)
     if stage is None:
-        raise MiningError(f"the stored candidates of {inputs.benchmark!r} were mined from other items, answers or "
-                          "settings: materialise `candidates` for this partition first")
+        raise MiningError(
+            f"the stored candidates of {inputs.benchmark!r} were mined from other items, answers or "
+            "settings: materialise `candidates` for this partition first"
+        )
     return inputs, stage
 
 
@@ -97,19 +124,23 @@ def candidate_scores_plan(context: dg.OpExecutionContext, warehouse: WarehouseRe
     warehouse.clear_chunks(SCORES, context.partition_key)
     _, stage = _chunk_inputs(warehouse, context.partition_key, mining.mining_config())
     for index, item_ids in enumerate(plausibility_chunks(stage.found.frame, mining.chunk_items)):
-        yield dg.DynamicOutput({"index": index, "item_ids": item_ids, "found_by": stage.reused_from},
-                               mapping_key=str(index))
+        yield dg.DynamicOutput(
+            {"index": index, "item_ids": item_ids, "found_by": stage.reused_from}, mapping_key=str(index)
+        )
 
 
 @dg.op
-def candidate_scores_chunk(context: dg.OpExecutionContext, warehouse: WarehouseResource, mining: MiningSettings,
-                           chunk: dict) -> dict:
+def candidate_scores_chunk(
+    context: dg.OpExecutionContext, warehouse: WarehouseResource, mining: MiningSettings, chunk: dict
+) -> dict:
     """Grade one chunk's candidates (the model steps: a GPU each on Kubernetes), staging its rows."""
     config = mining.mining_config()
     inputs, stage = _chunk_inputs(warehouse, context.partition_key, config)
     if stage.reused_from != chunk["found_by"]:
-        raise MiningError(f"the candidates of {inputs.benchmark!r} changed while they were graded: materialise "
-                          "`candidate_scores` for this partition again")
+        raise MiningError(
+            f"the candidates of {inputs.benchmark!r} changed while they were graded: materialise "
+            "`candidate_scores` for this partition again"
+        )
     chunk_items, chunk_candidates = chunk_share(inputs.items, stage.found.frame, chunk["item_ids"])
     staged = warehouse.chunk_staging(SCORES, context.partition_key, chunk["index"])
     plausibility = score_plausibility(warehouse.db_path, config, chunk_items, chunk_candidates, staged)
@@ -124,48 +155,79 @@ def candidate_scores_merge(context: dg.OpExecutionContext, warehouse: WarehouseR
     chunks = warehouse.staged_chunks(SCORES, context.partition_key)
     for chunk in chunks:
         restage(chunk, staged)
-    plausibility = merge_plausibility([Plausibility(chunk.read("plausibility"), counts)
-                                       for chunk, counts in zip(chunks, logliks, strict=True)])
+    plausibility = merge_plausibility(
+        [Plausibility(chunk.read("plausibility"), counts) for chunk, counts in zip(chunks, logliks, strict=True)]
+    )
     staged.write(plausibility=plausibility.frame)
     staged.write_json("logliks", plausibility.logliks)
-    yield dg.Output(None, metadata={"chunks": len(chunks), "logliks_cached": plausibility.logliks["cached"],
-                                    "logliks_computed": plausibility.logliks["computed"],
-                                    "model": plausibility.logliks["model"]})
+    yield dg.Output(
+        None,
+        metadata={
+            "chunks": len(chunks),
+            "logliks_cached": plausibility.logliks["cached"],
+            "logliks_computed": plausibility.logliks["computed"],
+            "model": plausibility.logliks["model"],
+        },
+    )
 
 
 @dg.graph_asset(
     partitions_def=benchmark_partitions,
-    ins={"candidates": dg.AssetIn(key=candidates.key, dagster_type=dg.Nothing),
-         "choice_scores": dg.AssetIn(key=choice_scores.key, dagster_type=dg.Nothing)},
-    group_name="mining", kinds={"pytorch"}, code_version=CODE_VERSION,
+    ins={
+        "candidates": dg.AssetIn(key=candidates.key, dagster_type=dg.Nothing),
+        "choice_scores": dg.AssetIn(key=choice_scores.key, dagster_type=dg.Nothing),
+    },
+    group_name="mining",
+    kinds={"pytorch"},
+    code_version=CODE_VERSION,
     description="Base-model log-likelihood of every candidate and gold answer, from the cache or computed "
     "by the scoring engine, staged with the candidates' plausibility for the `graded_negatives` writer. With the "
-    "mining setting `chunk_items`, chunks of items are graded by steps of their own.")
+    "mining setting `chunk_items`, chunks of items are graded by steps of their own.",
+)
 def candidate_scores(candidates, choice_scores):
-    return candidate_scores_merge(candidate_scores_plan(candidates=candidates, choice_scores=choice_scores)
-                                  .map(candidate_scores_chunk).collect())
+    return candidate_scores_merge(
+        candidate_scores_plan(candidates=candidates, choice_scores=choice_scores).map(candidate_scores_chunk).collect()
+    )
 
 
 @dg.asset(
-    partitions_def=benchmark_partitions, deps=[candidate_scores], pool=WAREHOUSE_POOL, group_name="mining",
-    kinds={"duckdb"}, code_version=CODE_VERSION,
+    partitions_def=benchmark_partitions,
+    deps=[candidate_scores],
+    pool=WAREHOUSE_POOL,
+    group_name="mining",
+    kinds={"duckdb"},
+    code_version=CODE_VERSION,
     description="Graded negatives (table `graded_negatives`, view `near_misses`): similarity, plausibility, rank "
     "and margin to the gold answer, tier; the run's summary is in `mining_runs`.",
     check_specs=[
-        dg.AssetCheckSpec("no_negative_equals_gold", asset="graded_negatives", blocking=True,
-                          description="no negative equals a true answer of its item or of a twin question, "
-                          "after normalisation"),
-        dg.AssetCheckSpec("no_null_scores", asset="graded_negatives", blocking=True,
-                          description="every negative has its similarity and plausibility scores"),
-        dg.AssetCheckSpec("keys_unique", asset="graded_negatives", blocking=True,
-                          description="one row per item and normalised negative (kept by the writers on DuckLake, "
-                          "which has no keys)"),
-        dg.AssetCheckSpec("items_have_negatives", asset="graded_negatives",
-                          description="items left without any negative (warns above 5%)"),
+        dg.AssetCheckSpec(
+            "no_negative_equals_gold",
+            asset="graded_negatives",
+            blocking=True,
+            description="no negative equals a true answer of its item or of a twin question, after normalisation",
+        ),
+        dg.AssetCheckSpec(
+            "no_null_scores",
+            asset="graded_negatives",
+            blocking=True,
+            description="every negative has its similarity and plausibility scores",
+        ),
+        dg.AssetCheckSpec(
+            "keys_unique",
+            asset="graded_negatives",
+            blocking=True,
+            description="one row per item and normalised negative (kept by the writers on DuckLake, which has no keys)",
+        ),
+        dg.AssetCheckSpec(
+            "items_have_negatives",
+            asset="graded_negatives",
+            description="items left without any negative (warns above 5%)",
+        ),
     ],
 )
-def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                     mining: MiningSettings) -> dg.MaterializeResult:
+def graded_negatives(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mining: MiningSettings
+) -> dg.MaterializeResult:
     benchmark, started, config = context.partition_key, datetime.now(), mining.mining_config()
     scores = warehouse.staging(SCORES, benchmark)
     with connect(warehouse.db_path) as con:
@@ -173,11 +235,17 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     inputs = load_inputs(warehouse.db_path, benchmark, config)
     stage = reusable_candidates(warehouse.db_path, inputs)
     if stage is None:
-        raise MiningError(f"the candidates of {benchmark!r} changed since they were scored: "
-                          "materialise `candidates` and `candidate_scores` for this partition again")
-    summary = MiningSummary(context.run.run_id, benchmark, config.digest(),
-                            embeddings=warehouse.staging(EMBEDDINGS, benchmark).read_json("counts"),
-                            candidates_from=stage.reused_from if stage.reused_from != context.run.run_id else None)
+        raise MiningError(
+            f"the candidates of {benchmark!r} changed since they were scored: "
+            "materialise `candidates` and `candidate_scores` for this partition again"
+        )
+    summary = MiningSummary(
+        context.run.run_id,
+        benchmark,
+        config.digest(),
+        embeddings=warehouse.staging(EMBEDDINGS, benchmark).read_json("counts"),
+        candidates_from=stage.reused_from if stage.reused_from != context.run.run_id else None,
+    )
     plausibility = Plausibility(scores.read("plausibility"), scores.read_json("logliks"))
     graded = grade_and_store(warehouse.db_path, summary, inputs, stage, plausibility, config, started)
     with connect_read_only(warehouse.db_path) as con:
@@ -196,8 +264,9 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             "candidates_reused_from": summary.candidates_from or "",
             "statistics": dg.MetadataValue.md(markdown_table(statistics_table(summary))),
             "by_origin_and_tier": dg.MetadataValue.md(markdown_table(tier_table(summary))),
-            "histograms": dg.MetadataValue.md(markdown_image(histogram_png(graded, config.tiers.measure),
-                                                                 "similarity and plausibility by tier")),
+            "histograms": dg.MetadataValue.md(
+                markdown_image(histogram_png(graded, config.tiers.measure), "similarity and plausibility by tier")
+            ),
             "quality": dg.MetadataValue.md(quality_line(summary)),
             "removed_by_guard": dg.MetadataValue.md(markdown_table(guard_table(summary))),
             "false_negative_rate": false_negatives["rate"],
@@ -205,14 +274,24 @@ def graded_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             "top_near_misses": dg.MetadataValue.md(markdown_table(near_miss_table(summary))),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="no_negative_equals_gold", passed=quality.equal_to_gold == 0,
-                                metadata={"equal_to_gold": quality.equal_to_gold}),
-            dg.AssetCheckResult(check_name="no_null_scores", passed=quality.null_scores == 0,
-                                metadata={"null_scores": quality.null_scores}),
-            dg.AssetCheckResult(check_name="keys_unique", passed=duplicates == 0,
-                                metadata={"duplicate_keys": duplicates}),
-            dg.AssetCheckResult(check_name="items_have_negatives", passed=quality.lacking_share() <= 0.05,
-                                severity=dg.AssetCheckSeverity.WARN,
-                                metadata={"items_without_negatives": quality.items_without, "items": quality.n_items}),
+            dg.AssetCheckResult(
+                check_name="no_negative_equals_gold",
+                passed=quality.equal_to_gold == 0,
+                metadata={"equal_to_gold": quality.equal_to_gold},
+            ),
+            dg.AssetCheckResult(
+                check_name="no_null_scores",
+                passed=quality.null_scores == 0,
+                metadata={"null_scores": quality.null_scores},
+            ),
+            dg.AssetCheckResult(
+                check_name="keys_unique", passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
+            ),
+            dg.AssetCheckResult(
+                check_name="items_have_negatives",
+                passed=quality.lacking_share() <= 0.05,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"items_without_negatives": quality.items_without, "items": quality.n_items},
+            ),
         ],
     )

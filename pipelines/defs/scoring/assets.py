@@ -22,20 +22,29 @@ STEP = "base_scores"
 def base_scores_plan(context: dg.OpExecutionContext, config: BaseScoresConfig, warehouse: WarehouseResource):
     """One chunk of item ids per step; the chunks share the run id of the one `score_runs` row."""
     warehouse.clear_chunks(STEP, context.partition_key)
-    chunks = scoring_chunks(context.partition_key, scoring_config(config), db=warehouse.db_path,
-                            chunk_items=config.chunk_items)
+    chunks = scoring_chunks(
+        context.partition_key, scoring_config(config), db=warehouse.db_path, chunk_items=config.chunk_items
+    )
     run_id = uuid.uuid4().hex
     for index, item_ids in enumerate(chunks):
         yield dg.DynamicOutput({"index": index, "item_ids": item_ids, "run_id": run_id}, mapping_key=str(index))
 
 
 @dg.op
-def base_scores_chunk(context: dg.OpExecutionContext, config: BaseScoresConfig, warehouse: WarehouseResource,
-                      chunk: dict) -> ScoreReport:
+def base_scores_chunk(
+    context: dg.OpExecutionContext, config: BaseScoresConfig, warehouse: WarehouseResource, chunk: dict
+) -> ScoreReport:
     """Score one chunk's items (the model steps: a GPU each on Kubernetes), staging its rows."""
     sink = warehouse.chunk_staging(STEP, context.partition_key, chunk["index"])
-    return score_benchmark(context.partition_key, db=warehouse.db_path, **scoring_config(config).model_dump(),
-                           sink=sink, item_ids=chunk["item_ids"], run_id=chunk["run_id"], record_run=False)
+    return score_benchmark(
+        context.partition_key,
+        db=warehouse.db_path,
+        **scoring_config(config).model_dump(),
+        sink=sink,
+        item_ids=chunk["item_ids"],
+        run_id=chunk["run_id"],
+        record_run=False,
+    )
 
 
 @dg.op(out=dg.Out(dg.Nothing))
@@ -46,19 +55,22 @@ def base_scores_merge(context: dg.OpExecutionContext, warehouse: WarehouseResour
         restage(chunk, staged)
     report = merge_reports(reports)
     staged.write(score_runs=run_frame(report))
-    yield dg.Output(None, metadata={
-        "model": report.model,
-        "fewshot": report.fewshot,
-        "chunks": len(reports),
-        "choices": report.n_requests,
-        "cached": report.n_cached,
-        "truncated": report.n_truncated,
-        "choices_per_second": round(report.choices_per_second, 2),
-        "forward_tokens": report.forward_tokens,
-        "seconds": round(report.seconds, 2),
-        **{f"acc/{split}": round(v["acc"], 4) for split, v in report.accuracy.items()},
-        **{f"acc_norm/{split}": round(v["acc_norm"], 4) for split, v in report.accuracy.items()},
-    })
+    yield dg.Output(
+        None,
+        metadata={
+            "model": report.model,
+            "fewshot": report.fewshot,
+            "chunks": len(reports),
+            "choices": report.n_requests,
+            "cached": report.n_cached,
+            "truncated": report.n_truncated,
+            "choices_per_second": round(report.choices_per_second, 2),
+            "forward_tokens": report.forward_tokens,
+            "seconds": round(report.seconds, 2),
+            **{f"acc/{split}": round(v["acc"], 4) for split, v in report.accuracy.items()},
+            **{f"acc_norm/{split}": round(v["acc_norm"], 4) for split, v in report.accuracy.items()},
+        },
+    )
 
 
 def _chunk_settings(config: dict) -> dict:
@@ -88,20 +100,32 @@ def base_scores(items):
     kinds={"duckdb"},
     description="The staged base-model scores in the warehouse tables `choice_scores` and `loglik_cache` "
     "(views `item_predictions`, `accuracy`).",
-    check_specs=[dg.AssetCheckSpec("keys_unique", asset="choice_scores", blocking=True,
-                                   description="one row per item, choice, model, adapter and few-shot count "
-                                   "(kept by the writers on DuckLake, which has no keys)")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "keys_unique",
+            asset="choice_scores",
+            blocking=True,
+            description="one row per item, choice, model, adapter and few-shot count "
+            "(kept by the writers on DuckLake, which has no keys)",
+        )
+    ],
 )
 def choice_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     staged = warehouse.staging(STEP, context.partition_key)
     run = staged.read("score_runs").row(0, named=True)
     with connect(warehouse.db_path) as con:
         load_staged(con, staged.folder)
-        rows = con.execute("SELECT count(*) FROM choice_scores s JOIN items i USING (item_id) "
-                           "WHERE i.benchmark = ? AND model = ? AND fewshot = ? AND adapter = 'base'",
-                           [context.partition_key, run["model"], run["fewshot"]]).fetchone()[0]
+        rows = con.execute(
+            "SELECT count(*) FROM choice_scores s JOIN items i USING (item_id) "
+            "WHERE i.benchmark = ? AND model = ? AND fewshot = ? AND adapter = 'base'",
+            [context.partition_key, run["model"], run["fewshot"]],
+        ).fetchone()[0]
         duplicates = duplicate_keys(con, "choice_scores", context.partition_key)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "score_run_id": run["run_id"],
-                                          "model": run["model"]},
-                                check_results=[dg.AssetCheckResult(check_name="keys_unique", passed=duplicates == 0,
-                                                                   metadata={"duplicate_keys": duplicates})])
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "score_run_id": run["run_id"], "model": run["model"]},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="keys_unique", passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
+            )
+        ],
+    )
