@@ -54,6 +54,43 @@ def dataset_folder_link_outside(folder: Path, db: Path) -> None:
     (folder / "data").symlink_to(outside, target_is_directory=True)
 
 
+def _quiz_spec_over_folder(folder: Path) -> Path:
+    """A spec over the hub-layout folder `data/` beside it; the folder, made empty, is returned."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "quiz.yaml").write_text(
+        'task: quiz\ndataset_path: data\ntest_split: test\ndoc_to_text: "{{question}}"\n'
+        'doc_to_choice: "{{choices}}"\ndoc_to_target: "{{answer}}"\n'
+    )
+    (folder / "data").mkdir()
+    return folder / "data"
+
+
+def dataset_folder_file_link_outside(folder: Path, db: Path) -> None:
+    """A dataset folder inside the spec's folder whose data file is a link to a file outside it."""
+    data = _quiz_spec_over_folder(folder)
+    outside = folder.parent / "outside.jsonl"
+    shutil.copy(CORPUS / "spec_bad_template" / "quiz.jsonl", outside)
+    (data / "test.jsonl").symlink_to(outside)
+
+
+def dataset_folder_text_link_outside(folder: Path, db: Path) -> None:
+    """A dataset folder holding `test.txt`, a link to a text file outside (datasets reads .txt with its text
+    builder: any file on the machine would become items)."""
+    data = _quiz_spec_over_folder(folder)
+    outside = folder.parent / "passwd"
+    outside.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    (data / "test.txt").symlink_to(outside)
+
+
+def dataset_folder_readme_names_outside(folder: Path, db: Path) -> None:
+    """A dataset folder whose README.md declares a data file outside the spec's folder, by `../` path."""
+    data = _quiz_spec_over_folder(folder)
+    shutil.copy(CORPUS / "spec_bad_template" / "quiz.jsonl", folder.parent / "outside.jsonl")
+    (data / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: test\n    path: ../../outside.jsonl\n---\n"
+    )
+
+
 def ducklake_catalog_storing_the_root(folder: Path, db: Path) -> None:
     """A DuckLake catalog (made by another tool) that stores `/` as its data path."""
     import duckdb
@@ -154,6 +191,9 @@ MAKERS: dict[str, Callable[[Path, Path], None]] = {
         damaged_data_block,
         fifo_warehouse,
         dataset_folder_link_outside,
+        dataset_folder_file_link_outside,
+        dataset_folder_text_link_outside,
+        dataset_folder_readme_names_outside,
         ducklake_catalog_storing_the_root,
         json_nested_deep,
         json_array_nested_deep,

@@ -30,7 +30,7 @@ import yaml
 from jinja2 import TemplateError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from warehouse.errors import RowError, SourceFormatError, SpecError
+from warehouse.errors import RowError, SourceFormatError, SpecError, one_line
 from warehouse.items import Item
 from warehouse.sources.base import Benchmark, LocalFile, SourceRow, hub_rows
 from warehouse.sources.files import (
@@ -334,7 +334,35 @@ class SpecBenchmark(Benchmark):
             )
         # --hub is the user's own choice; the spec's kwargs (data_files of local files) never go to the hub.
         source = dataset_id or self.dataset_source()
+        if dataset_id is None and Path(source).is_dir() and not self.allow_outside_files:
+            self._check_dataset_folder(Path(source))
         return hub_rows(self.name, source, self.spec.dataset_name, split, revision)
+
+    def _check_dataset_folder(self, folder: Path) -> None:
+        """Refuse a hub-layout folder whose files `datasets` would read from elsewhere (a symbolic link, a README
+        `data_files` path or URL) or through another builder than json, csv and parquet (`.txt` is read as text)."""
+        import tempfile
+
+        import datasets
+
+        try:
+            with tempfile.TemporaryDirectory() as scratch:  # only a lock file is written: not into the user's cache
+                builder = datasets.load_dataset_builder(str(folder), self.spec.dataset_name, cache_dir=scratch)
+        except Exception as exc:  # datasets raises many types; all mean "no dataset is laid out here"
+            raise SpecError(f"spec {self.name}: dataset folder {folder} is not a dataset: {one_line(exc)}") from exc
+        if builder.name not in LOCAL_FORMATS:
+            raise SpecError(
+                f"spec {self.name}: dataset folder {folder} holds {builder.name} files; a spec reads json, csv or "
+                "parquet files"
+            )
+        for files in (builder.config.data_files or {}).values():
+            for file in files:
+                if "://" in str(file):
+                    raise SpecError(
+                        f"spec {self.name}: dataset folder {folder} names the URL {file}; a spec reads "
+                        "only files in its own folder"
+                    )
+                self._resolve(str(file), "data file of the dataset folder")
 
     # -- rows to items -------------------------------------------------------------------------
 
