@@ -3,10 +3,10 @@ the learning-curve plot (accuracy against examples, log scale, one line per mode
 
 from __future__ import annotations
 
-import io
-
 import duckdb
 import polars as pl
+
+from likra.rendering import figure_png, subplots
 
 CURVE_MODES = ("base", "sft", "likra", "negbase")
 
@@ -34,12 +34,7 @@ def learning_curve(con: duckdb.DuckDBPyConnection, run_id: str, w: float = 1.0) 
 
 def curve_png(rows: pl.DataFrame, title: str) -> bytes:
     """A PNG of accuracy against examples (log scale), one line per mode, with binomial standard errors."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6.5, 4))
+    figure, axis = subplots(figsize=(6.5, 4))
     for mode in CURVE_MODES:
         part = rows.filter(pl.col("mode") == mode).sort("n_examples")
         if part.is_empty():
@@ -51,8 +46,4 @@ def curve_png(rows: pl.DataFrame, title: str) -> bytes:
     axis.set_ylabel("accuracy")
     axis.set_title(title)
     axis.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure, dpi=90)

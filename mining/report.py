@@ -4,12 +4,12 @@ asset checks read."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
+from likra.rendering import figure_png, subplots
 from mining.grading import MARGIN_COLUMN, MARGIN_UNITS
 from mining.summary import MiningSummary
 from warehouse.items import Item
@@ -72,12 +72,7 @@ def statistics_table(summary: MiningSummary) -> pl.DataFrame:
 
 def histogram_png(graded: pl.DataFrame, measure: str = "pmi") -> bytes:
     """A PNG: similarity to the gold answer and the plausibility margin the tiers use, one histogram per tier."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    figure, axes = subplots(1, 2, figsize=(10, 3.5))
     for tier, colour in (("far", "#bbbbbb"), ("plausible", "#f0a030"), ("near_miss", "#d03030")):
         part = graded.filter(pl.col("tier") == tier)
         if part.height:
@@ -88,11 +83,7 @@ def histogram_png(graded: pl.DataFrame, measure: str = "pmi") -> bytes:
     axes[0].set_xlabel("cosine similarity to the gold answer")
     axes[1].set_xlabel(f"plausibility margin to the gold answer ({MARGIN_UNITS[measure]})")
     axes[0].legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure, dpi=80)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from likra.rendering import markdown_table
 from likra.report import curve_png, eval_rows, learning_curve
 from pipelines.definitions import defs
 from pipelines.defs.partitions import benchmark_partitions
@@ -185,12 +186,8 @@ def summarise(
     folder = data_dir(db) / "reports" / benchmark
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "learning_curve.png").write_bytes(curve_png(rows, f"{benchmark}: {run_id}"))
-    from tabulate import tabulate
-
     (folder / "report.md").write_text(
-        f"# {benchmark}: Likra run {run_id}\n\n"
-        + tabulate(curve.rows(), headers=curve.columns, tablefmt="github")
-        + "\n\n![learning curve](learning_curve.png)\n"
+        f"# {benchmark}: Likra run {run_id}\n\n" + markdown_table(curve) + "\n\n![learning curve](learning_curve.png)\n"
     )
     echo(f"\nPlot and report: {folder / 'learning_curve.png'}, {folder / 'report.md'}")
     echo("Try:")

@@ -50,6 +50,9 @@ def results(setup) -> dict:
     return {name: run_experiment(name, "demo", config, db=db) for name in EXPERIMENTS}
 
 
+ALL_EXPERIMENTS = {"learning-curve", "gain", "negative-types", "weight-sweep", "likelihood-shift", "dpo-baseline"}
+
+
 def sql(db: Path, query: str, *params) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(query, list(params)).fetchall()
@@ -57,6 +60,7 @@ def sql(db: Path, query: str, *params) -> list[tuple]:
 
 def test_every_experiment_writes_its_table_plots_and_report(setup, results) -> None:
     db, config = setup
+    assert set(results) == ALL_EXPERIMENTS  # the loop below checks every experiment, not none
     for name, result in results.items():
         assert result.results.height > 0, name
         assert result.plots and all(png.startswith(b"\x89PNG") for png in result.plots.values()), name
@@ -85,6 +89,7 @@ def test_weight_zero_is_sft(results) -> None:
         .results.filter((pl.col("series") == "sft") & (pl.col("metric") == "acc"))
         .sort("seed", "n_examples")
     )
+    assert likra.height == sft.height > 0  # two empty columns would compare equal
     assert likra["value"].to_list() == sft["value"].to_list()
     assert set(sweep.results["w"]) == {0.0, 0.5, 1.0, 1.5}
 
@@ -190,11 +195,13 @@ def test_negative_types_report_skipped_policies_with_the_reason(results) -> None
 def test_dpo_trains_on_exactly_the_pairs_the_heads_saw(setup, results) -> None:
     db, _ = setup
     dpo = results["dpo-baseline"]
+    assert dpo.runs  # one run per seed; none would skip every check below
     assert set(dpo.results.filter(pl.col("series") == "dpo")["n_examples"]) == {4, 8}
     for run_id in dpo.runs:
         [(set_id, out_dir)] = sql(db, "SELECT set_id, out_dir FROM likra_runs WHERE run_id = ?", run_id)
         with duckdb.connect(str(db), read_only=True) as con:
             pairs = preference_pairs(set_rows(con, set_id))
+        assert pairs.height >= 8, run_id  # one pair per training question, at least the 8 the run trained on
         heads = sql(
             db,
             "SELECT position, head, continuation FROM likra_training_rows WHERE set_id = ? "
@@ -211,6 +218,8 @@ def test_dpo_trains_on_exactly_the_pairs_the_heads_saw(setup, results) -> None:
 def test_shift_masses_are_probabilities(results) -> None:
     masses = results["likelihood-shift"].results.filter(pl.col("metric").str.starts_with("mass_"))
     totals = masses.group_by("seed", "n_examples", "metric").agg(pl.col("value").sum())
+    # Every head at every seed has masses to sum; an empty table would pass the check below.
+    assert set(totals["metric"]) == {"mass_base", "mass_positive", "mass_negative"} and set(totals["seed"]) == {1, 2}
     assert totals["value"].to_list() == pytest.approx([1.0] * totals.height)
 
 
@@ -229,7 +238,8 @@ def test_reruns_compute_nothing_new(setup, results, monkeypatch) -> None:
     for name in EXPERIMENTS:
         again = run_experiment(name, "demo", config, db=db)
         assert again.experiment_id == results[name].experiment_id
-    assert sql(db, "SELECT count(*) FROM likra_experiments") == [(len(EXPERIMENTS),)]
+    assert set(EXPERIMENTS) == ALL_EXPERIMENTS  # every experiment was rerun, not none
+    assert sql(db, "SELECT count(*) FROM likra_experiments") == [(len(ALL_EXPERIMENTS),)]
 
 
 def test_experiment_assets_materialise(setup, tmp_path: Path) -> None:

@@ -6,28 +6,16 @@ error; several seeds: the line is the mean and the band spans the lowest and hig
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import polars as pl
 
+from likra.rendering import figure_png, markdown_table, subplots
+
 
 def _figure(width: float = 6.5, height: float = 4.0, columns: int = 1):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, columns, figsize=(width * columns if columns > 1 else width, height), squeeze=False)
-    return plt, figure, axes[0]
-
-
-def _png(plt, figure) -> bytes:
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
-    return buffer.getvalue()
+    figure, axes = subplots(1, columns, figsize=(width * columns if columns > 1 else width, height), squeeze=False)
+    return figure, axes[0]
 
 
 def _series(axis, rows: pl.DataFrame, label: str, x: str) -> None:
@@ -57,7 +45,7 @@ def _series(axis, rows: pl.DataFrame, label: str, x: str) -> None:
 
 def curves(rows: pl.DataFrame, series: Sequence[str], title: str, ylabel: str = "accuracy") -> bytes:
     """Metric against examples (log 2), one line per series."""
-    plt, figure, (axis,) = _figure()
+    figure, (axis,) = _figure()
     for name in series:
         part = rows.filter(pl.col("series") == name)
         if not part.is_empty():
@@ -67,26 +55,26 @@ def curves(rows: pl.DataFrame, series: Sequence[str], title: str, ylabel: str = 
     axis.set_ylabel(ylabel)
     axis.set_title(title)
     axis.legend(fontsize=8)
-    return _png(plt, figure)
+    return figure_png(figure)
 
 
 def by_weight(rows: pl.DataFrame, title: str) -> bytes:
     """Accuracy against the negative-head weight w, one line per size."""
-    plt, figure, (axis,) = _figure()
+    figure, (axis,) = _figure()
     for n in sorted(rows["n_examples"].unique().to_list()):
         _series(axis, rows.filter(pl.col("n_examples") == n), f"N = {n}", "w")
     axis.set_xlabel("negative-head weight w (score = log p+ - w log p-)")
     axis.set_ylabel("accuracy")
     axis.set_title(title)
     axis.legend(fontsize=8)
-    return _png(plt, figure)
+    return figure_png(figure)
 
 
 def panels(
     rows: pl.DataFrame, panel_column: str, panel_order: Sequence[str], series: Sequence[str], title: str, ylabel: str
 ) -> bytes:
     """One panel per value of `panel_column`, each with a line per series against examples."""
-    plt, figure, axes = _figure(4.2, 3.6, columns=len(panel_order))
+    figure, axes = _figure(4.2, 3.6, columns=len(panel_order))
     for axis, panel in zip(axes, panel_order):
         part = rows.filter(pl.col(panel_column) == panel)
         for name in series:
@@ -100,12 +88,9 @@ def panels(
         axis.set_ylim(0, 1)
     axes[0].legend(fontsize=8)
     figure.suptitle(title)
-    return _png(plt, figure)
+    return figure_png(figure)
 
 
 def table(frame: pl.DataFrame, digits: int = 3) -> str:
-    """A frame as a markdown table, floats rounded."""
-    from tabulate import tabulate
-
-    rounded = frame.with_columns(pl.col(c).round(digits) for c, t in frame.schema.items() if t.is_float())
-    return tabulate(rounded.rows(), headers=rounded.columns, tablefmt="github", disable_numparse=True)
+    """A frame as a markdown table, floats rounded, cells never cut (a report keeps every digit and label)."""
+    return markdown_table(frame, width=None, digits=digits)

@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import base64
-import json
 
-import polars as pl
+from likra.rendering import markdown_table
 
-
-def _cell(value: object, width: int) -> str:
-    text = (
-        json.dumps(value, ensure_ascii=False)
-        if isinstance(value, (list, dict))
-        else ""
-        if value is None
-        else str(value)
-    )
-    text = text.replace("\n", " ⏎ ").replace("|", "\\|")
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def markdown_table(frame: pl.DataFrame, width: int = 80) -> str:
-    """The frame as a GitHub markdown table, each cell on one line and at most `width` characters."""
-    from tabulate import tabulate
-
-    rows = [[_cell(value, width) for value in row] for row in frame.iter_rows()]
-    return tabulate(rows, headers=frame.columns, tablefmt="github", disable_numparse=True)
+__all__ = ["markdown_image", "markdown_table"]  # markdown_table is the shared renderer, re-exported for the assets
 
 
 def markdown_image(png: bytes, alt: str) -> str:
