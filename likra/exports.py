@@ -171,8 +171,8 @@ def export_benchmark(
     *,
     db: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
-    policy: str = "random",
-    seed: int = 42,
+    policy: str | None = None,
+    seed: int | None = None,
     mode: str = "likra",
     w: float = 1.0,
     n_examples: int | None = None,
@@ -182,13 +182,14 @@ def export_benchmark(
     """Write a training set as TRL pairs (`dpo`) or rows (`kto`), or a run's samples (`lm-eval`); the paths written.
 
     The training set is the run's when `run_id` is given, else the one `likra train` would build for the
-    policy and seed. An existing file is replaced only with `overwrite`; a failed write leaves none."""
+    policy and seed (None: `TrainConfig`'s defaults). An existing file is replaced only with `overwrite`; a failed
+    write leaves none."""
     from likra.config import train_config
     from likra.data import build_training_set
     from likra.runs import get_run
 
     with connect_read_only(db) as con:
-        run = get_run(con, run_id) if run_id else None
+        run = get_run(con, run_id, db=db) if run_id else None
         if fmt == "lm-eval":
             if run is None:
                 raise ExportError("--format lm-eval exports a run's evaluation: give --run RUN (see `likra runs`)")
@@ -210,7 +211,7 @@ def export_benchmark(
         if run is not None:
             rows, name = set_rows(con, run.set_id), run.set_id
         else:
-            config = train_config(policy=policy, seed=seed)
+            config = train_config(**{k: v for k, v in {"policy": policy, "seed": seed}.items() if v is not None})
             training = build_training_set(con, benchmark, config)
             rows, name = training.rows, training.set_id
     frame = preference_pairs(rows) if fmt == "dpo" else unpaired_rows(rows)

@@ -21,7 +21,8 @@ import click
 from pipelines.cli.experiment_commands import experiment
 from pipelines.cli.likra_commands import evaluate, export, runs, train
 from pipelines.cli.mining_commands import mine, negatives
-from pipelines.cli.render import DB_HELP, render
+from pipelines.cli.options import db_option
+from pipelines.cli.render import render
 from pipelines.cli.scoring_commands import score
 from pipelines.cli.warehouse_commands import benchmarks, ingest, sql, warehouse
 from pipelines.quiet import quiet_libraries
@@ -29,11 +30,16 @@ from warehouse.errors import LikraError, ReadOnlyViolation
 
 
 class _Group(click.Group):
-    """Turns user errors into one line on stderr: exit 2 for refused SQL, 1 for anything else."""
+    """Turns user errors into one line on stderr: exit 2 for a bad command line or refused SQL, 1 for anything
+    else."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # click's own message, without the usage block around it
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"error: {exc.format_message()} (see {command} --help)", err=True)
+            sys.exit(2)
         except ReadOnlyViolation as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
@@ -46,24 +52,26 @@ class _Group(click.Group):
 
 
 class _Stderr(logging.Handler):
-    """The warehouse's notices (e.g. waiting for another process's lock) as plain lines on stderr."""
+    """Notices (e.g. waiting for another process's lock) as plain lines on stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
         click.echo(self.format(record), err=True)
 
 
-def _show_warehouse_notices() -> None:
-    logger = logging.getLogger("warehouse")
-    if not any(isinstance(handler, _Stderr) for handler in logger.handlers):
-        logger.addHandler(_Stderr(logging.INFO))
-        logger.propagate = False
+def _show_notices() -> None:
+    """The warehouse's and the models' notices (a lock waited for, a model converted once) on stderr."""
+    for name in ("warehouse", "likra"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(handler, _Stderr) for handler in logger.handlers):
+            logger.addHandler(_Stderr(logging.INFO))
+            logger.propagate = False
 
 
 @click.group(cls=_Group)
 def main() -> None:
     """Mine near-miss negatives from multiple-choice benchmarks and train Likra models on them."""
     quiet_libraries()
-    _show_warehouse_notices()
+    _show_notices()
 
 
 @click.command()
@@ -74,7 +82,7 @@ def main() -> None:
     help="A folder of release files, one subfolder per benchmark (as ../shared/data/benchmarks).",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Items per split of a real benchmark (default 200).")
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def demo(benchmark: str, data: str | None, limit: int | None, db: str | None) -> None:
     """The main job: the whole pipeline for one benchmark (default: the bundled demo set) through Dagster,
     from ingestion to the Likra learning curve, then a summary."""

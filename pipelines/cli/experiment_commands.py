@@ -6,8 +6,7 @@ import click
 
 from likra.experiments.config import EXPERIMENTS, ExperimentConfig
 from pipelines.cli.likra_commands import TRAIN_FLAGS
-from pipelines.cli.options import config_options, config_values
-from pipelines.cli.render import DB_HELP
+from pipelines.cli.options import config_options, config_values, db_option
 
 # The experiment's own flags, then every `likra train` flag for the runs it trains.
 EXPERIMENT_FLAGS = {
@@ -25,7 +24,7 @@ EXPERIMENT_FLAGS = {
 @click.argument("name", type=click.Choice(EXPERIMENTS))
 @click.argument("benchmark")
 @config_options(ExperimentConfig, EXPERIMENT_FLAGS)
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def experiment(name: str, benchmark: str, db: str | None, **settings) -> None:
     """Run experiment NAME on BENCHMARK: train (or reuse) its Likra runs, write a results table, plots and a
     markdown report. Reruns reuse every trained head and cached score.

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from likra.config import POLICIES, TrainConfig
+from likra.config import TrainConfig
 from likra.evaluate import MODES
-from pipelines.cli.options import Checked, config_options, config_values
-from pipelines.cli.render import DB_HELP, render
+from pipelines.cli.options import Checked, config_options, config_values, db_option
+from pipelines.cli.render import render
 from warehouse.validation import Count, FiniteFloat
 
 # Flags of `likra train`, by the TrainConfig field they set; type, default and help come from the field.
@@ -45,7 +45,7 @@ TRAIN_FLAGS = {
 @config_options(TrainConfig, TRAIN_FLAGS)
 @click.option("--name", help="Run name (default: benchmark, policy and a hash of the settings, data and model).")
 @click.option("--no-eval", is_flag=True, help="Train only; evaluate later with `likra evaluate RUN`.")
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def train(benchmark: str, name: str | None, no_eval: bool, db: str | None, **settings) -> None:
     """Train Likra's positive and negative heads on BENCHMARK, checkpointing a learning curve, and evaluate
     every checkpoint in every scoring mode (`likra sql "SELECT * FROM likra_eval"`)."""
@@ -90,27 +90,16 @@ def train(benchmark: str, name: str | None, no_eval: bool, db: str | None, **set
         click.echo(f"more: likra sql \"SELECT * FROM likra_eval WHERE run = '{report.run.run_id}'\"")
 
 
+# Flags of `likra evaluate`: the evaluation settings of `likra train`, each changing the run's own when given.
+EVALUATE_FLAGS = {path: TRAIN_FLAGS[path] for path in ("weights", "fewshot", "eval_limit")}
+
+
 @click.command()
 @click.argument("run")
-@click.option(
-    "--w",
-    "weights",
-    type=Checked(FiniteFloat, "W,...", comma=True),
-    default=None,
-    help="Also evaluate at these negative-head weights (e.g. 0,0.5,1,1.5).",
-)
-@click.option("--fewshot", type=click.IntRange(min=0), help="Exemplars before each evaluation prompt.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N evaluation items.")
+@config_options(TrainConfig, EVALUATE_FLAGS, unset="(default: the run's setting)")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES), help="Show only these modes (repeatable).")
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
-def evaluate(
-    run: str,
-    weights: list[float] | None,
-    fewshot: int | None,
-    limit: int | None,
-    modes: tuple[str, ...],
-    db: str | None,
-) -> None:
+@db_option()
+def evaluate(run: str, modes: tuple[str, ...], db: str | None, **settings) -> None:
     """Score RUN's checkpoints on its evaluation items (cached scores cost nothing) and print its metrics."""
     import polars as pl
 
@@ -121,9 +110,9 @@ def evaluate(
     from warehouse.sinks import WarehouseSink
 
     with connect_read_only(db) as con:
-        found = get_run(con, run)
-        checkpoints = recorded_checkpoints(con, run)
-    update = {k: v for k, v in {"fewshot": fewshot, "eval_limit": limit, "weights": weights}.items() if v is not None}
+        found = get_run(con, run, db=db)
+        checkpoints = recorded_checkpoints(con, found)
+    update = config_values(settings)
     found = dataclasses.replace(found, config=train_config(**{**found.config.model_dump(), **update}))
     report = evaluate_run(found, checkpoints, WarehouseSink(db), db=db)
     click.echo(
@@ -143,7 +132,7 @@ def evaluate(
 
 
 @click.command()
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def runs(db: str | None) -> None:
     """List Likra runs: benchmark, policy, checkpoints, best accuracy."""
     from likra.runs import list_runs
@@ -164,14 +153,7 @@ def runs(db: str | None) -> None:
     "lm-eval: per-sample logs of a run (--run) in lm-eval's --log_samples layout.",
 )
 @click.option("--run", "run_id", help="The run whose training set (or, for lm-eval, evaluation) to export.")
-@click.option(
-    "--policy",
-    type=click.Choice(POLICIES),
-    default=TrainConfig().policy,
-    show_default=True,
-    help="Without --run: the policy of the training set.",
-)
-@click.option("--seed", type=int, default=TrainConfig().seed, show_default=True, help="Without --run: its seed.")
+@config_options(TrainConfig, {"policy": "--policy", "seed": "--seed"})  # without --run: the set `likra train` builds
 @click.option("--mode", type=click.Choice(MODES), default="likra", show_default=True, help="lm-eval: scoring mode.")
 @click.option(
     "--w",
@@ -184,7 +166,7 @@ def runs(db: str | None) -> None:
 @click.option("--n", "n_examples", type=Checked(Count, "N"), help="lm-eval: checkpoint size (default: the largest).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output path without suffix (default: exports/<name>).")
 @click.option("--overwrite", is_flag=True, help="Replace export files that exist already (default: refuse).")
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def export(
     benchmark: str,
     fmt: str,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from mining.config import MiningConfig
-from pipelines.cli.options import config_options, config_values
-from pipelines.cli.render import DB_HELP, render
+from pipelines.cli.options import config_options, config_values, db_option, format_option
+from pipelines.cli.render import render
 from warehouse.negatives import ORIGINS, TIERS
 
 # Flags of `likra mine`, by the MiningConfig field they set; type, default and help come from the field.
@@ -43,7 +43,7 @@ MINE_FLAGS = {
     is_flag=True,
     help="Search even if the stored candidates were mined from unchanged items, answers and settings.",
 )
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def mine(benchmark: str, search_again: bool, db: str | None, **settings) -> None:
     """Mine, score and grade near-miss negatives for BENCHMARK; print the run's summary.
 
@@ -94,8 +94,8 @@ def mine(benchmark: str, search_again: bool, db: str | None, **settings) -> None
 @click.option("--tier", type=click.Choice(TIERS), help="Only this tier.")
 @click.option("--origin", type=click.Choice(ORIGINS), help="Only this origin.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@format_option
+@db_option()
 def negatives(benchmark: str, tier: str | None, origin: str | None, limit: int, fmt: str, db: str | None) -> None:
     """Browse BENCHMARK's graded negatives, the most plausible first."""
     from warehouse.db import connect_read_only

@@ -3,25 +3,49 @@ each option come from the model's field, so a default is written only once."""
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import click
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
 from pipelines.errors import OptionError
 from warehouse.validation import checked_value
 
+DB_HELP = (
+    "Warehouse: a DuckDB file, or ducklake:<catalog> (docs/scaling-out.md); "
+    "default: $LIKRA_DB, else data/warehouse.duckdb."
+)
+FORMATS = ("table", "csv", "json")
+
+
+def db_option(help: str = DB_HELP) -> Callable:
+    """The `--db` option every command shares: the warehouse to read or write."""
+    return click.option("--db", type=click.Path(dir_okay=False), help=help)
+
+
+def format_option(command: Callable) -> Callable:
+    """The `--format` option of the commands that print rows (table, csv, json)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="table: aligned columns; csv: nested values as JSON; json: one record per row.",
+    )(command)
+
 
 class Checked(click.ParamType):
     """A value ruled by a pydantic type (finite, in range), as the settings models rule theirs; a bad one is one
-    `error:` line naming the option. `comma`: a comma-separated list of such values."""
+    `error:` line naming the option. `comma`: the annotation is a list, given as comma-separated values."""
 
     def __init__(self, annotation: Any, name: str, *, comma: bool = False):
-        self.annotation = list[annotation] if comma else annotation
+        self.annotation = annotation
         self.comma = comma
         self.name = name
 
@@ -34,19 +58,14 @@ class Checked(click.ParamType):
 
 
 class CommaList(click.ParamType):
-    """A comma-separated list of numbers: `--sizes 8,16,32`."""
+    """A comma-separated list of words: `--policies random,first` (the settings model checks each)."""
 
-    def __init__(self, item: type):
-        self.item = item
-        self.name = f"{item.__name__},..."
+    name = "WORD,..."
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list:
         if isinstance(value, list):
             return value
-        try:
-            return [self.item(part) for part in str(value).split(",") if part.strip()]
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of {self.item.__name__} values", param, ctx)
+        return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
 def _field(model: type[BaseModel], path: str) -> tuple[FieldInfo, Any]:
@@ -60,19 +79,18 @@ def _field(model: type[BaseModel], path: str) -> tuple[FieldInfo, Any]:
     return info, default
 
 
-def _bounds(info: FieldInfo) -> dict[str, Any]:
-    bounds: dict[str, Any] = {}
-    for rule in info.metadata:
-        for name, key in (("ge", "min"), ("gt", "min"), ("le", "max"), ("lt", "max")):
-            if getattr(rule, name, None) is not None:
-                bounds[key] = getattr(rule, name)
-                if name in ("gt", "lt"):
-                    bounds[f"{key}_open"] = True
-    return bounds
+def _finite(annotation: Any) -> Any:
+    """A number annotation that refuses NaN and infinities, as every settings model does (`SETTINGS`)."""
+    return Annotated[float, Field(allow_inf_nan=False)] if annotation is float else annotation
+
+
+def _ruled(annotation: Any, info: FieldInfo) -> Any:
+    """The annotation with the field's own rules (bounds, lengths), so an option is checked like the field."""
+    return Annotated[annotation, *info.metadata] if info.metadata else annotation
 
 
 def _click_type(info: FieldInfo) -> tuple[Any, bool]:
-    """(click type, multiple) for a field's annotation."""
+    """(click type, multiple) for a field's annotation; numbers are checked by the field's own rules."""
     annotation = info.annotation
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
@@ -85,18 +103,22 @@ def _click_type(info: FieldInfo) -> tuple[Any, bool]:
         item = typing.get_args(annotation)[0]
         if item is str:
             return str, True
-        return CommaList(str if typing.get_origin(item) is Literal else item), False
+        if typing.get_origin(item) is Literal:
+            return CommaList(), False
+        return Checked(_ruled(list[_finite(item)], info), f"{item.__name__.upper()},...", comma=True), False
     if annotation in (int, float):
-        bounds = _bounds(info)
-        if not bounds:
-            return annotation, False
-        return (click.IntRange if annotation is int else click.FloatRange)(**bounds), False
+        return Checked(_ruled(_finite(annotation), info), annotation.__name__.upper()), False
     return str, False
 
 
-def config_options(model: type[BaseModel], flags: Mapping[str, str | Sequence[str]]) -> Callable:
+def config_options(
+    model: type[BaseModel], flags: Mapping[str, str | Sequence[str]], *, unset: str | None = None
+) -> Callable:
     """A decorator adding one option per field path in `flags` (e.g. {"tiers.near_miss_margin":
-    "--near-miss-margin"}); the command receives them as `path__with__underscores` keyword arguments."""
+    "--near-miss-margin"}); the command receives them as `path__with__underscores` keyword arguments.
+
+    `unset`: the options default to None (left out of `config_values`) and their help ends with this text
+    instead of the model's default, for commands that change only what is given (`likra evaluate RUN`)."""
 
     def decorate(command: Callable) -> Callable:
         for path, declared in reversed(list(flags.items())):
@@ -104,6 +126,12 @@ def config_options(model: type[BaseModel], flags: Mapping[str, str | Sequence[st
             kind, multiple = _click_type(info)
             names = [declared] if isinstance(declared, str) else list(declared)
             help_text = info.description or ""
+            if unset is not None:
+                help_text = re.sub(r" \(default: [^()]*(\([^()]*\)[^()]*)*\)", "", help_text)  # the model's default
+                command = click.option(
+                    *names, path.replace(".", "__"), type=kind, multiple=multiple, help=f"{help_text} {unset}"
+                )(command)
+                continue
             if multiple:
                 command = click.option(*names, path.replace(".", "__"), type=kind, multiple=True, help=help_text)(
                     command
@@ -120,9 +148,12 @@ def config_options(model: type[BaseModel], flags: Mapping[str, str | Sequence[st
 
 
 def config_values(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments `config_options` produced, as a nested dict for the model (empty repeats dropped)."""
+    """The keyword arguments `config_options` produced, as a nested dict for the model (empty repeats and unset
+    options dropped)."""
     nested: dict[str, Any] = {}
     for key, value in options.items():
+        if value is None:
+            continue
         if isinstance(value, tuple):
             if not value:
                 continue

@@ -6,11 +6,6 @@ import json
 
 import polars as pl
 
-DB_HELP = (
-    'Warehouse: a DuckDB file, or ducklake:<catalog> (README "Scaling out"); '
-    "default: $LIKRA_DB, else data/warehouse.duckdb."
-)
-
 
 def _cell(value: object, max_width: int) -> str:
     text = (

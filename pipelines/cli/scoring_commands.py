@@ -6,8 +6,8 @@ import click
 import polars as pl
 
 from likra.scoring.config import ScoringConfig
-from pipelines.cli.options import config_options, config_values
-from pipelines.cli.render import DB_HELP, render
+from pipelines.cli.options import config_options, config_values, db_option
+from pipelines.cli.render import render
 
 SCORE_FLAGS = {
     "model": "--model",
@@ -22,7 +22,7 @@ SCORE_FLAGS = {
 @click.command()
 @click.argument("benchmark")
 @config_options(ScoringConfig, SCORE_FLAGS)
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def score(benchmark: str, db: str | None, **settings) -> None:
     """Score every choice of BENCHMARK's items with a causal LM; store the scores; print acc and acc_norm."""
     from tqdm import tqdm

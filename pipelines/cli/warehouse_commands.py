@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 import polars as pl
 
-from pipelines.cli.options import Checked
-from pipelines.cli.render import DB_HELP, render
+from pipelines.cli.options import DB_HELP, Checked, db_option, format_option
+from pipelines.cli.render import render
 from warehouse.validation import Count, Seconds
 
 
@@ -38,7 +38,7 @@ from warehouse.validation import Count, Seconds
     is_flag=True,
     help="Replace a stored split even by one with fewer than half its items (default: refuse).",
 )
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def ingest(
     benchmark: str | None,
     spec_path: Path | None,
@@ -98,7 +98,7 @@ def ingest(
 
 
 @click.command()
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def benchmarks(db: str | None) -> None:
     """List the built-in benchmarks (and specs registered in the warehouse) and what each needs."""
     from warehouse.db import connect_read_only, warehouse_exists
@@ -114,7 +114,7 @@ def benchmarks(db: str | None) -> None:
 
 @click.command()
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@format_option
 @click.option(
     "--max-width", type=Checked(Count, "N"), default=60, show_default=True, help="Truncate table cells (0: never)."
 )
@@ -132,7 +132,7 @@ def benchmarks(db: str | None) -> None:
     show_default=True,
     help="Stop the command after SECONDS, the query and the printing (0: no limit); Ctrl-C stops it too.",
 )
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def sql(query: str, fmt: str, max_width: int, max_rows: int, timeout: float, db: str | None) -> None:
     """Run one read-only SQL QUERY over the warehouse (writes, ATTACH, COPY, files: refused, exit 2)."""
     import time
@@ -170,7 +170,7 @@ def _print_rows(frame: pl.DataFrame, fmt: str, max_width: int, deadline: float |
 
 @click.group()
 def warehouse() -> None:
-    """The warehouse itself: move it to another backend, size the Dagster writer pool for it (README "Scaling out")."""
+    """The warehouse itself: move it to another backend, size the Dagster writer pool for it (docs/scaling-out.md)."""
 
 
 @warehouse.command("copy")
@@ -181,7 +181,7 @@ def warehouse() -> None:
     metavar="WAREHOUSE",
     help="The new, empty warehouse: ducklake:<catalog> (or a DuckDB file to move back).",
 )
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP + " The warehouse copied from.")
+@db_option(DB_HELP + " The warehouse copied from.")
 def copy(target: str, db: str | None) -> None:
     """Copy every table of the warehouse into a new one, e.g. a DuckDB file into DuckLake, without re-ingesting."""
     from warehouse.copy import copy_warehouse
@@ -204,9 +204,9 @@ def copy(target: str, db: str | None) -> None:
     help="Writing steps at once; default $LIKRA_WRITER_POOL_LIMIT, else by backend: 1 for a DuckDB file or "
     "DuckLake catalog file, 2 for a SQLite catalog, 4 for PostgreSQL.",
 )
-@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@db_option()
 def pool(limit: int | None, db: str | None) -> None:
-    """Set the Dagster instance's (at $DAGSTER_HOME) writer pool for the warehouse's backend (README "Scaling out")."""
+    """Set the Dagster instance's (at $DAGSTER_HOME) writer pool for the warehouse's backend (docs/scaling-out.md)."""
     import dagster as dg
 
     from pipelines.defs.pools import set_writer_pool_limit, writer_pool_limit
