@@ -10,10 +10,13 @@ fp32 folder under the model cache; later loads read that folder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
+import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,11 +24,11 @@ from typing import Any, Literal
 import torch
 
 from warehouse.errors import LikraError, one_line
-from warehouse.paths import data_dir
 
 DEFAULT_MODEL = "smollm2"
 Dtype = Literal["auto", "bf16", "fp16", "fp32"]  # auto: bf16 on CUDA, fp32 on CPU
 CACHE_ENV = "LIKRA_MODEL_CACHE"
+log = logging.getLogger("likra.models")
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,14 @@ class LoadedModel:
 
 
 def model_cache_dir() -> Path:
-    """Where converted models live: $LIKRA_MODEL_CACHE, else `models/` beside the warehouse."""
+    """Where converted models live: $LIKRA_MODEL_CACHE, else the user's cache (`~/.cache/likra/models` on Linux,
+    following $XDG_CACHE_HOME), one for every warehouse and working folder."""
     env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else data_dir() / "models"
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("likra")) / "models"
 
 
 def resolve_device(device: str | None = None) -> torch.device:
@@ -181,10 +189,19 @@ def _same_logits(a: Any, b: Any, tokenizer: Any) -> bool:
 
 def _convert(gguf: Path, target: Path, key: str, source: str) -> None:
     """Save the de-quantised GGUF model as a plain fp32 folder at `target`."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_loading
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
+    log.warning("converting %s to a plain model in %s (once: later runs load that folder)", gguf.name, target)
+    bar = gguf_loading.tqdm
+    if not sys.stderr.isatty():  # its de-quantising bar (plain tqdm, deaf to transformers' switch) would fill logs
+        gguf_loading.tqdm = functools.partial(bar, disable=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    finally:
+        gguf_loading.tqdm = bar
+    quantised.eval()
     config = quantised.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
@@ -276,13 +293,24 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
-def model_key(spec: str, dtype: str = "auto", device: str | None = None) -> str | None:
-    """The cache key of a local or packaged model (weights hash and dtype) without loading it;
-    None for hub ids, whose revision is known once loaded."""
+def hub_weights_key(spec: str, revision: str | None = None) -> str:
+    """`<hub id>@<commit>` of a hub model, read from its files (the snapshot folder transformers loads from is
+    named by the commit), so a branch or tag that moves never keys stale scores; only config.json is fetched."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        config = Path(hf_hub_download(spec, "config.json", revision=revision))
+    except Exception as exc:  # huggingface_hub raises many types: offline, unknown repo, no such revision
+        raise ModelLoadError(f"cannot find model {spec!r} on the hub or in its cache: {one_line(exc)}") from exc
+    return f"{spec}@{config.parent.name}"
+
+
+def model_key(spec: str, dtype: str = "auto", device: str | None = None, revision: str | None = None) -> str:
+    """The cache key of a model (weights and dtype) from its files, without loading it: the weights' hash for a
+    local or packaged model, the commit for a hub model."""
     folder = local_model_dir(spec)
-    if folder is None:
-        return None
-    return f"{_folder_key(folder)}/{_dtype_name(resolve_dtype(dtype, resolve_device(device)))}"
+    weights = _folder_key(folder) if folder is not None else hub_weights_key(spec, revision)
+    return f"{weights}/{_dtype_name(resolve_dtype(dtype, resolve_device(device)))}"
 
 
 def load_model(
@@ -305,10 +333,7 @@ def load_model(
     except Exception as exc:  # transformers and safetensors raise many types for files they cannot use
         raise ModelLoadError(f"cannot load model {spec!r}: {one_line(exc)}") from exc
     model.to(target_device).eval()
-    if isinstance(source, Path):
-        weights = _folder_key(source)
-    else:
-        weights = f"{spec}@{revision or getattr(model.config, '_commit_hash', None) or 'unknown'}"
+    weights = _folder_key(source) if isinstance(source, Path) else hub_weights_key(spec, revision)
     key = f"{weights}/{_dtype_name(torch_dtype)}"  # bf16 and fp32 scores differ: never share a cache entry
     if add_bos is None and getattr(model.config, "model_type", "").startswith("gemma"):
         add_bos = True  # Gemma needs BOS; lm-evaluation-harness sets it for Gemma too

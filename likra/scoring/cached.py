@@ -46,11 +46,7 @@ class CachedScorer:
         self._scorer: Scorer | None = None
         self.compute_seconds = 0.0
         self.load_seconds = 0.0
-        key = loaded.key if loaded is not None else model_key(model, dtype)
-        if key is None:  # a hub id: its revision is known once loaded
-            self._load()
-            key = self.loaded.key
-        self.key = key
+        self.key = loaded.key if loaded is not None else model_key(model, dtype)
 
     def _load(self) -> None:
         started = time.perf_counter()
