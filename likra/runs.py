@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,19 +70,23 @@ def runs_dir(db: str | None = None) -> Path:
     return data_dir(db) / "likra"
 
 
-def find_run(con: duckdb.DuckDBPyConnection, run_id: str) -> Run | None:
-    """The recorded run with this id, if any."""
+def find_run(con: duckdb.DuckDBPyConnection, run_id: str, *, db: str | os.PathLike[str] | None) -> Run | None:
+    """The recorded run with this id, if any; its adapters beside the warehouse `db` when the recorded folder is
+    gone (a warehouse moved or copied with its data folder)."""
     row = con.execute(
         "SELECT run_id, benchmark, set_id, config, model, out_dir FROM likra_runs WHERE run_id = ?", [run_id]
     ).fetchone()
     if row is None:
         return None
-    return Run(row[0], row[1], row[2], TrainConfig(**json.loads(row[3])), row[4], Path(row[5]))
+    out_dir, here = Path(row[5]), runs_dir(db) / row[0]
+    if not out_dir.exists() and here.exists():
+        out_dir = here
+    return Run(row[0], row[1], row[2], TrainConfig(**json.loads(row[3])), row[4], out_dir)
 
 
-def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> Run:
+def get_run(con: duckdb.DuckDBPyConnection, run_id: str, *, db: str | os.PathLike[str] | None) -> Run:
     """The recorded run with this id; RunError naming the known ones otherwise."""
-    run = find_run(con, run_id)
+    run = find_run(con, run_id, db=db)
     if run is None:
         known = [r for (r,) in con.execute("SELECT run_id FROM likra_runs ORDER BY started_at DESC LIMIT 5").fetchall()]
         hint = f"; recent runs: {', '.join(known)}" if known else "; train one with `likra train BENCHMARK`"
@@ -152,14 +157,21 @@ def weights_frame(run_id: str, weights: list[float]) -> pl.DataFrame:
     return pl.DataFrame({"run_id": run_id, "w": [float(w) for w in weights]})
 
 
-def recorded_checkpoints(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Checkpoint]:
-    """The run's checkpoints as recorded, by head and size."""
+def recorded_checkpoints(con: duckdb.DuckDBPyConnection, run: Run) -> list[Checkpoint]:
+    """The run's checkpoints as recorded, by head and size, found in the run's folder (`<head>/n-<size>`) when the
+    recorded path is gone (see `find_run`)."""
     rows = con.execute(
         "SELECT head, n_examples, path, adapter, loss, seconds FROM likra_checkpoints "
         "WHERE run_id = ? ORDER BY head DESC, n_examples",
-        [run_id],
+        [run.run_id],
     ).fetchall()
-    return [Checkpoint(head, n, Path(path), adapter, loss, seconds) for head, n, path, adapter, loss, seconds in rows]
+    found = []
+    for head, n, recorded, adapter, loss, seconds in rows:
+        path = Path(recorded)
+        if not path.exists():
+            path = run.out_dir / Path(*path.parts[-2:])
+        found.append(Checkpoint(head, n, path, adapter, loss, seconds))
+    return found
 
 
 def list_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -49,35 +49,58 @@ class TrainReport:
 
 
 def base_model_key(config: TrainConfig) -> str:
-    """The key of the base model's weights and dtype (loading a hub model to learn its revision)."""
-    return model_key(config.model, config.dtype) or load_model(config.model, dtype=config.dtype).key
+    """The key of the base model's weights and dtype, from its files (the model is not loaded)."""
+    return model_key(config.model, config.dtype)
+
+
+def check_sizes(training: TrainingSet, config: TrainConfig) -> None:
+    """Refuse checkpoint sizes beyond the training examples the set holds."""
+    examples = training.n_train * config.epochs
+    if config.sizes and max(config.sizes) > examples:
+        raise RunError(
+            f"size {max(config.sizes)} is larger than the {examples} training examples of {training.benchmark!r} "
+            f"({training.n_train} questions x {config.epochs} epoch(s); policy {config.policy} skipped "
+            f"{sum(training.skipped.values())}): ask for sizes up to {examples}, or more epochs"
+        )
+
+
+def run_for_set(
+    training: TrainingSet,
+    config: TrainConfig,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    model: str | None = None,
+) -> tuple[Run, datetime]:
+    """The run that trains on this set (named by its settings, set and base model key, computed from the model's
+    files unless given) and when it started: now, or when a recorded run of the same name did."""
+    if name is not None:
+        check_run_name(name)
+    model = model or base_model_key(config)
+    run_id = name or default_name(training.benchmark, config, training.set_id, model)
+    run = Run(run_id, training.benchmark, training.set_id, config, model, runs_dir(db) / run_id)
+    started = datetime.now()
+    with connect_read_only(db) as con:
+        existing = find_run(con, run_id, db=db)
+        if existing is not None:
+            check_same_settings(existing, run)
+            started = con.execute("SELECT started_at FROM likra_runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    return run, started
 
 
 def prepare_run(
     benchmark: str, config: TrainConfig, *, db: str | os.PathLike[str] | None = None, name: str | None = None
 ) -> tuple[Run, TrainingSet, datetime]:
     """The training set and the run that trains on it; (run, set, when the run started)."""
-    with connect_read_only(db) as con:
-        require_ingested(con, benchmark)  # before the base model is loaded (or converted, which takes a while)
     if name is not None:
         check_run_name(name)
+    with connect_read_only(db) as con:
+        require_ingested(con, benchmark)  # before the base model is hashed (or converted, which takes a while)
     model = base_model_key(config)
     with connect_read_only(db) as con:
         training = build_training_set(con, benchmark, config)
-        examples = training.n_train * config.epochs
-        if config.sizes and max(config.sizes) > examples:
-            raise RunError(
-                f"size {max(config.sizes)} is larger than the {examples} training examples of {benchmark!r} "
-                f"({training.n_train} questions x {config.epochs} epoch(s); policy {config.policy} skipped "
-                f"{sum(training.skipped.values())}): ask for sizes up to {examples}, or more epochs"
-            )
-        run_id = name or default_name(benchmark, config, training.set_id, model)
-        run = Run(run_id, benchmark, training.set_id, config, model, runs_dir(db) / run_id)
-        existing = find_run(con, run_id)
-        started = datetime.now()
-        if existing is not None:
-            check_same_settings(existing, run)
-            started = con.execute("SELECT started_at FROM likra_runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    check_sizes(training, config)
+    run, started = run_for_set(training, config, db=db, name=name, model=model)
     return run, training, started
 
 

@@ -516,6 +516,30 @@ def test_cli_trains_evaluates_and_lists_runs(demo_db: Path, tiny_model: str) -> 
     assert missing.exit_code == 1 and missing.output.startswith("error: no Likra run 'nope'; recent runs: demo-first-")
 
 
+def test_a_warehouse_moved_with_its_folder_still_evaluates_its_runs(
+    demo_db: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    train = ["train", "demo", "--model", tiny_model, "--sizes", "4", "--batch-size", "4", "--eval-limit", "4"]
+    trained = CliRunner().invoke(main, [*train, "--db", str(demo_db)])
+    assert trained.exit_code == 0, trained.output
+    run_id = re.search(r"run (demo-\S+):", trained.output).group(1)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in (demo_db.name, "likra"):  # the warehouse and the run folders beside it
+        shutil.move(demo_db.parent / name, moved / name)
+
+    evaluated = CliRunner().invoke(main, ["evaluate", run_id, "--w", "0.5", "--db", str(moved / demo_db.name)])
+    again = CliRunner().invoke(main, [*train, "--db", str(moved / demo_db.name)])
+
+    assert evaluated.exit_code == 0, evaluated.output
+    assert " 0.5 " in evaluated.output
+    assert again.exit_code == 0 and "all checkpoints existed" in again.output, again.output
+
+
 def test_other_benchmarks_can_join_the_training_pool(demo_db: Path, samples: Path) -> None:
     ingest("arc_easy", db=demo_db, path=samples / "arc_easy", limit=12)
     with connect_read_only(demo_db) as con:

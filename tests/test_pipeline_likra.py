@@ -51,6 +51,38 @@ def test_likra_assets_materialise_a_partition(db: Path, tmp_path: Path) -> None:
     assert modes == {"base", "sft", "likra", "negbase", "posbase"} and checkpoints == 4
 
 
+def test_a_run_of_the_likra_group_builds_its_training_set_once(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import likra.data
+
+    model = str(save_tiny_model(tmp_path / "tiny-llama"))
+    materialize_demo(db, [items], {})
+    builds = []
+    split = likra.data.split_items  # every build of a training set starts by splitting the items
+    monkeypatch.setattr(likra.data, "split_items", lambda *args: (builds.append(args[1]), split(*args))[1])
+
+    result = materialize_demo(db, LIKRA_ASSETS, likra_config(model))
+
+    assert result.success and builds == ["demo"]
+    [heads] = result.asset_materializations_for_node("likra_heads")
+    [training] = result.asset_materializations_for_node("likra_training_set")
+    assert heads.metadata["run_id"].value == training.metadata["run_id"].value
+
+
+def test_heads_refuse_a_training_set_made_with_other_settings(db: Path, tmp_path: Path) -> None:
+    model = str(save_tiny_model(tmp_path / "tiny-llama"))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
+        run = dict(partition_key="demo", instance=instance, resources=pipeline_resources(str(db)))
+        assert dg.materialize([items, LIKRA_ASSETS[0]], run_config=likra_config(model), **run).success
+        heads = dg.materialize(LIKRA_ASSETS[1:2], run_config=likra_config(model, seed=7), raise_on_error=False, **run)
+
+    assert not heads.success
+    failure = next(e for e in heads.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "was materialised with other Likra settings" in failure.step_failure_data.error.to_string()
+
+
 def test_too_large_a_size_stops_before_training(db: Path, tmp_path: Path) -> None:
     model = str(save_tiny_model(tmp_path / "tiny-llama"))
     with dg.instance_for_test() as instance:

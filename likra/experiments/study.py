@@ -64,7 +64,7 @@ def _recorded_runs(
         except LikraError:  # a policy whose data is missing has no run, which is what this reports
             return []
         with connect_read_only(db) as con:
-            if find_run(con, run.run_id) is None:
+            if find_run(con, run.run_id, db=db) is None:
                 return []
         found.append(run.run_id)
     return found

@@ -103,7 +103,7 @@ def weight_sweep(
     reports = train_seeds(benchmark, config, db=db, say=say)
     for report in reports:
         with connect_read_only(db) as con:
-            checkpoints = recorded_checkpoints(con, report.run.run_id)
+            checkpoints = recorded_checkpoints(con, report.run)
         evaluate_run(report.run, checkpoints, WarehouseSink(db), db=db, weights=config.weights)
     frames = [eval_results(db, reports, modes=("likra", "negbase"), w=w) for w in config.weights]
     results = pl.concat(frames).filter(pl.col("metric") == "acc")

@@ -1,18 +1,20 @@
-"""Likra assets: Dagster wiring around the stages in `likra.workflow`. The training set is written in the
-writer pool; training and evaluation scoring run outside it and stage their rows; `likra_eval` writes
-them and reports the learning curve. The settings come from the `likra` resource, shared by the four."""
+"""Likra assets: Dagster wiring around the stages in `likra.workflow`. The training set is built once, written in
+the writer pool, and handed over with its run (id, base model key, settings hash) in its materialisation's
+metadata; training and evaluation scoring run outside the pool and stage their rows; `likra_eval` writes them and
+reports the learning curve. The settings come from the `likra` resource, shared by the four."""
 
 from datetime import datetime
 
 import dagster as dg
 
+from likra.config import TrainConfig
 from likra.data import build_training_set, training_rows, training_set_frames
 from likra.evaluate import evaluate_run
 from likra.heads import saved_checkpoints
 from likra.report import curve_png, eval_rows, learning_curve
-from likra.runs import checkpoint_frame, run_frame
+from likra.runs import Run, RunError, checkpoint_frame, run_frame, runs_dir
 from likra.train import checkpoint_sizes
-from likra.workflow import prepare_run, train_heads
+from likra.workflow import run_for_set, train_heads
 from pipelines.defs.metadata import markdown_image, markdown_table
 from pipelines.defs.mining.assets import graded_negatives
 from pipelines.defs.partitions import benchmark_partitions
@@ -57,12 +59,18 @@ def likra_training_set(
     with connect_read_only(warehouse.db_path) as con:
         training = build_training_set(con, context.partition_key, config)
     WarehouseSink(warehouse.db_path).write(**training_set_frames(training, config))
+    run, started = run_for_set(training, config, db=warehouse.db_path)
     examples = training.n_train * config.epochs
     largest = max(config.sizes) if config.sizes else examples
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": training.rows.height,
             "set_id": training.set_id,
+            # What the heads and the evaluation need, so that neither builds the set again:
+            "run_id": run.run_id,
+            "base_model": run.model,
+            "settings_hash": config.digest(),
+            "run_started": started.isoformat(),
             "policy": config.policy,
             "training_questions": training.n_train,
             "evaluation_items": len(training.split.eval),
@@ -91,6 +99,23 @@ def likra_training_set(
     )
 
 
+def handed_over(context: dg.AssetExecutionContext, db: str | None, config: TrainConfig) -> tuple[Run, datetime]:
+    """The run `likra_training_set` prepared for this partition, from its latest materialisation's metadata."""
+    found = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=likra_training_set.key, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    meta = {k: v.value for k, v in found[0].asset_materialization.metadata.items()} if found else {}
+    if meta.get("settings_hash") != config.digest():
+        raise RunError(
+            f"likra_training_set of {context.partition_key!r} was "
+            f"{'materialised with other Likra settings' if found else 'never materialised'}: materialise it with "
+            "these settings first (in the same run, or before this one)"
+        )
+    run_id = meta["run_id"]
+    run = Run(run_id, context.partition_key, meta["set_id"], config, meta["base_model"], runs_dir(db) / run_id)
+    return run, datetime.fromisoformat(meta["run_started"])
+
+
 @dg.asset(
     partitions_def=benchmark_partitions,
     deps=[likra_training_set],
@@ -104,11 +129,11 @@ def likra_training_set(
 def likra_heads(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, likra: LikraSettings
 ) -> dg.MaterializeResult:
-    run, training, started = prepare_run(context.partition_key, likra.train_config(), db=warehouse.db_path)
+    run, started = handed_over(context, warehouse.db_path, likra.train_config())
     staged = warehouse.staging(HEADS, context.partition_key, fresh=True)
     staged.write(likra_runs=run_frame(run, started, None))
     with connect_read_only(warehouse.db_path) as con:
-        rows = {head: training_rows(con, training.set_id, head) for head in run.heads}
+        rows = {head: training_rows(con, run.set_id, head) for head in run.heads}
     checkpoints = train_heads(
         run, rows, staged, progress=lambda head, n, loss: context.log.debug(f"{head}: +{n} examples, loss {loss:.4f}")
     )
@@ -139,7 +164,7 @@ def likra_heads(
 def likra_eval_scores(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, likra: LikraSettings
 ) -> dg.MaterializeResult:
-    run, _, _ = prepare_run(context.partition_key, likra.train_config(), db=warehouse.db_path)
+    run, _ = handed_over(context, warehouse.db_path, likra.train_config())
     staged = warehouse.staging(SCORES, context.partition_key, fresh=True)
     report = evaluate_run(run, saved_checkpoints(run.out_dir), staged, db=warehouse.db_path)
     return dg.MaterializeResult(
