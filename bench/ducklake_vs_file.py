@@ -1,5 +1,5 @@
 """Ingest + mine N benchmarks into a DuckDB file (one writer process after another) and into DuckLake on
-PostgreSQL (2 writer processes at once), then time the README's near-miss queries on both.
+PostgreSQL (2 writer processes at once), then time the near-miss queries of the docs on both.
 
 Each benchmark is ingested and mined by a fresh process on either backend (so model and library loading
 cost the same); mining's answer pool is the benchmark's own (`scope: benchmark`), so both warehouses get
@@ -27,7 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the worktree's packages, and 
 BENCHMARKS = ["demo", "arc_easy", "arc_challenge", "openbookqa"]
 SHARED = Path(os.environ.get("LIKRA_SHARED", REPO.parent / "shared"))
 
-# The near-miss queries of README "Mining near-miss negatives" and docs/sql-cookbook.md.
+# The near-miss queries of docs/mining.md and docs/sql-cookbook.md.
 QUERIES = {
     "near-misses preferred (rank 1)": "SELECT question, gold_answer, negative, origin, round(margin, 2) AS margin_nats "
     "FROM near_misses WHERE rank = 1 ORDER BY margin DESC LIMIT 10",

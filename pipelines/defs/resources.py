@@ -12,7 +12,7 @@ from warehouse.paths import data_dir, resolve_db_path
 from warehouse.sinks import StagingSink
 
 # Every asset that writes the warehouse runs in this pool; dagster.yaml limits pools to 1 at a time,
-# because DuckDB allows one writer process per file (DuckLake takes concurrent writers; see README "Scaling out").
+# because DuckDB allows one writer process per file (DuckLake takes concurrent writers; see docs/scaling-out.md).
 WAREHOUSE_POOL = "warehouse_writer"
 
 
@@ -21,8 +21,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     db_path: str | None = Field(
         default=None,
-        description="Warehouse: a DuckDB file, or ducklake:<catalog> (README "
-        "'Scaling out'); default $LIKRA_DB or data/warehouse.duckdb",
+        description="Warehouse: a DuckDB file, or ducklake:<catalog> (docs/scaling-out.md); "
+        "default $LIKRA_DB or data/warehouse.duckdb",
     )
     benchmarks_dir: str | None = Field(
         default=None,
