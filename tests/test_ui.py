@@ -274,6 +274,8 @@ def test_the_asset_graph_shows_every_pipeline_asset_in_its_group(browser: Browse
     for name in PIPELINE_ASSETS:
         browser.text(name)
     browser.screenshot("asset-graph.png")
+    # dagster.yaml turns the first-visit dialog off, so the UI leaves no `.nux/` marker in DAGSTER_HOME (the repo).
+    assert not (browser.server.home / ".nux").exists()
 
 
 def test_the_items_page_lists_its_columns_with_their_descriptions(browser: Browser) -> None:
