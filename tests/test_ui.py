@@ -20,6 +20,7 @@ import dagster as dg
 import pytest
 import yaml
 from conftest import MODEL_CACHE
+from pipeline_runs import PIPELINE_ASSET_NAMES
 from ports import free_port
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
@@ -28,7 +29,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from tiny_models import save_tiny_model
-from warehouse_checks import default_signals
+from warehouse_checks import start_in_session
 
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.jobs import MINING_ASSETS
@@ -39,19 +40,6 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "tests" / "artifacts" / "ui"
-PIPELINE_ASSETS = [
-    "items",
-    "base_scores",
-    "choice_scores",
-    "answer_embeddings",
-    "candidates",
-    "candidate_scores",
-    "graded_negatives",
-    "likra_training_set",
-    "likra_heads",
-    "likra_eval_scores",
-    "likra_eval",
-]
 # Headless Chromium as root in a closed network: no sandbox, no GPU, and none of its own background traffic.
 CHROMIUM_FLAGS = [
     "--headless",
@@ -169,14 +157,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     port, log = free_port(), home / "dagster-dev.log"
     with log.open("w") as out:
-        process = subprocess.Popen(
+        process = start_in_session(
             [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            out,
             cwd=home,
             env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=default_signals,
         )
     running = Server(home, db, port, process, log)
     try:
@@ -226,10 +211,24 @@ class Browser:
         return self.wait_for(lambda: next(iter(self.visible(xpath)), None), what, limit)
 
     def text(self, text: str, limit: float = 60) -> WebElement:
-        return self.element(f"//*[normalize-space(text())={json.dumps(text)}]", f"text {text!r}", limit)
+        return self.element(_text_xpath(text), f"text {text!r}", limit)
 
-    def button(self, label: str) -> WebElement:
-        return self.element(f"//button[starts-with(normalize-space(.), {json.dumps(label)})]", f"button {label!r}")
+    def click(self, xpath: str, what: str, limit: float = 60, pick: int = 0) -> None:
+        """Click visible match number `pick`, finding it again while the page re-renders it (a stale element)."""
+
+        def found_and_clicked() -> bool:
+            shown = self.visible(xpath)
+            if shown:
+                shown[pick].click()
+            return bool(shown)
+
+        self.wait_for(found_and_clicked, f"clicking {what}", limit)
+
+    def click_text(self, text: str) -> None:
+        self.click(_text_xpath(text), f"text {text!r}")
+
+    def click_button(self, label: str) -> None:
+        self.click(_button_xpath(label), f"button {label!r}")
 
     def body(self) -> str:
         return self.driver.find_element(By.TAG_NAME, "body").text
@@ -253,12 +252,20 @@ def browser(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         driver.quit()
 
 
+def _text_xpath(text: str) -> str:
+    return f"//*[normalize-space(text())={json.dumps(text)}]"
+
+
+def _button_xpath(label: str) -> str:
+    return f"//button[starts-with(normalize-space(.), {json.dumps(label)})]"
+
+
 def _markdown_dialog(browser: Browser, key: str) -> WebElement:
     """Open the markdown metadata entry `key` of the asset page's metadata table in its dialog."""
-    browser.element(
+    browser.click(
         f"//tr[.//*[normalize-space(text())={json.dumps(key)}]]//*[normalize-space(text())='[Show Markdown]']",
         f"{key} metadata",
-    ).click()
+    )
     return browser.element(f"//*[@role='dialog'][.//*[normalize-space(text())={json.dumps(key)}]]", f"{key} dialog")
 
 
@@ -267,11 +274,11 @@ def test_the_asset_graph_shows_every_pipeline_asset_in_its_group(browser: Browse
     for group in ("ingest", "scoring", "mining", "likra", "experiments"):
         browser.text(group, limit=120)
     graph_settings = "//button[not(normalize-space(.))][.//*[@aria-label='settings']]"
-    browser.wait_for(lambda: browser.visible(graph_settings)[-1:], "graph settings")[0].click()
-    browser.text("Expand all groups").click()
-    browser.button("Hide navigation").click()
+    browser.click(graph_settings, "graph settings", pick=-1)
+    browser.click_text("Expand all groups")
+    browser.click_button("Hide navigation")
 
-    for name in PIPELINE_ASSETS:
+    for name in PIPELINE_ASSET_NAMES:
         browser.text(name)
     browser.screenshot("asset-graph.png")
     # dagster.yaml turns the first-visit dialog off, so the UI leaves no `.nux/` marker in DAGSTER_HOME (the repo).
@@ -289,14 +296,14 @@ def test_the_items_page_lists_its_columns_with_their_descriptions(browser: Brows
 
 def test_a_partition_launched_from_the_ui_succeeds_and_shows_its_row_count_and_preview(browser: Browser) -> None:
     browser.open("/assets/items")
-    browser.button("Materialize").click()
-    browser.element("//*[normalize-space(text())='Select a partition or create one']", "partition selector").click()
+    browser.click_button("Materialize")
+    browser.click("//*[normalize-space(text())='Select a partition or create one']", "partition selector")
     browser.element("//input[@placeholder='Filter partitions']", "partition filter").send_keys("demo")
-    browser.text("demo").click()
-    browser.text("Launch runs to materialize items").click()  # closes the partition list
+    browser.click_text("demo")
+    browser.click_text("Launch runs to materialize items")  # closes the partition list
     browser.wait_for(lambda: not browser.visible("//input[@placeholder='Filter partitions']"), "the list closing")
     browser.screenshot("launch-demo-partition.png")
-    browser.button("Launch 1 run").click()
+    browser.click_button("Launch 1 run")
 
     browser.wait_for(
         lambda: not browser.visible("//*[normalize-space(text())='Launch runs to materialize items']"),
@@ -304,9 +311,9 @@ def test_a_partition_launched_from_the_ui_succeeds_and_shows_its_row_count_and_p
     )  # the run is submitted
 
     browser.open("/runs")
-    browser.element(
+    browser.click(
         "//a[contains(@href, '/runs/') and string-length(substring-after(@href, '/runs/')) = 36]", "the launched run"
-    ).click()
+    )
     status = browser.element(
         "//*[normalize-space(text())='Success' or normalize-space(text())='Failure' or "
         "normalize-space(text())='Canceled']",
