@@ -67,27 +67,15 @@ def run_lm_eval(work: Path, model_dir: str, n_items: int, fewshot: int, batch_si
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
+    from warehouse.sources.arc import ArcChallenge
+
     train, test = split_sample(work, n_items, fewshot)
     files = {}
     for split, lines in (("train", train or test[:1]), ("test", test)):
         files[split] = work / f"arc_{split}.jsonl"
-        files[split].write_text(
-            "".join(
-                json.dumps(
-                    {
-                        "id": r["id"],
-                        "question": r["question"]["stem"],
-                        "answerKey": r["answerKey"],
-                        "choices": {
-                            "text": [c["text"] for c in r["question"]["choices"]],
-                            "label": [c["label"] for c in r["question"]["choices"]],
-                        },
-                    }
-                )
-                + "\n"
-                for r in map(json.loads, lines)
-            )
-        )
+        # lm-eval's ARC task reads the hub's flat layout, which the adapter maps the release rows to.
+        hub_rows = (ArcChallenge().from_local(json.loads(line)) for line in lines)
+        files[split].write_text("".join(json.dumps(row) + "\n" for row in hub_rows))
     tasks = work / "tasks"
     tasks.mkdir(exist_ok=True)
     (tasks / "arc_challenge_bench.yaml").write_text(TASK_YAML.format(train=files["train"], test=files["test"]))

@@ -40,17 +40,21 @@ def figure_png(figure: Figure, dpi: int = 90) -> bytes:
         plt.close(figure)  # pyplot keeps every open figure alive; a long-running Dagster process would leak them
 
 
-def _cell(value: object, width: int | None) -> str:
-    text = (
-        json.dumps(value, ensure_ascii=False)
-        if isinstance(value, (list, dict))
-        else ""
-        if value is None
-        else str(value)
-    )
-    # A raw newline or pipe would end the row or split the cell and break the whole table.
-    text = text.replace("\n", " ⏎ ").replace("|", "\\|")
+def cell_text(value: object) -> str:
+    """A value as the text of a table cell: lists and dicts as JSON, None as nothing, anything else as str()."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def clipped(text: str, width: int | None) -> str:
+    """The text cut to `width` characters, the last of them an ellipsis (None: never cut)."""
     return text if width is None or len(text) <= width else text[: width - 1] + "…"
+
+
+def _cell(value: object, width: int | None) -> str:
+    # A raw newline or pipe would end the row or split the cell and break the whole table.
+    return clipped(cell_text(value).replace("\n", " ⏎ ").replace("|", "\\|"), width)
 
 
 def markdown_table(frame: pl.DataFrame, width: int | None = 80, digits: int | None = None) -> str:

@@ -272,12 +272,9 @@ def test_bad_input_gives_one_line_or_rejects_naming_the_row(case: dict, tmp_path
 
 @pytest.mark.parametrize("variable", ["LIKRA_LOCK_WAIT", "LIKRA_WRITE_RETRIES", "LIKRA_WRITER_POOL_LIMIT"])
 def test_a_malformed_number_in_the_environment_does_not_stop_commands_that_do_not_use_it(variable: str) -> None:
-    import subprocess
+    from warehouse_checks import cli_env, run_cli
 
-    from warehouse_checks import cli, cli_env
-
-    result = subprocess.run(
-        cli("--help"), env=cli_env(**{variable: "abc"}), capture_output=True, text=True, check=False
-    )  # a process of its own: the variables are read as it starts
+    # A process of its own: the variables are read as it starts.
+    result = run_cli("--help", env=cli_env(**{variable: "abc"}))
 
     assert result.returncode == 0 and "Usage:" in result.stdout, result.stderr[-2000:]

@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from test_deploy_config import DEPLOY, instance_env
-from warehouse_checks import cli, default_signals
+from warehouse_checks import dagster_materialize, run_cli, start_in_session
 
 from pipelines.defs.partitions import benchmark_partitions
 from warehouse.db import connect_read_only
@@ -63,22 +63,14 @@ def cluster(postgres, redis, lake_pg: str, samples: Path, tmp_path: Path) -> Ite
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
     }
     # The writer pool sized for DuckLake on PostgreSQL, stored in the instance: writing steps may run concurrently.
-    done = subprocess.run(
-        cli("warehouse", "pool"),
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=START_LIMIT,
-        check=False,
-    )
+    done = run_cli("warehouse", "pool", env=env, cwd=tmp_path, timeout=START_LIMIT)
     assert done.returncode == 0 and "4 writing steps at once" in done.stdout, done.stdout + done.stderr
     workers: list[subprocess.Popen] = []
     try:
         for name in WORKERS:
             with (tmp_path / f"{name}.log").open("w") as log:
                 workers.append(
-                    subprocess.Popen(
+                    start_in_session(
                         [
                             str(Path(sys.executable).parent / "dagster-celery"),
                             "worker",
@@ -92,12 +84,9 @@ def cluster(postgres, redis, lake_pg: str, samples: Path, tmp_path: Path) -> Ite
                             "--",
                             "--concurrency=1",
                         ],
+                        log,
                         cwd=tmp_path,
                         env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                        preexec_fn=default_signals,
                     )
                 )
         deadline = time.monotonic() + START_LIMIT
@@ -152,30 +141,8 @@ def test_items_partitions_run_on_both_celery_workers(
     runs = {}
     for partition in PARTITIONS:  # concurrent runs, as a backfill or several users would start them
         log = (tmp_path / f"run-{partition}.log").open("w")
-        runs[partition] = (
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dagster",
-                    "asset",
-                    "materialize",
-                    "-m",
-                    "pipelines.cluster.on_celery",
-                    "--select",
-                    "items",
-                    "--partition",
-                    partition,
-                ],
-                cwd=tmp_path,
-                env=cluster,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=default_signals,
-            ),
-            log,
-        )
+        command = dagster_materialize("pipelines.cluster.on_celery", ["items"], partition)
+        runs[partition] = (start_in_session(command, log, cwd=tmp_path, env=cluster), log)
     try:
         for partition, (process, log) in runs.items():
             assert process.wait(timeout=RUN_LIMIT) == 0, (tmp_path / f"run-{partition}.log").read_text()[-4000:]

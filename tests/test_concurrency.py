@@ -16,8 +16,18 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pipeline_runs import MINING_ASSET_NAMES
 from tiny_models import save_tiny_model
-from warehouse_checks import REPO, cli, cli_env, duplicate_keys, negatives_by_run, query
+from warehouse_checks import (
+    REPO,
+    cli,
+    cli_env,
+    dagster_materialize,
+    duplicate_keys,
+    negatives_by_run,
+    query,
+    run_cli,
+)
 
 from pipelines.defs.partitions import benchmark_partitions
 from warehouse.ingest import ingest
@@ -49,21 +59,7 @@ def materialize(
 ) -> subprocess.Popen:
     """`dagster asset materialize` of one partition in a subprocess: one run, on the instance in $DAGSTER_HOME."""
     config = {**MULTIPROCESS, **(run_config or {})}
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "pipelines.definitions",
-        "--select",
-        ",".join(select),
-        "--partition",
-        partition,
-        "--config-json",
-        json.dumps(config),
-    ]
+    command = dagster_materialize("pipelines.definitions", select, partition, "--config-json", json.dumps(config))
     with log.open("w") as out:
         return subprocess.Popen(command, env=cli_env(LIKRA_DB=str(db)), stdout=out, stderr=subprocess.STDOUT)
 
@@ -99,21 +95,7 @@ def test_parallel_runs_of_several_partitions_and_the_mining_assets_complete_with
         name: materialize(["items"], name, db, tmp_path / f"{name}.log")
         for name in ("arc_challenge", "piqa", "openbookqa")
     }
-    runs["demo"] = materialize(
-        [
-            "items",
-            "base_scores",
-            "choice_scores",
-            "answer_embeddings",
-            "candidates",
-            "candidate_scores",
-            "graded_negatives",
-        ],
-        "demo",
-        db,
-        tmp_path / "demo.log",
-        mining,
-    )
+    runs["demo"] = materialize(MINING_ASSET_NAMES, "demo", db, tmp_path / "demo.log", mining)
     finish(runs, tmp_path)
 
     assert all(run.is_success for run in instance.get_runs()) and len(instance.get_runs()) == 4
@@ -236,14 +218,7 @@ def test_a_cli_command_gives_up_on_a_held_lock_with_one_line(db: Path) -> None:
     [(ingested_at,)] = query(db, "SELECT max(ingested_at) FROM items")
     holder = hold_the_write_lock(db)
     try:
-        result = subprocess.run(
-            cli("ingest", "demo", "--db", str(db)),
-            env=cli_env(LIKRA_LOCK_WAIT="1"),
-            capture_output=True,
-            text=True,
-            timeout=LIMIT,
-            check=False,
-        )
+        result = run_cli("ingest", "demo", "--db", str(db), env=cli_env(LIKRA_LOCK_WAIT="1"), timeout=LIMIT)
     finally:
         release(holder)
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from warehouse_checks import KEYS, cli, cli_env
+from warehouse_checks import KEYS, cli_env, run_cli
 
 from mining.config import MiningConfig
 from mining.run import mine_benchmark
@@ -228,15 +228,7 @@ def test_a_file_warehouse_moves_into_ducklake_without_reingesting(
 ) -> None:
     file_db = tmp_path / "warehouse.duckdb"
     demo_pipeline(file_db, tiny_model)
-    moved = subprocess.run(
-        cli("warehouse", "copy", "--db", str(file_db), "--to", lake_pg),
-        env=cli_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    moved = run_cli("warehouse", "copy", "--db", str(file_db), "--to", lake_pg, cwd=tmp_path, timeout=600)
     assert moved.returncode == 0, moved.stderr
     assert "copied" in moved.stdout and "graded_negatives" in moved.stdout
     with connect_read_only(file_db) as source, connect_read_only(lake_pg) as target:
@@ -251,15 +243,7 @@ def test_a_file_warehouse_moves_into_ducklake_without_reingesting(
             query = f"SELECT * FROM {table} ORDER BY ALL"
             assert target.execute(query).fetchall() == source.execute(query).fetchall(), table
         assert target.execute("SELECT count(*) FROM ingest_runs").fetchone()[0] == 1  # nothing ingested again
-    again = subprocess.run(
-        cli("warehouse", "copy", "--db", str(file_db), "--to", lake_pg),
-        env=cli_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    again = run_cli("warehouse", "copy", "--db", str(file_db), "--to", lake_pg, cwd=tmp_path, timeout=600)
     assert again.returncode == 1 and "already has rows" in again.stderr
     # Mining on the moved warehouse finds its candidates unchanged: nothing is searched or embedded again.
     summary = mine_benchmark("demo", db=lake_pg, config=MiningConfig(scorer_model=tiny_model, k=5))

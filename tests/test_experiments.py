@@ -243,24 +243,14 @@ def test_reruns_compute_nothing_new(setup, results, monkeypatch) -> None:
 
 
 def test_experiment_assets_materialise(setup, tmp_path: Path) -> None:
-    import dagster as dg
+    from pipeline_runs import materialize_partition
 
     from pipelines.defs.experiments.assets import EXPERIMENT_ASSETS
-    from pipelines.defs.partitions import benchmark_partitions
-    from pipelines.defs.resources import pipeline_resources
 
     db, config = setup
     [curve] = [a for a in EXPERIMENT_ASSETS if a.key.to_user_string() == "experiment_learning_curve"]
     run_config = {"ops": {"experiment_learning_curve": {"config": json.loads(config.model_dump_json())}}}
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        result = dg.materialize(
-            [curve],
-            partition_key="demo",
-            instance=instance,
-            run_config=run_config,
-            resources=pipeline_resources(str(db)),
-        )
+    result = materialize_partition([curve], "demo", db, run_config=run_config)
     assert result.success
     metadata = result.asset_materializations_for_node("experiment_learning_curve")[0].metadata
     assert "data:image/png;base64," in metadata["learning_curve.png"].value

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from tiny_models import save_tiny_model
-from warehouse_checks import KEYS, cli, cli_env, duplicate_keys, negatives_by_run, query
+from warehouse_checks import KEYS, cli, cli_env, duplicate_keys, negatives_by_run, query, run_cli
 
 from mining.config import mining_config
 from mining.run import mine_benchmark
@@ -137,14 +137,7 @@ def test_a_full_disk_stops_a_command_with_one_line_and_keeps_the_warehouse(
     before = row_counts(db)
     args = [part.format(samples=samples, model=tiny_model) for part in command]
 
-    result = subprocess.run(
-        cli(*args, "--db", str(db)),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        preexec_fn=file_size_limit(64 * 1024),
-    )
+    result = run_cli(*args, "--db", str(db), preexec_fn=file_size_limit(64 * 1024))
 
     assert result.returncode == 1, result.stdout[-1000:] + result.stderr[-3000:]
     [line] = result.stderr.splitlines()
@@ -174,21 +167,9 @@ def test_a_read_only_warehouse_refuses_writes_with_one_line_and_still_answers_qu
         db.chmod(0o444)
     db.parent.chmod(0o555)
     try:
-        write = subprocess.run(
-            cli("ingest", "demo", "--db", str(db)),
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-            preexec_fn=without_permission_override,
-        )
-        read = subprocess.run(
-            cli("sql", "SELECT count(*) AS n FROM items", "--db", str(db)),
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-            preexec_fn=without_permission_override,
+        write = run_cli("ingest", "demo", "--db", str(db), preexec_fn=without_permission_override)
+        read = run_cli(
+            "sql", "SELECT count(*) AS n FROM items", "--db", str(db), preexec_fn=without_permission_override
         )
     finally:
         db.parent.chmod(0o755)
@@ -205,13 +186,8 @@ def test_an_export_past_a_file_size_limit_is_one_line_and_leaves_no_file(demo_db
     out = tmp_path / "exports" / "pairs"
     out.parent.mkdir()
 
-    result = subprocess.run(
-        cli("export", "demo", "--format", "dpo", "--out", str(out), "--db", str(demo_db)),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        preexec_fn=file_size_limit(1024),
+    result = run_cli(
+        "export", "demo", "--format", "dpo", "--out", str(out), "--db", str(demo_db), preexec_fn=file_size_limit(1024)
     )
 
     assert result.returncode == 1, result.stdout[-1000:] + result.stderr[-3000:]

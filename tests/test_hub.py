@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from warehouse_checks import query
 
 from warehouse.errors import WarehouseError
 from warehouse.ingest import ingest
@@ -29,12 +30,12 @@ def hub_folder(root: Path, config: str, splits: dict[str, list[dict]]) -> Path:
 
 
 def item_rows(db: Path, benchmark: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(
-            "SELECT item_id, prompt, description, choices, gold, golds, format, continuation "
-            "FROM items WHERE benchmark = ? ORDER BY item_id",
-            [benchmark],
-        ).fetchall()
+    return query(
+        db,
+        "SELECT item_id, prompt, description, choices, gold, golds, format, continuation "
+        "FROM items WHERE benchmark = ? ORDER BY item_id",
+        benchmark,
+    )
 
 
 def test_arc_from_hub_layout_equals_release_files(samples: Path, tmp_path: Path) -> None:

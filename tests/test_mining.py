@@ -8,8 +8,8 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from quiz_items import occurrences, unit
 from quiz_items import quiz_item as item
-from quiz_items import unit
 
 import likra.scoring.cached as scoring_cached
 import mining.run as mining_run
@@ -55,23 +55,9 @@ def test_filters_drop_gold_duplicates_and_paraphrases_and_count_them() -> None:
             "Which planet has rings?": unit(0.3, 0.3, 0.9),
         }.items()
     }
-    occurrences = pl.DataFrame(
-        [
-            {
-                "item_id": i.item_id,
-                "benchmark": "quiz",
-                "choice": c,
-                "text": t,
-                "is_gold": c == i.gold,
-                "text_hash": text_hash(t),
-                "norm_hash": text_hash(normalize(t)),
-            }
-            for i in (planets, other)
-            for c, t in enumerate(i.choices)
-        ]
-    )
+    pool = answer_pool(occurrences([planets, other]))
 
-    found = generate([planets], answer_pool(occurrences), vectors, MiningConfig(k=5, max_sim_to_gold=0.9))
+    found = generate([planets], pool, vectors, MiningConfig(k=5, max_sim_to_gold=0.9))
 
     kept = dict(zip(found.frame["text"].to_list(), found.frame["origin"].to_list()))
     assert kept == {
@@ -206,21 +192,8 @@ def test_changed_settings_or_items_search_again_from_cached_embeddings(mined_dem
 
 def test_the_candidates_key_covers_what_candidates_depend_on() -> None:
     quiz = item("quiz/test/1", "Which planet is red?", ["Mars", "Venus"], 0)
-    occurrences = pl.DataFrame(
-        [
-            {
-                "item_id": quiz.item_id,
-                "benchmark": "quiz",
-                "choice": c,
-                "text": t,
-                "is_gold": c == 0,
-                "text_hash": text_hash(t),
-                "norm_hash": text_hash(normalize(t)),
-            }
-            for c, t in enumerate(quiz.choices)
-        ]
-    )
-    inputs = MiningInputs("quiz", [quiz], answer_pool(occurrences), {})
+    choices = occurrences([quiz])
+    inputs = MiningInputs("quiz", [quiz], answer_pool(choices), {})
     key = candidates_key(inputs, MiningConfig())
 
     assert candidates_key(inputs, MiningConfig(scorer_model="other", tiers=TierRules(measure="sum"))) == key
@@ -228,9 +201,7 @@ def test_the_candidates_key_covers_what_candidates_depend_on() -> None:
     assert candidates_key(inputs, MiningConfig(max_sim_to_gold=0.8)) != key
     changed = item("quiz/test/1", "Which planet is red?", ["Mars", "Venus", "Jupiter"], 0)
     assert candidates_key(MiningInputs("quiz", [changed], inputs.pool, {}), MiningConfig()) != key
-    bigger_pool = answer_pool(
-        pl.concat([occurrences, occurrences.with_columns(pl.lit("quiz/test/2").alias("item_id"))])
-    )
+    bigger_pool = answer_pool(pl.concat([choices, choices.with_columns(pl.lit("quiz/test/2").alias("item_id"))]))
     assert candidates_key(MiningInputs("quiz", [quiz], bigger_pool, {}), MiningConfig()) != key
 
 

@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from quiz_items import quiz_item, unit
+from quiz_items import occurrences, quiz_item, unit
 from tiny_models import save_tiny_cross_encoder, save_tiny_model
 
 from likra.models import load_model
@@ -27,9 +27,9 @@ from mining.run import mine_benchmark
 from mining.twins import question_groups
 from warehouse.db import connect_read_only
 from warehouse.ingest import ingest
-from warehouse.items import Item, load_items
+from warehouse.items import load_items
 from warehouse.sinks import WarehouseSink
-from warehouse.text import norm_hash, normalize
+from warehouse.text import norm_hash
 from warehouse.text import short_text_hash as text_hash
 
 PAIRS = Path(__file__).parent / "data" / "answer_pairs.csv"
@@ -51,24 +51,6 @@ def test_the_labelled_pairs_cover_every_kind_of_surface_variant() -> None:
     kinds = {row["kind"] for row in SURFACE_PAIRS}
     assert kinds >= {"article", "preposition", "plural", "verb_form", "number", "unit", "lookalike"}
     assert sum(row["expected"] == "different" for row in SURFACE_PAIRS) >= 20
-
-
-def occurrences(items: list[Item]) -> pl.DataFrame:
-    return pl.DataFrame(
-        [
-            {
-                "item_id": i.item_id,
-                "benchmark": "quiz",
-                "choice": c,
-                "text": t,
-                "is_gold": c == i.gold,
-                "text_hash": text_hash(t),
-                "norm_hash": text_hash(normalize(t)),
-            }
-            for i in items
-            for c, t in enumerate(i.choices)
-        ]
-    )
 
 
 def test_the_guard_replaces_true_answers_in_other_forms_with_the_next_neighbours_and_counts_each_rule() -> None:

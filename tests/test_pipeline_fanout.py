@@ -7,15 +7,11 @@ import math
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
+from pipeline_runs import materialize_mining
+from warehouse_checks import query
 
 from likra.scoring.chunks import split_ids
-from pipelines.defs.ingest.assets import items
-from pipelines.defs.jobs import MINING_ASSETS
-from pipelines.defs.partitions import benchmark_partitions
-from pipelines.defs.resources import pipeline_resources
-from pipelines.defs.scoring.assets import base_scores, choice_scores
 
 # Every column but the run ids and timestamps, which differ between any two runs.
 CHOICE_ROWS = "SELECT * EXCLUDE (score_run_id, scored_at) FROM choice_scores ORDER BY item_id, choice"
@@ -35,20 +31,7 @@ def mine_demo(db: Path, model: str, chunk_items: int | None) -> dg.ExecuteInProc
         "ops": {"base_scores": {"config": {"model": model, "chunk_items": chunk_items}}},
         "resources": {"mining": {"config": {"scorer_model": model, "k": 3, "chunk_items": chunk_items}}},
     }
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        return dg.materialize(
-            [items, base_scores, choice_scores, *MINING_ASSETS],
-            partition_key="demo",
-            instance=instance,
-            resources=pipeline_resources(str(db)),
-            run_config=run_config,
-        )
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
+    return materialize_mining("demo", db, run_config=run_config)
 
 
 def same_rows(left: list[tuple], right: list[tuple]) -> bool:
@@ -80,8 +63,8 @@ def test_chunked_scoring_and_grading_give_the_rows_of_one_step(tmp_path: Path, t
         )
         == 1
     )
-    assert len(rows(chunked, CHOICE_ROWS)) == 160 and same_rows(rows(chunked, CHOICE_ROWS), rows(one, CHOICE_ROWS))
-    negatives = rows(one, NEGATIVE_ROWS)
-    assert len(negatives) >= 3 * 40 and same_rows(rows(chunked, NEGATIVE_ROWS), negatives)
+    assert len(query(chunked, CHOICE_ROWS)) == 160 and same_rows(query(chunked, CHOICE_ROWS), query(one, CHOICE_ROWS))
+    negatives = query(one, NEGATIVE_ROWS)
+    assert len(negatives) >= 3 * 40 and same_rows(query(chunked, NEGATIVE_ROWS), negatives)
     # One scoring run, as one step records it: the chunks' report merged.
-    assert rows(chunked, "SELECT n_items, n_requests FROM score_runs") == [(40, 160)]
+    assert query(chunked, "SELECT n_items, n_requests FROM score_runs") == [(40, 160)]

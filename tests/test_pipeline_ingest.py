@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from pipeline_runs import PIPELINE_ASSET_NAMES
 from spec_files import quiz_spec
 
 from likra.experiments.config import EXPERIMENTS
@@ -134,17 +135,7 @@ def test_sensor_adds_builtin_and_registered_partitions(samples: Path, tmp_path: 
 
 def test_definitions_load_and_writers_share_one_pool() -> None:
     assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
-        "items",
-        "base_scores",
-        "choice_scores",
-        "answer_embeddings",
-        "candidates",
-        "candidate_scores",
-        "graded_negatives",
-        "likra_training_set",
-        "likra_heads",
-        "likra_eval_scores",
-        "likra_eval",
+        *PIPELINE_ASSET_NAMES,
         *(f"experiment_{name.replace('-', '_')}" for name in EXPERIMENTS),
     }
     assert items.op.pool == WAREHOUSE_POOL

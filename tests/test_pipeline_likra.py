@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from pipeline_runs import materialize_partition
 from tiny_models import save_tiny_model
 
 from pipelines.defs.ingest.assets import items
@@ -17,16 +18,8 @@ from pipelines.defs.resources import WAREHOUSE_POOL, pipeline_resources
 from pipelines.defs.scoring.assets import base_scores, choice_scores
 
 
-def materialize_demo(db: Path, assets: list, run_config: dict) -> dg.ExecuteInProcessResult:
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        return dg.materialize(
-            assets,
-            partition_key="demo",
-            instance=instance,
-            resources=pipeline_resources(str(db)),
-            run_config=run_config,
-        )
+def materialize_demo(db: Path, assets: list, run_config: dict, **options) -> dg.ExecuteInProcessResult:
+    return materialize_partition(assets, "demo", db, run_config=run_config, **options)
 
 
 def likra_config(model: str, **values) -> dict:
@@ -85,16 +78,7 @@ def test_heads_refuse_a_training_set_made_with_other_settings(db: Path, tmp_path
 
 def test_too_large_a_size_stops_before_training(db: Path, tmp_path: Path) -> None:
     model = str(save_tiny_model(tmp_path / "tiny-llama"))
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(benchmark_partitions.name, ["demo"])
-        result = dg.materialize(
-            [items, *LIKRA_ASSETS],
-            partition_key="demo",
-            instance=instance,
-            resources=pipeline_resources(str(db)),
-            raise_on_error=False,
-            run_config=likra_config(model, sizes=[4, 512]),
-        )
+    result = materialize_demo(db, [items, *LIKRA_ASSETS], likra_config(model, sizes=[4, 512]), raise_on_error=False)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["enough_training_rows"] is False
     assert not result.asset_materializations_for_node("likra_heads")  # the blocking check stopped the run there

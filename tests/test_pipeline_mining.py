@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from pipeline_runs import materialize_mining
 from spec_files import quiz_spec
 
 from pipelines.defs.ingest.assets import items
@@ -23,23 +24,12 @@ from pipelines.defs.sensors import benchmark_files_sensor
 from warehouse.sources.collection import scan_collection
 
 
-def materialize_arc(db: Path, **options) -> dg.ExecuteInProcessResult:
-    """One in-process run of the ingest, scoring and mining assets for the arc_challenge partition."""
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(benchmark_partitions.name, ["arc_challenge"])
-        return dg.materialize(
-            [items, base_scores, choice_scores, *MINING_ASSETS],
-            partition_key="arc_challenge",
-            instance=instance,
-            resources=pipeline_resources(str(db)),
-            **options,
-        )
-
-
 @pytest.mark.slow
 def test_mining_assets_on_real_samples_with_the_offline_models(samples: Path, db: Path) -> None:
-    result = materialize_arc(
-        db, run_config={"ops": {"items": {"config": {"path": str(samples / "arc_challenge"), "limit": 25}}}}
+    result = materialize_mining(
+        "arc_challenge",
+        db,
+        run_config={"ops": {"items": {"config": {"path": str(samples / "arc_challenge"), "limit": 25}}}},
     )
 
     assert result.success
@@ -57,7 +47,7 @@ def test_mining_assets_on_real_samples_with_the_offline_models(samples: Path, db
     assert summary["logliks"]["cached"] >= 25 * 3
 
     # Re-mining the unchanged partition embeds nothing and reuses the candidates without searching.
-    again = materialize_arc(db, selection=MINING_ASSETS)
+    again = materialize_mining("arc_challenge", db, selection=MINING_ASSETS)
     assert again.success
     [embedded] = again.asset_materializations_for_node("answer_embeddings")
     [found] = again.asset_materializations_for_node("candidates")

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
+from warehouse_checks import query
 
 from pipelines.cli import main
 from warehouse.errors import SourceFormatError, SpecError
@@ -30,12 +31,11 @@ metric_list: [{{metric: acc}}]
 
 
 def items(db: Path, benchmark: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(
-            "SELECT source_id, prompt, choices, gold, target_delimiter FROM items "
-            "WHERE benchmark = ? ORDER BY source_id",
-            [benchmark],
-        ).fetchall()
+    return query(
+        db,
+        "SELECT source_id, prompt, choices, gold, target_delimiter FROM items WHERE benchmark = ? ORDER BY source_id",
+        benchmark,
+    )
 
 
 def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:

@@ -35,6 +35,18 @@ def tiny_tokenizer():
     )
 
 
+# What every tiny decoder shares: its size and the special token ids of `tiny_tokenizer`.
+TINY_DECODER = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=2,
+)
+
+
 def tiny_llama(vocab_size: int, max_positions: int = 512, seed: int = 0):
     """A 2-layer Llama (grouped-query attention, as SmolLM2) with random weights, in fp32."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -42,16 +54,10 @@ def tiny_llama(vocab_size: int, max_positions: int = 512, seed: int = 0):
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=max_positions,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
         tie_word_embeddings=True,
+        **TINY_DECODER,
     )
     return LlamaForCausalLM(config).eval()
 
@@ -63,19 +69,13 @@ def tiny_gemma3(vocab_size: int, sliding_window: int = 8, seed: int = 0):
     torch.manual_seed(seed)
     config = Gemma3TextConfig(
         vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
         num_key_value_heads=1,
         head_dim=16,
         query_pre_attn_scalar=16,
         sliding_window=sliding_window,
         layer_types=["sliding_attention", "full_attention"],
         max_position_embeddings=512,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
+        **TINY_DECODER,
     )
     return Gemma3ForCausalLM(config).eval()
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
+from typing import IO, Any
 
 import duckdb
 
@@ -71,3 +73,35 @@ def default_signals() -> None:
     """For subprocesses: the default SIGINT and SIGTERM, even when the tests run in a background job."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, **options: Any) -> subprocess.CompletedProcess[str]:
+    """A `likra` command run to its end (in `cli_env()` unless `env` is given), its output captured as text."""
+    return subprocess.run(
+        cli(*args), env=cli_env() if env is None else env, capture_output=True, text=True, check=False, **options
+    )
+
+
+def dagster_materialize(module: str, select: list[str], partition: str, *options: str) -> list[str]:
+    """The command line of `dagster asset materialize`: the `select`ed assets of one partition, defined in `module`."""
+    return [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        module,
+        "--select",
+        ",".join(select),
+        "--partition",
+        partition,
+        *options,
+    ]
+
+
+def start_in_session(command: list[str], log: IO, **options: Any) -> subprocess.Popen:
+    """A subprocess writing into `log`, in a session of its own (its group's children stop with it), default signals."""
+    return subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=default_signals, **options
+    )

@@ -9,7 +9,6 @@ the whole curve (first checkpoint to last).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Sequence
 
@@ -18,7 +17,7 @@ import polars as pl
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
 from likra.experiments.paired import item_outcomes, slope
-from likra.experiments.store import ExperimentResult, results_frame
+from likra.experiments.store import ExperimentResult, accuracy_rows, results_frame
 from likra.workflow import TrainReport, train_benchmark
 from warehouse.db import connect_read_only
 
@@ -71,10 +70,7 @@ def eval_results(
                     "run_id": report.run.run_id,
                     "w": w if mode in ("likra", "negbase") else None,
                 }
-                rows.append({**common, "metric": "acc", "value": acc, "stderr": se})
-                rows.append(
-                    {**common, "metric": "acc_norm", "value": norm, "stderr": math.sqrt(norm * (1 - norm) / n_items)}
-                )
+                rows += accuracy_rows(common, acc, norm, n_items, acc_stderr=se)
     return results_frame(rows)
 
 

@@ -21,7 +21,7 @@ from likra.evaluate import evaluate_run
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
 from likra.experiments.curves import CURVE_MODES, eval_results, train_seeds
-from likra.experiments.store import ExperimentResult, results_frame
+from likra.experiments.store import ExperimentResult, accuracy_rows, results_frame
 from likra.exports import preference_pairs, set_rows
 from likra.heads import Checkpoint, add_heads, save_checkpoint, saved_checkpoints, tokenizer_fingerprint
 from likra.models import load_model
@@ -154,8 +154,7 @@ def dpo_baseline(
                 "n_items": n_items,
                 "run_id": run.run_id,
             }
-            rows.append({**common, "metric": "acc", "value": acc, "stderr": (acc * (1 - acc) / n_items) ** 0.5})
-            rows.append({**common, "metric": "acc_norm", "value": norm, "stderr": (norm * (1 - norm) / n_items) ** 0.5})
+            rows += accuracy_rows(common, acc, norm, n_items)
         runs.append(run.run_id)
     results = pl.concat([eval_results(db, reports), results_frame(rows)])
     acc = results.filter(pl.col("metric") == "acc")

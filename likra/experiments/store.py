@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,18 @@ class ExperimentResult:
 def results_frame(rows: list[dict]) -> pl.DataFrame:
     """Result rows (missing keys are NULL) with the table's types."""
     return pl.DataFrame([{k: row.get(k) for k in RESULT_SCHEMA} for row in rows], schema=RESULT_SCHEMA, orient="row")
+
+
+def accuracy_rows(
+    common: dict, acc: float, acc_norm: float, n_items: int, acc_stderr: float | None = None
+) -> list[dict]:
+    """acc and acc_norm as result rows, each with its binomial standard error (acc's as recorded, when given)."""
+    if acc_stderr is None:
+        acc_stderr = math.sqrt(acc * (1 - acc) / n_items)
+    return [
+        {**common, "metric": "acc", "value": acc, "stderr": acc_stderr},
+        {**common, "metric": "acc_norm", "value": acc_norm, "stderr": math.sqrt(acc_norm * (1 - acc_norm) / n_items)},
+    ]
 
 
 def experiments_dir(db: str | os.PathLike[str] | None = None) -> Path:

@@ -6,17 +6,11 @@ import json
 
 import polars as pl
 
+from likra.rendering import cell_text, clipped
+
 
 def _cell(value: object, max_width: int) -> str:
-    text = (
-        json.dumps(value, ensure_ascii=False)
-        if isinstance(value, (list, dict))
-        else ""
-        if value is None
-        else str(value)
-    )
-    text = text.replace("\n", "\\n")
-    return text if max_width <= 0 or len(text) <= max_width else text[: max_width - 1] + "…"
+    return clipped(cell_text(value).replace("\n", "\\n"), max_width if max_width > 0 else None)
 
 
 def render(frame: pl.DataFrame, fmt: str = "table", max_width: int = 60) -> str:

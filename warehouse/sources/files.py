@@ -144,6 +144,13 @@ def parse_json(text: str) -> Any:
         raise ValueError(one_line(exc, 120)) from exc
 
 
+def _placed(file: LocalFile, provenance: str, ref: str, position: int) -> dict[str, Any]:
+    """Where a row of a release file stands: the `SourceRow` fields every row of the file's reader fills."""
+    return dict(
+        split=file.split, origin=file.path.name, provenance=provenance, ref=ref, position=position, subset=file.subset
+    )
+
+
 def read_jsonl(file: LocalFile, release: tuple[str, str] | None = None) -> Iterator[SourceRow]:
     """Rows of a JSON-lines file; a line that is not a JSON object becomes an error row."""
     import json
@@ -154,14 +161,7 @@ def read_jsonl(file: LocalFile, release: tuple[str, str] | None = None) -> Itera
     for line_no, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
-        common = dict(
-            split=file.split,
-            origin=file.path.name,
-            provenance=provenance,
-            ref=f"line {line_no}",
-            position=position,
-            subset=file.subset,
-        )
+        common = _placed(file, provenance, f"line {line_no}", position)
         position += 1
         problem = undecodable(line)
         if problem:
@@ -210,14 +210,7 @@ def read_csv(file: LocalFile, *, header: bool, columns: list[str] | None = None)
         if not error and not any(cell.strip() for cell in record):
             continue
         lines = f"line {first}" if first == last_line else f"lines {first}-{last_line}"
-        common = dict(
-            split=file.split,
-            origin=file.path.name,
-            provenance=provenance,
-            ref=f"record {position + 1} ({lines})",
-            position=position,
-            subset=file.subset,
-        )
+        common = _placed(file, provenance, f"record {position + 1} ({lines})", position)
         position += 1
         if error:
             yield SourceRow(**common, error=error)

@@ -13,7 +13,7 @@ from likra.experiments.config import EXPERIMENTS, ExperimentConfig
 from pipelines.defs.likra.assets import likra_eval
 from pipelines.defs.metadata import markdown_image
 from pipelines.defs.mining.assets import graded_negatives
-from pipelines.defs.partitions import benchmark_partitions
+from pipelines.defs.partitions import benchmark_asset
 from pipelines.defs.resources import WarehouseResource
 from pipelines.defs.settings import dagster_config
 
@@ -24,11 +24,10 @@ def experiment_asset(name: str) -> dg.AssetsDefinition:
     """The asset that runs experiment `name` for a benchmark partition."""
     deps = [likra_eval, graded_negatives] if name == "negative-types" else [likra_eval]
 
-    @dg.asset(
+    @benchmark_asset(
+        "experiments",
         name=f"experiment_{name.replace('-', '_')}",
-        partitions_def=benchmark_partitions,
         deps=deps,
-        group_name="experiments",
         kinds={"pytorch", "duckdb"},
         description=f"Likra experiment `{name}` (`likra experiment {name}`): results in "
         "`likra_experiment_results`, plots and a markdown report beside the warehouse.",

@@ -5,9 +5,10 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from pipelines.defs.checks import zero_check
 from pipelines.defs.metadata import markdown_table
-from pipelines.defs.partitions import benchmark_partitions
-from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from pipelines.defs.partitions import benchmark_asset
+from pipelines.defs.resources import WarehouseResource
 from warehouse.db import connect_read_only
 from warehouse.errors import SpecError
 from warehouse.ingest import IngestResult, ingest
@@ -63,21 +64,9 @@ def _preview(con, benchmark: str, n: int = 5) -> str:
 
 def _checks(quality: ItemsQuality, max_reject_rate: float) -> list[dg.AssetCheckResult]:
     return [
-        dg.AssetCheckResult(
-            check_name="item_ids_unique",
-            passed=quality.duplicate_ids == 0,
-            metadata={"duplicates": quality.duplicate_ids},
-        ),
-        dg.AssetCheckResult(
-            check_name="gold_in_range",
-            passed=quality.gold_out_of_range == 0,
-            metadata={"out_of_range": quality.gold_out_of_range},
-        ),
-        dg.AssetCheckResult(
-            check_name="two_nonempty_choices",
-            passed=quality.too_few_choices == 0,
-            metadata={"items_with_fewer": quality.too_few_choices},
-        ),
+        zero_check("item_ids_unique", quality.duplicate_ids, "duplicates"),
+        zero_check("gold_in_range", quality.gold_out_of_range, "out_of_range"),
+        zero_check("two_nonempty_choices", quality.too_few_choices, "items_with_fewer"),
         dg.AssetCheckResult(
             check_name="reject_rate",
             passed=quality.reject_rate <= max_reject_rate,
@@ -87,10 +76,9 @@ def _checks(quality: ItemsQuality, max_reject_rate: float) -> list[dg.AssetCheck
     ]
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
-    pool=WAREHOUSE_POOL,
-    group_name="ingest",
+@benchmark_asset(
+    "ingest",
+    writer=True,
     kinds={"duckdb", "python"},
     metadata={"dagster/column_schema": ITEMS_SCHEMA},  # the UI lists the columns before the first materialisation
     description="Benchmark questions in the warehouse table `items`: prompt, choices and gold as "

@@ -15,10 +15,11 @@ from likra.report import curve_png, eval_rows, learning_curve
 from likra.runs import Run, RunError, checkpoint_frame, run_frame, runs_dir
 from likra.train import checkpoint_sizes
 from likra.workflow import run_for_set, train_heads
+from pipelines.defs.checks import zero_check
 from pipelines.defs.metadata import markdown_image, markdown_table
 from pipelines.defs.mining.assets import graded_negatives
-from pipelines.defs.partitions import benchmark_partitions
-from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from pipelines.defs.partitions import benchmark_asset
+from pipelines.defs.resources import WarehouseResource
 from pipelines.defs.settings import LIKRA_DEFAULTS, LikraSettings
 from warehouse.db import connect, connect_read_only
 from warehouse.sinks import WarehouseSink, load_staged
@@ -27,11 +28,10 @@ CODE_VERSION = LIKRA_DEFAULTS.digest()  # changed default settings mark the Likr
 HEADS, SCORES = "likra_heads", "likra_eval_scores"
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
+@benchmark_asset(
+    "likra",
+    writer=True,
     deps=[graded_negatives],
-    pool=WAREHOUSE_POOL,
-    group_name="likra",
     kinds={"duckdb"},
     code_version=CODE_VERSION,
     description="The training set of the partition under the configured policy and seed: which items train and "
@@ -90,11 +90,7 @@ def likra_training_set(
                 passed=examples >= largest,
                 metadata={"examples": examples, "largest_size": largest},
             ),
-            dg.AssetCheckResult(
-                check_name="no_eval_question_in_training",
-                passed=training.leaks() == 0,
-                metadata={"leaked_rows": training.leaks()},
-            ),
+            zero_check("no_eval_question_in_training", training.leaks(), "leaked_rows"),
         ],
     )
 
@@ -116,10 +112,9 @@ def handed_over(context: dg.AssetExecutionContext, db: str | None, config: Train
     return run, datetime.fromisoformat(meta["run_started"])
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
+@benchmark_asset(
+    "likra",
     deps=[likra_training_set],
-    group_name="likra",
     kinds={"pytorch", "peft"},
     code_version=CODE_VERSION,
     description="The positive and negative LoRA heads, trained with a checkpoint at every size (peft adapter "
@@ -152,10 +147,9 @@ def likra_heads(
     )
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
+@benchmark_asset(
+    "likra",
     deps=[likra_heads],
-    group_name="likra",
     kinds={"pytorch"},
     code_version=CODE_VERSION,
     description="Every choice of the evaluation items scored under the base model and each checkpoint's "
@@ -180,11 +174,10 @@ def likra_eval_scores(
     )
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
+@benchmark_asset(
+    "likra",
+    writer=True,
     deps=[likra_eval_scores],
-    pool=WAREHOUSE_POOL,
-    group_name="likra",
     kinds={"duckdb"},
     code_version=CODE_VERSION,
     description="The run, its checkpoints and their scores in the warehouse; metrics per size, mode and weight "

@@ -23,10 +23,11 @@ from mining.report import (
 )
 from mining.run import NOTHING_EMBEDDED, candidate_stage, grade_and_store, reusable_candidates
 from mining.summary import MiningSummary
+from pipelines.defs.checks import keys_unique_result, keys_unique_spec, zero_check
 from pipelines.defs.ingest.assets import items
 from pipelines.defs.metadata import markdown_image, markdown_table
-from pipelines.defs.partitions import benchmark_partitions
-from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from pipelines.defs.partitions import benchmark_asset, benchmark_partitions
+from pipelines.defs.resources import WarehouseResource
 from pipelines.defs.scoring.assets import choice_scores
 from pipelines.defs.settings import MINING_DEFAULTS, MiningSettings
 from warehouse.db import connect, connect_read_only
@@ -37,10 +38,9 @@ CODE_VERSION = MINING_DEFAULTS.digest()  # changed default settings mark every m
 EMBEDDINGS, SCORES = "mining_embeddings", "mining_scores"
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
+@benchmark_asset(
+    "mining",
     deps=[items],
-    group_name="mining",
     kinds={"sentence_transformers"},
     code_version=CODE_VERSION,
     description="Embeddings of every answer in the pool and every question, computed where the cache "
@@ -73,11 +73,10 @@ def answer_embeddings(
     )
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
+@benchmark_asset(
+    "mining",
+    writer=True,
     deps=[answer_embeddings],
-    pool=WAREHOUSE_POOL,
-    group_name="mining",
     kinds={"faiss", "duckdb"},
     code_version=CODE_VERSION,
     description="Candidate negatives per item (own distractors, nearest answers of other questions, BM25 "
@@ -190,11 +189,10 @@ def candidate_scores(candidates, choice_scores):
     )
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
+@benchmark_asset(
+    "mining",
+    writer=True,
     deps=[candidate_scores],
-    pool=WAREHOUSE_POOL,
-    group_name="mining",
     kinds={"duckdb"},
     code_version=CODE_VERSION,
     description="Graded negatives (table `graded_negatives`, view `near_misses`): similarity, plausibility, rank "
@@ -212,12 +210,7 @@ def candidate_scores(candidates, choice_scores):
             blocking=True,
             description="every negative has its similarity and plausibility scores",
         ),
-        dg.AssetCheckSpec(
-            "keys_unique",
-            asset="graded_negatives",
-            blocking=True,
-            description="one row per item and normalised negative (kept by the writers on DuckLake, which has no keys)",
-        ),
+        keys_unique_spec("graded_negatives", "item and normalised negative"),
         dg.AssetCheckSpec(
             "items_have_negatives",
             asset="graded_negatives",
@@ -274,19 +267,9 @@ def graded_negatives(
             "top_near_misses": dg.MetadataValue.md(markdown_table(near_miss_table(summary))),
         },
         check_results=[
-            dg.AssetCheckResult(
-                check_name="no_negative_equals_gold",
-                passed=quality.equal_to_gold == 0,
-                metadata={"equal_to_gold": quality.equal_to_gold},
-            ),
-            dg.AssetCheckResult(
-                check_name="no_null_scores",
-                passed=quality.null_scores == 0,
-                metadata={"null_scores": quality.null_scores},
-            ),
-            dg.AssetCheckResult(
-                check_name="keys_unique", passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
-            ),
+            zero_check("no_negative_equals_gold", quality.equal_to_gold, "equal_to_gold"),
+            zero_check("no_null_scores", quality.null_scores, "null_scores"),
+            keys_unique_result(duplicates),
             dg.AssetCheckResult(
                 check_name="items_have_negatives",
                 passed=quality.lacking_share() <= 0.05,

@@ -7,9 +7,10 @@ import dagster as dg
 
 from likra.scoring.chunks import merge_reports, scoring_chunks
 from likra.scoring.run import ScoreReport, run_frame, score_benchmark
+from pipelines.defs.checks import keys_unique_result, keys_unique_spec
 from pipelines.defs.ingest.assets import items
-from pipelines.defs.partitions import benchmark_partitions
-from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from pipelines.defs.partitions import benchmark_asset, benchmark_partitions
+from pipelines.defs.resources import WarehouseResource
 from pipelines.defs.settings import BaseScoresConfig, scoring_config
 from warehouse.db import connect
 from warehouse.keys import duplicate_keys
@@ -92,23 +93,14 @@ def base_scores(items):
     return base_scores_merge(base_scores_plan(items).map(base_scores_chunk).collect())
 
 
-@dg.asset(
-    partitions_def=benchmark_partitions,
+@benchmark_asset(
+    "scoring",
+    writer=True,
     deps=[base_scores],
-    pool=WAREHOUSE_POOL,
-    group_name="scoring",
     kinds={"duckdb"},
     description="The staged base-model scores in the warehouse tables `choice_scores` and `loglik_cache` "
     "(views `item_predictions`, `accuracy`).",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "keys_unique",
-            asset="choice_scores",
-            blocking=True,
-            description="one row per item, choice, model, adapter and few-shot count "
-            "(kept by the writers on DuckLake, which has no keys)",
-        )
-    ],
+    check_specs=[keys_unique_spec("choice_scores", "item, choice, model, adapter and few-shot count")],
 )
 def choice_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     staged = warehouse.staging(STEP, context.partition_key)
@@ -123,9 +115,5 @@ def choice_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         duplicates = duplicate_keys(con, "choice_scores", context.partition_key)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": rows, "score_run_id": run["run_id"], "model": run["model"]},
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="keys_unique", passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
-            )
-        ],
+        check_results=[keys_unique_result(duplicates)],
     )
