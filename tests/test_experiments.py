@@ -173,7 +173,9 @@ def test_study_verdicts_read_recorded_runs_and_say_what_has_not_run(setup, resul
     window = config.model_copy(update={"paper_window": [4, 8]})
     rows = {
         row["hypothesis"]: row
-        for row in study_verdicts(db, window, {"other_question": "other_question"}, [8], benchmark="demo")
+        for row in study_verdicts(
+            db, window, {"other_question": "other_question"}, [8], benchmark="demo", arm_sizes={"mined_near_miss": [4]}
+        )
     }
     assert set(rows) == {"H1a", "H1b", "H2", "H3a", "H3b", "H4a", "H4b", "H5", "H6a", "H6b"}
     for key in ("H1a", "H1b", "H2", "H3a", "H3b", "H5"):  # the learning-curve runs are recorded
@@ -181,6 +183,8 @@ def test_study_verdicts_read_recorded_runs_and_say_what_has_not_run(setup, resul
             assert rows[key][metric]["verdict"] in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE), (key, metric)
     assert rows["H1a"]["acc"]["difference"]["n_seeds"] == 2
     assert rows["H4a"]["acc"]["verdict"] == NOT_RUN  # no other_question runs at size 8 yet
+    # an arm with fewer training questions is read at its own largest size, the others at the arms' size
+    assert rows["H6b"]["claim"].endswith("at 4") and rows["H6a"]["claim"].endswith("at 8")
     table = verdict_markdown(list(rows.values()))
     assert table.count("\n") == 12 and "not run" in table
 

@@ -130,17 +130,21 @@ def study_verdicts(
     arms: Mapping[str, str],
     type_sizes: Sequence[int],
     benchmark: str = "arc_easy",
+    arm_sizes: Mapping[str, Sequence[int]] | None = None,
 ) -> list[dict]:
-    """Every hypothesis of the plan with its estimates and verdicts (acc_norm first, then acc)."""
+    """Every hypothesis of the plan with its estimates and verdicts (acc_norm first, then acc). An arm trained
+    at other sizes than `type_sizes` (`arm_sizes`: a policy with fewer training questions) is read at its largest."""
+    arm_sizes = arm_sizes or {}
     largest = max(config.train.sizes or MAIN_SIZES)
     low, high = config.paper_window
     main = {run: "random" for run in _recorded_runs(db, benchmark, config)}
     arm_runs = {
         run: label
         for policy, label in arms.items()
-        for run in _recorded_runs(db, benchmark, config, policy, type_sizes)
+        for run in _recorded_runs(db, benchmark, config, policy, arm_sizes.get(policy, type_sizes))
     }
     at = max(type_sizes)
+    mined_at = max(arm_sizes.get("mined_near_miss", type_sizes))
     hypotheses = [
         (
             "H1a",
@@ -200,10 +204,10 @@ def study_verdicts(
         ),
         (
             "H6b",
-            f"mined cross-question near misses > a random own distractor at {at}",
+            f"mined cross-question near misses > a random own distractor at {mined_at}",
             "mined_near_miss - random (likra), paired",
             {**main, **arm_runs},
-            _greater(("mined_near_miss/likra", at), ("random/likra", at)),
+            _greater(("mined_near_miss/likra", mined_at), ("random/likra", mined_at)),
         ),
     ]
     results = []
