@@ -20,6 +20,7 @@ from likra.experiments.paired import (
     Estimate,
     close,
     contrast,
+    difference,
     greater,
     peak_near_one,
     several_times,
@@ -135,6 +136,8 @@ def test_paired_gain_arithmetic_on_a_hand_made_table() -> None:
     assert gained.value == pytest.approx(0.375 / 64) and gained.stderr == pytest.approx(spread / 2 / 64)
     assert (gained.n_items, gained.n_seeds) == (4, 2)
     excess = contrast(frame, {("likra", 128): 1, ("likra", 64): -1, ("sft", 128): -3, ("sft", 64): 3})
+    same = difference(frame, ("likra", 128), ("likra", 128))
+    assert (same.value, same.stderr) == (0.0, 0.0)
     assert excess.value == pytest.approx(0.375 - 3 * 0.125)
     pairs, summary = gain_table(frame, (64, 128))
     assert pairs.filter(pl.col("series") == "likra")["gain_per_example"].to_list() == pytest.approx([0.375 / 64])

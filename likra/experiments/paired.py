@@ -110,8 +110,10 @@ def contrast(outcomes: pl.DataFrame, terms: Mapping[Cell, float], metric: str = 
 
 
 def difference(outcomes: pl.DataFrame, a: Cell, b: Cell, metric: str = "acc") -> Estimate:
-    """Accuracy of cell a minus cell b, paired."""
-    return contrast(outcomes, {a: 1.0, b: -1.0}, metric)
+    """Accuracy of cell a minus cell b, paired (zero when they are the same cell)."""
+    terms = {a: 1.0}
+    terms[b] = terms.get(b, 0.0) - 1.0  # a dict literal {a: 1, b: -1} would keep only -1 when a == b
+    return contrast(outcomes, terms, metric)
 
 
 def slope(outcomes: pl.DataFrame, series: str, low: int, high: int, metric: str = "acc") -> Estimate:
