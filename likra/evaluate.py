@@ -8,7 +8,6 @@ combination the `likra_eval` view computes, written out once in Python for expor
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from likra.runs import Run, weights_frame
 from likra.scoring.cached import CachedScorer, score_chunks
 from likra.scoring.store import BASE_ADAPTER
 from warehouse.db import connect_read_only
+from warehouse.location import DbRef
 from warehouse.sinks import Sink
 
 MODES = ("base", "sft", "likra", "negbase", "posbase")
@@ -56,7 +56,7 @@ def evaluate_run(
     checkpoints: Sequence[Checkpoint],
     sink: Sink,
     *,
-    db: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
     progress: Callable[[int], None] | None = None,
     weights: Sequence[float] | None = None,
 ) -> EvalReport:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from likra.runs import Run
 from warehouse.db import connect_read_only
 from warehouse.errors import LikraError, one_line
 from warehouse.items import read_items
+from warehouse.location import DbRef
 from warehouse.paths import checked_output
 
 
@@ -169,7 +169,7 @@ def export_benchmark(
     benchmark: str,
     fmt: str,
     *,
-    db: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
     run_id: str | None = None,
     policy: str | None = None,
     seed: int | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ import polars as pl
 from likra.config import TrainConfig
 from likra.heads import Checkpoint
 from warehouse.errors import LikraError
+from warehouse.location import DbRef
 from warehouse.paths import data_dir
 
 
@@ -70,7 +70,7 @@ def runs_dir(db: str | None = None) -> Path:
     return data_dir(db) / "likra"
 
 
-def find_run(con: duckdb.DuckDBPyConnection, run_id: str, *, db: str | os.PathLike[str] | None) -> Run | None:
+def find_run(con: duckdb.DuckDBPyConnection, run_id: str, *, db: DbRef) -> Run | None:
     """The recorded run with this id, if any; its adapters beside the warehouse `db` when the recorded folder is
     gone (a warehouse moved or copied with its data folder)."""
     row = con.execute(
@@ -84,7 +84,7 @@ def find_run(con: duckdb.DuckDBPyConnection, run_id: str, *, db: str | os.PathLi
     return Run(row[0], row[1], row[2], TrainConfig(**json.loads(row[3])), row[4], out_dir)
 
 
-def get_run(con: duckdb.DuckDBPyConnection, run_id: str, *, db: str | os.PathLike[str] | None) -> Run:
+def get_run(con: duckdb.DuckDBPyConnection, run_id: str, *, db: DbRef) -> Run:
     """The recorded run with this id; RunError naming the known ones otherwise."""
     run = find_run(con, run_id, db=db)
     if run is None:

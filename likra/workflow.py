@@ -8,7 +8,6 @@ while training continues from its last checkpoint.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from likra.runs import (
 from likra.train import checkpoint_sizes, learning_rate, train_head
 from warehouse.db import connect_read_only
 from warehouse.items import require_ingested
+from warehouse.location import DbRef
 from warehouse.sinks import Sink, WarehouseSink
 
 
@@ -68,7 +68,7 @@ def run_for_set(
     training: TrainingSet,
     config: TrainConfig,
     *,
-    db: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
     name: str | None = None,
     model: str | None = None,
 ) -> tuple[Run, datetime]:
@@ -89,7 +89,7 @@ def run_for_set(
 
 
 def prepare_run(
-    benchmark: str, config: TrainConfig, *, db: str | os.PathLike[str] | None = None, name: str | None = None
+    benchmark: str, config: TrainConfig, *, db: DbRef = None, name: str | None = None
 ) -> tuple[Run, TrainingSet, datetime]:
     """The training set and the run that trains on it; (run, set, when the run started)."""
     if name is not None:
@@ -155,7 +155,7 @@ def train_benchmark(
     benchmark: str,
     config: TrainConfig,
     *,
-    db: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
     name: str | None = None,
     evaluate: bool = True,
     progress: Callable[[str, int, float], None] | None = None,

@@ -8,7 +8,6 @@ else does.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ import pyarrow as pa
 from mining.errors import EmbedderLoadError, MiningError
 from warehouse.db import connect_read_only
 from warehouse.errors import one_line
+from warehouse.location import DbRef
 from warehouse.sinks import Sink
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
@@ -202,7 +202,7 @@ def embedding_frame(model: str, hashes: Sequence[str], vectors: np.ndarray) -> p
 
 
 def embed_missing(
-    db: str | os.PathLike[str] | None, embedder: str, texts: dict[str, str], sink: Sink
+    db: DbRef, embedder: str, texts: dict[str, str], sink: Sink
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Embed the texts (by hash) the cache lacks and hand them to the sink in parts; (new vectors by hash, counts)."""
     model = Embedder(embedder)
@@ -220,7 +220,7 @@ def embed_missing(
 
 
 def load_vectors(
-    db: str | os.PathLike[str] | None, embedder: str, texts: dict[str, str], fresh: dict[str, np.ndarray] | None = None
+    db: DbRef, embedder: str, texts: dict[str, str], fresh: dict[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
     """Embeddings of every text: those just computed as given, the rest from the cache."""
     fresh = fresh or {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -17,6 +16,7 @@ from mining.pool import answer_occurrences, answer_pool
 from mining.twins import QuestionGroups, question_groups
 from warehouse.db import connect_read_only
 from warehouse.items import Item, load_items
+from warehouse.location import DbRef
 from warehouse.text import norm_hash, short_text_hash
 
 # Bump when candidate generation returns something else for the same inputs: stored sets then stop matching.
@@ -43,7 +43,7 @@ class MiningInputs:
         return self.groups.known_true
 
 
-def load_inputs(db: str | os.PathLike[str] | None, benchmark: str, config: MiningConfig) -> MiningInputs:
+def load_inputs(db: DbRef, benchmark: str, config: MiningConfig) -> MiningInputs:
     """Items of the benchmark and the answer pool (same benchmark or all, by config), with their candidates key."""
     with connect_read_only(db) as con:
         items = load_items(con, benchmark)

@@ -7,7 +7,6 @@ The unconditional pass scores each distinct answer text once, through the same c
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from likra.scoring.requests import answer_request
 from likra.scoring.store import cache_frame
 from mining.config import MiningConfig
 from warehouse.items import Item
+from warehouse.location import DbRef
 from warehouse.sinks import Sink
 from warehouse.text import text_hash
 
@@ -151,7 +151,7 @@ class Plausibility:
 
 
 def score_plausibility(
-    db: str | os.PathLike[str] | None,
+    db: DbRef,
     config: MiningConfig,
     items: Sequence[Item],
     candidates: pl.DataFrame,

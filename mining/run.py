@@ -11,7 +11,6 @@ end, so a killed run leaves the last good set in place.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from mining.store import stored_candidates, write_candidates, write_graded
 from mining.summary import MiningSummary, summarize
 from mining.verify import OWN_DISTRACTOR, verify
 from warehouse.db import connect, connect_read_only, warehouse_exists
+from warehouse.location import DbRef
 from warehouse.sinks import Sink, WarehouseSink
 
 NOTHING_EMBEDDED = {"cached": 0, "computed": 0}
@@ -43,7 +43,7 @@ class CandidateStage:
     reused_from: str | None = None  # the run that found them, when the inputs were unchanged
 
 
-def reusable_candidates(db: str | os.PathLike[str] | None, inputs: MiningInputs) -> CandidateStage | None:
+def reusable_candidates(db: DbRef, inputs: MiningInputs) -> CandidateStage | None:
     """The stored candidate set if it was mined from exactly these inputs and settings, else None."""
     with connect_read_only(db) as con:
         stored = stored_candidates(con, inputs.benchmark, inputs.key)
@@ -51,7 +51,7 @@ def reusable_candidates(db: str | os.PathLike[str] | None, inputs: MiningInputs)
 
 
 def candidate_stage(
-    db: str | os.PathLike[str] | None,
+    db: DbRef,
     inputs: MiningInputs,
     config: MiningConfig,
     run_id: str,
@@ -77,7 +77,7 @@ def candidate_stage(
 
 
 def verified(
-    db: str | os.PathLike[str] | None,
+    db: DbRef,
     inputs: MiningInputs,
     graded: pl.DataFrame,
     config: MiningConfig,
@@ -97,7 +97,7 @@ def verified(
 
 
 def grade_and_store(
-    db: str | os.PathLike[str] | None,
+    db: DbRef,
     summary: MiningSummary,
     inputs: MiningInputs,
     stage: CandidateStage,
@@ -118,7 +118,7 @@ def grade_and_store(
 def mine_benchmark(
     benchmark: str,
     *,
-    db: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
     config: MiningConfig | None = None,
     progress: Callable[[str], None] | None = None,
     reuse: bool = True,

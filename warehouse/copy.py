@@ -8,7 +8,7 @@ import duckdb
 
 from warehouse.db import connect, connect_read_only, write_transaction
 from warehouse.errors import WarehouseError
-from warehouse.location import resolve_location
+from warehouse.location import DbRef, resolve_location
 
 # Bookkeeping each warehouse keeps for itself: the target's own migrations and write turns.
 _OWN_TABLES = ("schema_migrations", "warehouse_writes")
@@ -23,7 +23,7 @@ def warehouse_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for (name,) in rows if name not in _OWN_TABLES]
 
 
-def copy_warehouse(source: str | os.PathLike[str] | None, target: str | os.PathLike[str]) -> dict[str, int]:
+def copy_warehouse(source: DbRef, target: str | os.PathLike[str]) -> dict[str, int]:
     """Copy every table of the `source` warehouse into the empty warehouse `target`, in one transaction.
 
     The target is created with this toolkit's schema first; the source must be at the same schema version

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 import time
@@ -20,7 +19,7 @@ from warehouse import ducklake
 from warehouse.ducklake import is_damaged
 from warehouse.env import env_int, env_number
 from warehouse.errors import WarehouseError
-from warehouse.location import Location, resolve_location
+from warehouse.location import DbRef, Location, resolve_location
 from warehouse.paths import checked_output
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -259,7 +258,7 @@ def _local_file(location: Location) -> Path | None:
     return location.path if location.path is not None else location.catalog_file
 
 
-def warehouse_exists(db: str | os.PathLike[str] | None = None) -> bool:
+def warehouse_exists(db: DbRef = None) -> bool:
     """Whether there is a warehouse to read at this setting (a file, or a DuckLake catalog)."""
     location = resolve_location(db)
     if location.is_ducklake:
@@ -267,7 +266,7 @@ def warehouse_exists(db: str | os.PathLike[str] | None = None) -> bool:
     return location.path is not None and location.path.exists()
 
 
-def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(db: DbRef = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-write, creating it if needed and applying pending migrations."""
     location = resolve_location(db)
     lock_wait_seconds(), write_retries()  # a malformed setting stops the command before anything is created
@@ -291,7 +290,7 @@ def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnecti
     return con
 
 
-def connect_read_only(db: str | os.PathLike[str] | None = None, *, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
+def connect_read_only(db: DbRef = None, *, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
     """Open an existing warehouse read-only; `sandbox` also disables access to any other file."""
     location = resolve_location(db)
     path = _local_file(location)

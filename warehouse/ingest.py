@@ -6,7 +6,6 @@ the short replace; a failure at any point leaves the previous rows as they were.
 
 from __future__ import annotations
 
-import os
 import time
 import unicodedata
 import uuid
@@ -22,6 +21,7 @@ import polars as pl
 from warehouse.db import connect, connect_read_only, warehouse_exists, write_transaction
 from warehouse.errors import RowError, SourceFormatError, SpecError, WarehouseError
 from warehouse.items import Item, items_frame
+from warehouse.location import DbRef
 from warehouse.sources import Benchmark, SourceRow, SpecBenchmark, builtin_benchmarks, get_benchmark
 
 REJECT_SCHEMA = {
@@ -355,8 +355,8 @@ def resolve(benchmark: str | Benchmark, con: duckdb.DuckDBPyConnection | None = 
 def ingest(
     benchmark: str | Benchmark,
     *,
-    db: str | os.PathLike[str] | None = None,
-    path: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
+    path: DbRef = None,
     splits: list[str] | None = None,
     limit: int | None = None,
     hub_id: str | None = None,

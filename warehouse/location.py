@@ -19,6 +19,9 @@ from pathlib import Path
 
 from warehouse.errors import WarehouseError
 
+# A warehouse as callers name it: a DuckDB file, a `ducklake:` location, or None for $LIKRA_DB, else the default.
+DbRef = str | os.PathLike[str] | None
+
 DEFAULT_DB = Path("data") / "warehouse.duckdb"
 DB_ENV = "LIKRA_DB"
 DATA_PATH_ENV = "LIKRA_DUCKLAKE_DATA"
@@ -93,7 +96,7 @@ def parse_location(text: str) -> Location:
     return Location(text, catalog=body, data_path=data_path)
 
 
-def resolve_location(db: str | os.PathLike[str] | None = None) -> Location:
+def resolve_location(db: DbRef = None) -> Location:
     """The warehouse setting: the explicit argument, else $LIKRA_DB, else data/warehouse.duckdb in the cwd."""
     if db:
         return parse_location(os.fspath(db))

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from warehouse.errors import WarehouseError
-from warehouse.location import DB_ENV, DEFAULT_DB, local_folder, resolve_location
+from warehouse.location import DB_ENV, DEFAULT_DB, DbRef, local_folder, resolve_location
 
 __all__ = ["DB_ENV", "DEFAULT_DB", "OutputPathError", "checked_output", "data_dir", "resolve_db_path"]
 
@@ -15,13 +15,13 @@ class OutputPathError(WarehouseError):
     """A path to write to that is no place for it: a system folder, under a file, a pipe; the message names it."""
 
 
-def resolve_db_path(db: str | os.PathLike[str] | None = None) -> Path:
+def resolve_db_path(db: DbRef = None) -> Path:
     """The warehouse setting as a path (a DuckLake setting comes back as written; see `resolve_location`)."""
     location = resolve_location(db)
     return location.path if location.path is not None else Path(location.text)
 
 
-def data_dir(db: str | os.PathLike[str] | None = None) -> Path:
+def data_dir(db: DbRef = None) -> Path:
     """The folder beside the warehouse where caches (converted models, embeddings) live."""
     return local_folder(resolve_location(db))
 

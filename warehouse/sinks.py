@@ -9,7 +9,6 @@ rows reach the same tables, and loading the same rows twice changes nothing.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +17,7 @@ import duckdb
 import polars as pl
 
 from warehouse.db import connect, is_ducklake, write_transaction
+from warehouse.location import DbRef
 
 # How new rows meet existing ones, per table the sinks write. `ignore` and `replace` use the table's
 # primary key; `text_embeddings` has none (a growing key index made every checkpoint slower), so its
@@ -89,7 +89,7 @@ class Sink(Protocol):
 class WarehouseSink:
     """Writes each call's frames in one short transaction."""
 
-    def __init__(self, db: str | os.PathLike[str] | None = None):
+    def __init__(self, db: DbRef = None):
         self.db = db
 
     def write(self, **frames: pl.DataFrame) -> None:

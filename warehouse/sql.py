@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -14,7 +13,7 @@ import polars as pl
 
 from warehouse.db import connect_read_only
 from warehouse.errors import QueryTimeout, ReadOnlyViolation, WarehouseError, one_line
-from warehouse.location import resolve_location
+from warehouse.location import DbRef, resolve_location
 
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 _READS = "SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE, PRAGMA show_tables and EXPLAIN"
@@ -211,7 +210,7 @@ def _stop(con: duckdb.DuckDBPyConnection, future: Future) -> None:
 
 def run_query(
     query: str,
-    db: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     max_rows: int | None = None,
 ) -> pl.DataFrame:

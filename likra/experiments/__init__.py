@@ -11,12 +11,12 @@ writes a results table, PNG plots and a markdown report.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from likra.experiments.config import EXPERIMENTS, ExperimentConfig
-from likra.experiments.store import ExperimentResult, experiments_dir, save_experiment
+from likra.experiments.store import ExperimentResult, Say, experiments_dir, save_experiment
 from warehouse.errors import LikraError
+from warehouse.location import DbRef
 from warehouse.sinks import WarehouseSink
 
 
@@ -50,8 +50,8 @@ def run_experiment(
     benchmark: str,
     config: ExperimentConfig | None = None,
     *,
-    db: str | os.PathLike[str] | None = None,
-    say: Callable[[str], None] | None = None,
+    db: DbRef = None,
+    say: Say = None,
 ) -> ExperimentResult:
     """Run one experiment (cached runs and scores cost nothing) and store its results, plots and report."""
     config = config or ExperimentConfig()

@@ -9,17 +9,17 @@ the whole curve (first checkpoint to last).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import polars as pl
 
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
 from likra.experiments.paired import item_outcomes, slope
-from likra.experiments.store import ExperimentResult, accuracy_rows, results_frame
+from likra.experiments.store import ExperimentResult, Say, accuracy_rows, results_frame
 from likra.workflow import TrainReport, train_benchmark
 from warehouse.db import connect_read_only
+from warehouse.location import DbRef
 
 CURVE_MODES = ("base", "sft", "likra", "negbase")
 GAIN_SERIES = ("sft", "likra", "negbase")
@@ -29,9 +29,9 @@ def train_seeds(
     benchmark: str,
     config: ExperimentConfig,
     *,
-    db: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
     policy: str | None = None,
-    say: Callable[[str], None] | None = None,
+    say: Say = None,
 ) -> list[TrainReport]:
     """One evaluated run per seed (cached runs cost nothing)."""
     reports = []
@@ -46,7 +46,7 @@ def train_seeds(
 
 
 def eval_results(
-    db: str | os.PathLike[str] | None,
+    db: DbRef,
     reports: list[TrainReport],
     modes=CURVE_MODES,
     series: str | None = None,
@@ -74,13 +74,7 @@ def eval_results(
     return results_frame(rows)
 
 
-def learning_curve(
-    benchmark: str,
-    config: ExperimentConfig,
-    *,
-    db: str | os.PathLike[str] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> ExperimentResult:
+def learning_curve(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, say: Say = None) -> ExperimentResult:
     """E1: base, sft, likra and negbase accuracy against examples, one line per mode."""
     reports = train_seeds(benchmark, config, db=db, say=say)
     results = eval_results(db, reports)
@@ -170,13 +164,7 @@ def gain_table(
     ), summary
 
 
-def gain(
-    benchmark: str,
-    config: ExperimentConfig,
-    *,
-    db: str | os.PathLike[str] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> ExperimentResult:
+def gain(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, say: Say = None) -> ExperimentResult:
     """E2: accuracy gained per example, Likra per negative against SFT per positive, in the paper's window and
     over the whole curve."""
     reports = train_seeds(benchmark, config, db=db, say=say)

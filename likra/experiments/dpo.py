@@ -10,9 +10,7 @@ whenever the pairs seen reach a size (sizes should be multiples of the batch siz
 
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -21,13 +19,14 @@ from likra.evaluate import evaluate_run
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
 from likra.experiments.curves import CURVE_MODES, eval_results, train_seeds
-from likra.experiments.store import ExperimentResult, accuracy_rows, results_frame
+from likra.experiments.store import ExperimentResult, Say, accuracy_rows, results_frame
 from likra.exports import preference_pairs, set_rows
 from likra.heads import Checkpoint, add_heads, save_checkpoint, saved_checkpoints, tokenizer_fingerprint
 from likra.models import load_model
 from likra.runs import Run
 from likra.train import checkpoint_sizes, learning_rate
 from warehouse.db import connect_read_only
+from warehouse.location import DbRef
 from warehouse.sinks import WarehouseSink
 
 HEAD = "dpo"
@@ -46,7 +45,7 @@ def _lr_label(lr: float | None) -> str:
 
 
 def train_dpo(
-    run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: Path, say: Callable[[str], None] | None = None
+    run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: Path, say: Say = None
 ) -> list[Checkpoint]:
     """DPO adapters at the run's sizes (cached: sizes already saved are not trained again)."""
     from datasets import Dataset
@@ -123,13 +122,7 @@ def train_dpo(
     return saved_checkpoints(folder)
 
 
-def dpo_baseline(
-    benchmark: str,
-    config: ExperimentConfig,
-    *,
-    db: str | os.PathLike[str] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> ExperimentResult:
+def dpo_baseline(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, say: Say = None) -> ExperimentResult:
     """E6: DPO on the same pairs at the same sizes, plain log-likelihood accuracy, against E1's curves."""
     reports = train_seeds(benchmark, config, db=db, say=say)
     rows, runs = [], []

@@ -9,16 +9,14 @@ SFT barely lowers plausible wrong answers; the negative head puts its mass on th
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-
 import polars as pl
 
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
 from likra.experiments.curves import train_seeds
-from likra.experiments.store import ExperimentResult, results_frame
+from likra.experiments.store import ExperimentResult, Say, results_frame
 from warehouse.db import connect_read_only
+from warehouse.location import DbRef
 
 HEADS = {"base": "base", "positive": "pos", "negative": "neg"}
 CATEGORIES = ("gold", "top_distractor", "rest")
@@ -60,8 +58,8 @@ def likelihood_shift(
     benchmark: str,
     config: ExperimentConfig,
     *,
-    db: str | os.PathLike[str] | None = None,
-    say: Callable[[str], None] | None = None,
+    db: DbRef = None,
+    say: Say = None,
 ) -> ExperimentResult:
     """E5: probability mass on gold, top distractor and the rest under each head, across sizes."""
     reports = train_seeds(benchmark, config, db=db, say=say)

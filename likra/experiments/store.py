@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +13,12 @@ from pathlib import Path
 import polars as pl
 
 from likra.experiments.config import ExperimentConfig
+from warehouse.location import DbRef
 from warehouse.paths import data_dir
 from warehouse.sinks import Sink
+
+# What an experiment reports its progress to, a line at a time (None: nowhere).
+Say = Callable[[str], None] | None
 
 RESULT_SCHEMA: dict[str, pl.DataType] = {
     "series": pl.String(),
@@ -66,7 +70,7 @@ def accuracy_rows(
     ]
 
 
-def experiments_dir(db: str | os.PathLike[str] | None = None) -> Path:
+def experiments_dir(db: DbRef = None) -> Path:
     """Where experiment folders live: `experiments/` beside the warehouse."""
     return data_dir(db) / "experiments"
 

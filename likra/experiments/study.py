@@ -5,7 +5,6 @@ A hypothesis whose runs are not in the warehouse yet is reported as "not run".""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from likra.runs import find_run
 from likra.workflow import prepare_run
 from warehouse.db import connect_read_only
 from warehouse.errors import LikraError
+from warehouse.location import DbRef
 
 MAIN_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 TYPE_SIZES = [128, 512]
@@ -44,7 +44,7 @@ class Hypothesis:
 
 
 def _recorded_runs(
-    db: str | os.PathLike[str] | None,
+    db: DbRef,
     benchmark: str,
     config: ExperimentConfig,
     policy: str | None = None,
@@ -70,7 +70,7 @@ def _recorded_runs(
     return found
 
 
-def _outcomes(db: str | os.PathLike[str] | None, runs: Mapping[str, str], w: float = 1.0) -> pl.DataFrame:
+def _outcomes(db: DbRef, runs: Mapping[str, str], w: float = 1.0) -> pl.DataFrame:
     """Item outcomes of runs (id -> series prefix), series named `<prefix>/<mode>`."""
     with connect_read_only(db) as con:
         return item_outcomes(con, list(runs), w=w, series=runs)
@@ -125,7 +125,7 @@ def _peak(n: int):
 
 
 def study_verdicts(
-    db: str | os.PathLike[str] | None,
+    db: DbRef,
     config: ExperimentConfig,
     arms: Mapping[str, str],
     type_sizes: Sequence[int],
@@ -225,7 +225,7 @@ def study_verdicts(
     return results
 
 
-def _by_weight(db: str | os.PathLike[str] | None, runs: Mapping[str, str]) -> pl.DataFrame:
+def _by_weight(db: DbRef, runs: Mapping[str, str]) -> pl.DataFrame:
     frames = []
     for w in WEIGHTS:
         frame = _outcomes(db, runs, w).filter(pl.col("series") == "random/likra")

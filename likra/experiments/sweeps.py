@@ -9,29 +9,21 @@ E4 re-reads the learning-curve runs at a grid of weights w (scores are cached, s
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-
 import polars as pl
 
 from likra.evaluate import evaluate_run
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
 from likra.experiments.curves import eval_results, train_seeds
-from likra.experiments.store import ExperimentResult, results_frame
+from likra.experiments.store import ExperimentResult, Say, results_frame
 from likra.policies import PolicyError
 from likra.runs import recorded_checkpoints
 from warehouse.db import connect_read_only
+from warehouse.location import DbRef
 from warehouse.sinks import WarehouseSink
 
 
-def negative_types(
-    benchmark: str,
-    config: ExperimentConfig,
-    *,
-    db: str | os.PathLike[str] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> ExperimentResult:
+def negative_types(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, say: Say = None) -> ExperimentResult:
     """E3: likra and negbase accuracy against examples, one line per negative policy."""
     frames, runs, skipped = [], [], {}
     for policy in config.policies:
@@ -92,13 +84,7 @@ def negative_types(
     )
 
 
-def weight_sweep(
-    benchmark: str,
-    config: ExperimentConfig,
-    *,
-    db: str | os.PathLike[str] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> ExperimentResult:
+def weight_sweep(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, say: Say = None) -> ExperimentResult:
     """E4: likra and negbase accuracy over a grid of negative-head weights w, per size; w = 0 must equal sft."""
     reports = train_seeds(benchmark, config, db=db, say=say)
     for report in reports:

@@ -4,7 +4,6 @@ is missing. Several adapters of one peft model (and the base, adapters off) are 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -15,6 +14,7 @@ from likra.scoring.engine import Score, Scorer
 from likra.scoring.requests import ChoiceRequest
 from likra.scoring.store import BASE_ADAPTER, Keyed, Setting, cache_frame, cached_scores, choice_frame
 from warehouse.db import connect_read_only
+from warehouse.location import DbRef
 from warehouse.sinks import Sink
 
 Key = tuple[str, str]  # (context hash, continuation hash)
@@ -31,7 +31,7 @@ class CachedScorer:
 
     def __init__(
         self,
-        db: str | os.PathLike[str] | None = None,
+        db: DbRef = None,
         *,
         model: str = DEFAULT_MODEL,
         loaded: LoadedModel | None = None,

@@ -3,7 +3,6 @@ chunks' rows together are the rows of one step), and the one run report the chun
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -12,6 +11,7 @@ from likra.scoring.config import ScoringConfig
 from likra.scoring.run import ScoreReport
 from warehouse.db import connect_read_only
 from warehouse.items import load_items
+from warehouse.location import DbRef
 
 
 def split_ids(item_ids: Sequence[str], chunk_items: int | None) -> list[list[str]]:
@@ -26,7 +26,7 @@ def split_ids(item_ids: Sequence[str], chunk_items: int | None) -> list[list[str
 
 
 def scoring_chunks(
-    benchmark: str, config: ScoringConfig, *, db: str | os.PathLike[str] | None = None, chunk_items: int | None = None
+    benchmark: str, config: ScoringConfig, *, db: DbRef = None, chunk_items: int | None = None
 ) -> list[list[str]]:
     """The item ids of each chunk of a benchmark's scoring: the items `score_benchmark` would score, in its order."""
     with connect_read_only(db) as con:

@@ -3,7 +3,6 @@ engine for what is new, results written in chunks of whole items so a killed run
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from likra.scoring.requests import ChoiceRequest, build_requests
 from likra.scoring.store import BASE_ADAPTER
 from warehouse.db import connect_read_only
 from warehouse.items import load_items
+from warehouse.location import DbRef
 from warehouse.sinks import Sink, WarehouseSink
 
 
@@ -99,7 +99,7 @@ def score_benchmark(
     benchmark: str,
     config: ScoringConfig | None = None,
     *,
-    db: str | os.PathLike[str] | None = None,
+    db: DbRef = None,
     loaded: LoadedModel | None = None,
     chunk_items: int = 256,
     sink: Sink | None = None,
