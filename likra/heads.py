@@ -97,7 +97,8 @@ def save_checkpoint(
     folder.parent.mkdir(parents=True, exist_ok=True)
     model.peft_config[head].base_model_name_or_path = base_name
     with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
-        model.save_pretrained(scratch, selected_adapters=[head])
+        # The heads never train the embeddings; "auto" would ask the hub whether the vocabulary changed.
+        model.save_pretrained(scratch, selected_adapters=[head], save_embedding_layers=False)
         saved = Path(scratch) / head if (Path(scratch) / head).is_dir() else Path(scratch)
         shutil.move(str(saved), partial)
     key = weights_key(partial, label or head)

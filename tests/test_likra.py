@@ -17,7 +17,7 @@ from warehouse_checks import duplicate_keys
 from likra.config import LikraConfigError, TrainConfig, train_config
 from likra.data import build_training_set, eval_items, eval_requests, exemplar_items, split_items
 from likra.evaluate import mode_scores
-from likra.heads import CheckpointError, add_heads, saved_checkpoints, with_adapters
+from likra.heads import CheckpointError, add_heads, save_checkpoint, saved_checkpoints, with_adapters
 from likra.models import ModelLoadError, load_model
 from likra.policies import PolicyError, wrong_choices
 from likra.runs import RunError
@@ -548,3 +548,16 @@ def test_other_benchmarks_can_join_the_training_pool(demo_db: Path, samples: Pat
     trained = set(joined.rows["item_id"].to_list())
     assert joined.n_train == alone.n_train + 12 and sum(i.startswith("arc_easy/") for i in trained) == 12
     assert [i.item_id for i in joined.split.eval] == [i.item_id for i in alone.split.eval]
+
+
+def test_saving_a_head_named_by_an_alias_asks_no_hub(tiny_model: str, tmp_path: Path, monkeypatch) -> None:
+    import peft.utils.save_and_load as peft_saving
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError(f"a head's save asked the hub: {args}")
+
+    monkeypatch.setattr(peft_saving, "check_file_exists_on_hf_hub", no_hub)
+    model = add_heads(load_model(tiny_model), TrainConfig().lora, seed=1, heads=("positive",))
+    folder = tmp_path / "positive-8"
+    save_checkpoint(model.model, "positive", folder, {"n_examples": 8}, base_name="smollm2")
+    assert (folder / "adapter_model.safetensors").is_file() and not (folder.parent / "positive-8.partial").exists()
