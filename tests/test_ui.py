@@ -288,9 +288,11 @@ def test_the_asset_graph_shows_every_pipeline_asset_in_its_group(browser: Browse
 def test_the_items_page_lists_its_columns_with_their_descriptions(browser: Browser) -> None:
     browser.open("/assets/items")
 
-    row = browser.element("//tr[.//*[normalize-space(text())='item_id']]", "item_id column")
-    assert "<benchmark>/<split>/[<subset>/]<source_id>" in row.text
-    assert browser.visible("//tr[.//*[normalize-space(text())='choices']][.//*[contains(., 'VARCHAR[]')]]")
+    # The table renders in steps (names, then types and descriptions): wait for the cells, not the row.
+    description = "<benchmark>/<split>/[<subset>/]<source_id>"
+    item_id = "//tr[.//*[normalize-space(text())='item_id']]"
+    browser.wait_for(lambda: any(description in row.text for row in browser.visible(item_id)), "item_id's description")
+    browser.element("//tr[.//*[normalize-space(text())='choices']][.//*[contains(., 'VARCHAR[]')]]", "choices' type")
     browser.screenshot("items-columns.png")
 
 
@@ -324,9 +326,9 @@ def test_a_partition_launched_from_the_ui_succeeds_and_shows_its_row_count_and_p
     assert status == "Success"
 
     browser.open("/assets/items?partition=demo")
-    browser.text("Row count")
-    assert "Row count\n40" in browser.body()
+    browser.wait_for(lambda: "Row count\n40" in browser.body(), "a row count of 40")
     dialog = _markdown_dialog(browser, "preview")
+    browser.wait_for(lambda: len(dialog.find_elements(By.XPATH, ".//table/tbody/tr")) == 5, "the preview's 5 rows")
     headers = [cell.text for cell in dialog.find_elements(By.XPATH, ".//table//th")]
     rows = dialog.find_elements(By.XPATH, ".//table/tbody/tr")
     browser.screenshot("items-preview.png")
