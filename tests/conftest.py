@@ -68,12 +68,12 @@ def demo_db(db: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A PostgreSQL server of its own for the session (skipped only where the server binaries are missing)."""
+    """A PostgreSQL server of its own for the session; missing server binaries fail the tests that need it."""
     from postgres_server import find_bin_dir, start_server
 
     bin_dir = find_bin_dir()
     if bin_dir is None:
-        pytest.skip(
+        pytest.fail(
             "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql (.ci/run installs it)"
         )
     server = start_server(bin_dir)
@@ -89,14 +89,14 @@ def lake_pg(postgres, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def redis():
-    """A Redis server of its own for the session (skipped only where `redis-server` is missing)."""
+    """A Redis server of its own for the session; a missing `redis-server` fails the tests that need it."""
     import shutil
 
     from redis_server import start_server
 
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server not found: apt-get install redis-server (.ci/run installs it)")
+        pytest.fail("redis-server not found: apt-get install redis-server (.ci/run installs it)")
     server = start_server(binary)
     yield server
     server.stop()
