@@ -9,7 +9,7 @@ wall time and the load average to docs/study/timings.md.
     python bench/study.py e1          # E1 learning curves, 3 seeds, 8..1024; then E2, E4, E5 from the same runs
     python bench/study.py e3          # E3 negative arms at 128 and 512, 3 seeds (random comes from E1's runs)
     python bench/study.py e6          # E6 DPO on the same pairs, 3 seeds
-    python bench/study.py side-lr     # E1 at lr 3e-4 and 3e-3, one seed
+    python bench/study.py side-lr     # E1 at lr 3e-4 and 3e-3, one seed (--lr 3e-3: only that one)
     python bench/study.py gemma       # E1 on Gemma 3 270M, one seed
     python bench/study.py verdicts    # the hypotheses table: docs/study/verdicts.md and .json
     python bench/study.py estimate    # the CPU time each part needs, from this machine's measured speeds
@@ -36,6 +36,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARK, OTHER = "arc_easy", "hellaswag"
 SEEDS = [1, 2, 3]
+SIDE_LRS = [3e-4, 3e-3]
 EVAL_ITEMS, HOLDOUT = 500, 0.45
 ARMS = ["first", "most_plausible", "other_question", "other_benchmark", "mined_near_miss"]
 # The verifier leaves a mined cross-question near miss for 271 of the 1,085 training questions, so that arm
@@ -56,7 +57,7 @@ def sized(config: ExperimentConfig, sizes: list[int], policies: list[str]) -> Ex
     return config.model_copy(update={"train": config.train.model_copy(update={"sizes": sizes}), "policies": policies})
 
 
-def part_plans(part: str) -> list[tuple[str, str, ExperimentConfig]]:
+def part_plans(part: str, side_lrs: list[float] = SIDE_LRS) -> list[tuple[str, str, ExperimentConfig]]:
     """(output folder, experiment, config) for each experiment of a part."""
     main = main_config()
     if part == "e1":
@@ -68,7 +69,7 @@ def part_plans(part: str) -> list[tuple[str, str, ExperimentConfig]]:
     if part == "e6":
         return [("e6", "dpo-baseline", main)]
     if part == "side-lr":
-        return [(f"lr-{lr:g}", "learning-curve", main_config(lr=lr, seeds=[1])) for lr in (3e-4, 3e-3)]
+        return [(f"lr-{lr:g}", "learning-curve", main_config(lr=lr, seeds=[1])) for lr in side_lrs]
     if part == "gemma":
         return [("gemma", name, main_config(model="gemma3", seeds=[1])) for name in ("learning-curve", "gain")]
     raise SystemExit(f"unknown part {part!r}")
@@ -117,6 +118,7 @@ def main() -> None:
     parser.add_argument("part", choices=["prepare", "e1", "e3", "e6", "side-lr", "gemma", "verdicts", "estimate"])
     parser.add_argument("--db", default=str(REPO / "data" / "study.duckdb"))
     parser.add_argument("--out", default=str(REPO / "docs" / "study"))
+    parser.add_argument("--lr", type=float, choices=SIDE_LRS, help="side-lr only: run this learning rate alone")
     args = parser.parse_args()
     db, out = Path(args.db), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,14 +133,14 @@ def main() -> None:
         (out / "verdicts.md").write_text(verdict_markdown(found))
         print(verdict_markdown(found))
     else:
-        for folder, name, config in part_plans(args.part):
+        for folder, name, config in part_plans(args.part, [args.lr] if args.lr else SIDE_LRS):
             print(f"{args.part}: {name} ({folder})", flush=True)
             result = run_experiment(name, BENCHMARK, config, db=db, say=lambda m: print(f"  {m}", flush=True))
             target = out / folder / name
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(result.output_dir, target)
             print(result.report.split("![")[0], flush=True)
-    record(out, args.part, time.perf_counter() - started)
+    record(out, f"{args.part} lr {args.lr:g}" if args.lr else args.part, time.perf_counter() - started)
 
 
 if __name__ == "__main__":
