@@ -27,6 +27,8 @@ from likra.experiments.paired import (
     slope,
 )
 from likra.exports import preference_pairs, set_rows
+from likra.heads import saved_checkpoints
+from likra.runs import get_run
 from warehouse.ingest import ingest
 
 
@@ -220,6 +222,50 @@ def test_dpo_trains_on_exactly_the_pairs_the_heads_saw(setup, results) -> None:
         saved = sorted(Path(out_dir).parent.glob(f"{run_id}.dpo-*/dpo/n-*/likra_checkpoint.json"))
         provenance = [json.loads(p.read_text()) for p in saved]
         assert [p["n_examples"] for p in provenance] == [4, 8] and {p["set_id"] for p in provenance} == {set_id}
+
+
+class Killed(Exception):
+    """Stands for the process dying right after the Trainer saved its state."""
+
+
+def test_a_killed_dpo_training_resumes_at_its_last_size_to_the_same_adapters(
+    setup, results, tmp_path: Path, monkeypatch
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import Trainer
+
+    import likra.experiments.dpo as dpo
+
+    db, config = setup
+    with duckdb.connect(str(db), read_only=True) as con:
+        run = get_run(con, results["dpo-baseline"].runs[0], db=db)
+        pairs = preference_pairs(set_rows(con, run.set_id))
+    whole = {c.n_examples: c for c in dpo.train_dpo(run, pairs, config, tmp_path / "whole")}
+
+    saving = Trainer._save_checkpoint
+
+    def save_then_die(trainer, model, trial):
+        saving(trainer, model, trial)
+        raise Killed
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        dpo.train_dpo(run, pairs, config, tmp_path / "killed")
+    assert [c.n_examples for c in saved_checkpoints(tmp_path / "killed")] == [4]
+    assert dpo.latest_state(tmp_path / "killed" / dpo.STATE)[0] == 1  # one step of 4 pairs
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", saving)
+    said: list[str] = []
+    resumed = {c.n_examples: c for c in dpo.train_dpo(run, pairs, config, tmp_path / "killed", said.append)}
+    assert said == ["dpo: resuming at 4 pairs", "dpo: saved at 8 pairs"]  # size 4 was not trained again
+    assert set(resumed) == set(whole) == {4, 8} and not (tmp_path / "killed" / dpo.STATE).exists()
+    for size in whole:
+        [expected] = whole[size].path.rglob("*.safetensors")
+        [found] = resumed[size].path.rglob("*.safetensors")
+        a, b = load_file(expected), load_file(found)
+        assert a.keys() == b.keys() and a
+        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), size
 
 
 def test_shift_masses_are_probabilities(results) -> None:

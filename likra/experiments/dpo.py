@@ -5,12 +5,14 @@ scored by the same engine as plain log-likelihood and plotted on the learning-cu
 The toolkit writes no trainer of its own here: `trl.DPOTrainer` trains, with its defaults (sigmoid
 loss, reference = the base model with the adapter off), the run's LoRA settings, learning rate, batch
 size and constant schedule, and its sampler set to keep the run's order. A callback saves the adapter
-whenever the pairs seen reach a size (sizes should be multiples of the batch size).
+whenever the pairs seen reach a size (sizes should be multiples of the batch size), and the Trainer saves
+its own state there too (optimizer, RNG, step), so a killed training resumes from the last size it reached.
 """
 
 from __future__ import annotations
 
-import tempfile
+import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +33,7 @@ from warehouse.sinks import WarehouseSink
 
 HEAD = "dpo"
 PEFT_NAME = "default"  # the adapter name TRL's DPOTrainer expects on a peft model
+STATE = "trainer"  # the Trainer's resumable state at the last size reached, removed once every size is saved
 
 
 def dpo_dir(run: Run, config: ExperimentConfig) -> Path:
@@ -44,10 +47,23 @@ def _lr_label(lr: float | None) -> str:
     return "auto" if lr is None else f"{lr:g}"  # auto: the model's size decides, and the run id names the model
 
 
+def latest_state(state_dir: Path) -> tuple[int, Path] | None:
+    """The Trainer's latest whole checkpoint (step, folder): its state file, written after the weights and
+    optimizer, parses."""
+    steps = []
+    for path in state_dir.glob("checkpoint-*"):
+        try:
+            steps.append((json.loads((path / "trainer_state.json").read_text())["global_step"], path))
+        except (OSError, ValueError, KeyError):
+            continue  # killed while it was being written: the one before it is resumed from
+    return max(steps) if steps else None
+
+
 def train_dpo(
     run: Run, pairs: pl.DataFrame, config: ExperimentConfig, folder: Path, say: Say = None
 ) -> list[Checkpoint]:
-    """DPO adapters at the run's sizes (cached: sizes already saved are not trained again)."""
+    """DPO adapters at the run's sizes (cached: sizes already saved are not trained again; a killed training
+    resumes from the last size it reached)."""
     from datasets import Dataset
     from torch.utils.data import SequentialSampler
     from transformers import PrinterCallback, TrainerCallback
@@ -86,6 +102,8 @@ def train_dpo(
                 )
                 if say:
                     say(f"dpo: saved at {seen} pairs")
+                control.should_save = True  # and the Trainer's state, to resume from
+            return control
 
     class InRunOrder(DPOTrainer):
         def _get_train_sampler(self, *args, **kwargs):  # the run's order, as Likra's heads saw it
@@ -95,30 +113,35 @@ def train_dpo(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     data = Dataset.from_polars(pairs.head(sizes[-1]).select("prompt", "chosen", "rejected"))
-    with tempfile.TemporaryDirectory() as scratch:
-        args = DPOConfig(
-            output_dir=scratch,
-            per_device_train_batch_size=settings.batch_size,
-            gradient_accumulation_steps=settings.grad_accum,
-            learning_rate=config.dpo_lr or learning_rate(loaded, settings),
-            lr_scheduler_type="constant",
-            warmup_steps=0,
-            num_train_epochs=1,
-            beta=config.dpo_beta,
-            max_grad_norm=settings.max_grad_norm,
-            seed=settings.seed,
-            save_strategy="no",
-            report_to=[],
-            logging_steps=max(1, sizes[-1] // per_step // 4),
-            disable_tqdm=True,
-            use_cpu=loaded.device.type == "cpu",
-            bf16=str(loaded.dtype) == "torch.bfloat16",
-        )
-        trainer = InRunOrder(
-            model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[SaveAtSizes()]
-        )
-        trainer.remove_callback(PrinterCallback)  # the experiment reports its own progress
-        trainer.train()
+    state_dir = folder / STATE
+    resume = latest_state(state_dir)
+    if resume and say:
+        say(f"dpo: resuming at {resume[0] * per_step} pairs")
+    args = DPOConfig(
+        output_dir=str(state_dir),
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        learning_rate=config.dpo_lr or learning_rate(loaded, settings),
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        num_train_epochs=1,
+        beta=config.dpo_beta,
+        max_grad_norm=settings.max_grad_norm,
+        seed=settings.seed,
+        save_strategy="no",  # the callback asks for a save at each size
+        save_total_limit=1,
+        report_to=[],
+        logging_steps=max(1, sizes[-1] // per_step // 4),
+        disable_tqdm=True,
+        use_cpu=loaded.device.type == "cpu",
+        bf16=str(loaded.dtype) == "torch.bfloat16",
+    )
+    trainer = InRunOrder(
+        model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[SaveAtSizes()]
+    )
+    trainer.remove_callback(PrinterCallback)  # the experiment reports its own progress
+    trainer.train(resume_from_checkpoint=str(resume[1]) if resume else None)
+    shutil.rmtree(state_dir, ignore_errors=True)
     return saved_checkpoints(folder)
 
 
