@@ -224,6 +224,28 @@ def test_dpo_trains_on_exactly_the_pairs_the_heads_saw(setup, results) -> None:
         assert [p["n_examples"] for p in provenance] == [4, 8] and {p["set_id"] for p in provenance} == {set_id}
 
 
+def reported_differences(report: str, metric: str) -> dict[tuple[int, str], float]:
+    """A report's paired-difference table for a metric: (size, comparison) -> estimate."""
+    block = report.split("Paired differences")[1].split(f"\n{metric}:\n\n")[1].split("\n\n")[0]
+    header, _, *rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in block.splitlines()]
+    return {(int(row[0]), name): float(cell.split(" ± ")[0]) for row in rows for name, cell in zip(header[1:], row[1:])}
+
+
+def test_reports_give_paired_differences_that_agree_with_their_accuracies(results) -> None:
+    # With every item evaluated in every cell, the paired mean difference is the difference of mean accuracies.
+    for name, (a, b) in (("learning-curve", ("likra", "sft")), ("dpo-baseline", ("dpo", "sft"))):
+        result = results[name]
+        for metric in ("acc", "acc_norm"):
+            reported = reported_differences(result.report, metric)
+            cells = result.results.filter(pl.col("metric") == metric).group_by("series", "n_examples")
+            rows = cells.agg(pl.col("value").mean()).iter_rows(named=True)
+            mean = {(row["series"], row["n_examples"]): row["value"] for row in rows}
+            assert {n for n, _ in reported} == {4, 8}, (name, metric)
+            for n in (4, 8):
+                expected = mean[(a, n)] - mean[(b, n)]
+                assert reported[(n, f"{a} - {b}")] == pytest.approx(expected, abs=1e-4), (name, metric, n)
+
+
 class Killed(Exception):
     """Stands for the process dying right after the Trainer saved its state."""
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
-from likra.experiments.paired import item_outcomes, slope
+from likra.experiments.paired import item_outcomes, paired_table, slope
 from likra.experiments.store import ExperimentResult, Say, accuracy_rows, results_frame
 from likra.workflow import TrainReport, train_benchmark
 from warehouse.db import connect_read_only
@@ -23,6 +23,8 @@ from warehouse.location import DbRef
 
 CURVE_MODES = ("base", "sft", "likra", "negbase")
 GAIN_SERIES = ("sft", "likra", "negbase")
+# The paper's claims as paired differences: Likra beats SFT at equal N; negatives alone come close to Likra.
+CURVE_COMPARISONS = (("likra", "sft"), ("negbase", "likra"))
 
 
 def train_seeds(
@@ -74,8 +76,31 @@ def eval_results(
     return results_frame(rows)
 
 
+def run_outcomes(db: DbRef, reports: list[TrainReport]) -> pl.DataFrame:
+    """Item outcomes of the runs, each at its own evaluation context, series named by mode (w = 1)."""
+    with connect_read_only(db) as con:
+        return item_outcomes(
+            con, [r.run.run_id for r in reports], fewshot={r.run.run_id: r.run.fewshot for r in reports}
+        )
+
+
+def paired_section(outcomes: pl.DataFrame, comparisons: Sequence[tuple[str, str]], seeds: Sequence[int]) -> str:
+    """A report's paired differences, acc_norm and acc, each estimate with its standard error."""
+    return "\n\n".join(
+        [
+            f"Paired differences at equal N (the same items and seeds {list(seeds)}, per-item means over the seeds; "
+            "± one standard error over the items):",
+            *(
+                f"{metric}:\n\n" + plots.table(paired_table(outcomes, comparisons, metric))
+                for metric in ("acc_norm", "acc")
+            ),
+        ]
+    )
+
+
 def learning_curve(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, say: Say = None) -> ExperimentResult:
-    """E1: base, sft, likra and negbase accuracy against examples, one line per mode."""
+    """E1: base, sft, likra and negbase accuracy against examples, one line per mode, and the paired
+    differences the paper's claims rest on."""
     reports = train_seeds(benchmark, config, db=db, say=say)
     results = eval_results(db, reports)
     acc = results.filter(pl.col("metric") == "acc")
@@ -96,6 +121,7 @@ def learning_curve(benchmark: str, config: ExperimentConfig, *, db: DbRef = None
             plots.table(wide(acc)),
             "acc_norm (argmax of the score per answer character):",
             plots.table(wide(results.filter(pl.col("metric") == "acc_norm"))),
+            paired_section(run_outcomes(db, reports), CURVE_COMPARISONS, config.seeds),
             "![learning curves](learning_curve.png)",
         ]
     )
@@ -115,7 +141,8 @@ def wide(acc: pl.DataFrame) -> pl.DataFrame:
     """Accuracy ± standard error per size (rows) and series (columns), averaged over seeds."""
     cells = acc.group_by("n_examples", "series").agg(pl.col("value").mean(), pl.col("stderr").mean())
     cells = cells.with_columns(pl.format("{} ± {}", pl.col("value").round(3), pl.col("stderr").round(3)).alias("cell"))
-    return cells.pivot(on="series", index="n_examples", values="cell").sort("n_examples")
+    table = cells.pivot(on="series", index="n_examples", values="cell").sort("n_examples")
+    return table.select("n_examples", *sorted(c for c in table.columns if c != "n_examples"))
 
 
 def gain_table(
@@ -168,10 +195,7 @@ def gain(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, say: Say
     """E2: accuracy gained per example, Likra per negative against SFT per positive, in the paper's window and
     over the whole curve."""
     reports = train_seeds(benchmark, config, db=db, say=say)
-    with connect_read_only(db) as con:
-        outcomes = item_outcomes(
-            con, [r.run.run_id for r in reports], fewshot={r.run.run_id: r.run.fewshot for r in reports}
-        )
+    outcomes = run_outcomes(db, reports)
     pairs, summary = gain_table(outcomes, tuple(config.paper_window))
     rows = [
         {

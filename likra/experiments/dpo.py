@@ -20,7 +20,8 @@ import polars as pl
 from likra.evaluate import evaluate_run
 from likra.experiments import plots
 from likra.experiments.config import ExperimentConfig
-from likra.experiments.curves import CURVE_MODES, eval_results, train_seeds
+from likra.experiments.curves import CURVE_MODES, eval_results, paired_section, run_outcomes, train_seeds, wide
+from likra.experiments.paired import adapter_outcomes
 from likra.experiments.store import ExperimentResult, Say, accuracy_rows, results_frame
 from likra.exports import preference_pairs, set_rows
 from likra.heads import Checkpoint, add_heads, save_checkpoint, saved_checkpoints, tokenizer_fingerprint
@@ -33,6 +34,8 @@ from warehouse.sinks import WarehouseSink
 
 HEAD = "dpo"
 PEFT_NAME = "default"  # the adapter name TRL's DPOTrainer expects on a peft model
+DPO_COMPARISONS = (("dpo", "sft"), ("likra", "dpo"))  # what users pick instead, against SFT and Likra
+PAIRED_COLUMNS = ["series", "n_examples", "seed", "item_id", "correct", "correct_norm"]
 STATE = "trainer"  # the Trainer's resumable state at the last size reached, removed once every size is saved
 
 
@@ -148,7 +151,7 @@ def train_dpo(
 def dpo_baseline(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, say: Say = None) -> ExperimentResult:
     """E6: DPO on the same pairs at the same sizes, plain log-likelihood accuracy, against E1's curves."""
     reports = train_seeds(benchmark, config, db=db, say=say)
-    rows, runs = [], []
+    rows, runs, outcomes = [], [], [run_outcomes(db, reports)]
     for report in reports:
         run = report.run
         with connect_read_only(db) as con:
@@ -161,6 +164,8 @@ def dpo_baseline(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, 
                 "AND list_contains(?, adapter)",
                 [run.model, run.fewshot, [c.adapter for c in checkpoints]],
             ).fetchall()
+            adapters = {c.adapter: (run.config.seed, c.n_examples) for c in checkpoints}
+            outcomes.append(adapter_outcomes(con, run.model, run.fewshot, adapters, "dpo"))
         size_of = {c.adapter: c.n_examples for c in checkpoints}
         for adapter, n_items, acc, norm in scored:
             common = {
@@ -186,14 +191,18 @@ def dpo_baseline(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, 
         .sort("series")
     )
     summary = {f"final_acc/{s}": round(float(v), 4) for s, v, _ in final.iter_rows()}
-    from likra.experiments.curves import wide
-
     report = "\n\n".join(
         [
             f"# Likra against DPO on the same pairs: {benchmark}",
             f"TRL DPO (beta {config.dpo_beta}, LoRA and learning rate as the Likra run, constant schedule, the run's "
             f"order) on the same (prompt, gold, negative) pairs, scored as plain log-likelihood; seeds {config.seeds}.",
+            "acc (argmax of the log-likelihood):",
             plots.table(wide(curves)),
+            paired_section(
+                pl.concat([o.select(PAIRED_COLUMNS) for o in outcomes], how="vertical_relaxed"),
+                DPO_COMPARISONS,
+                config.seeds,
+            ),
             "![likra and dpo](dpo_baseline.png)",
         ]
     )

@@ -87,6 +87,29 @@ def item_outcomes(
     )
 
 
+def adapter_outcomes(
+    con: duckdb.DuckDBPyConnection, model: str, fewshot: int, adapters: Mapping[str, tuple[int, int]], series: str
+) -> pl.DataFrame:
+    """Per adapter scored as plain log-likelihood (adapter -> (seed, n_examples)) and item: whether acc and
+    acc_norm got it right, as rows of `series`, in `item_outcomes`' columns (for adapters outside a Likra run,
+    such as DPO's)."""
+    frame = con.execute(
+        "SELECT adapter, item_id, (pred = gold)::DOUBLE AS correct, (pred_norm = gold)::DOUBLE AS correct_norm "
+        "FROM item_predictions WHERE model = ? AND fewshot = ? AND list_contains(?, adapter) AND n_scored = n_choices",
+        [model, fewshot, list(adapters)],
+    ).pl()
+    seeds = {adapter: seed for adapter, (seed, _) in adapters.items()}
+    sizes = {adapter: n for adapter, (_, n) in adapters.items()}
+    return frame.select(
+        pl.col("adapter").replace_strict(seeds, return_dtype=pl.Int64).alias("seed"),
+        pl.col("adapter").replace_strict(sizes, return_dtype=pl.Int64).alias("n_examples"),
+        pl.lit(series).alias("series"),
+        "item_id",
+        "correct",
+        "correct_norm",
+    )
+
+
 def contrast(outcomes: pl.DataFrame, terms: Mapping[Cell, float], metric: str = "acc") -> Estimate:
     """Σ coefficient x accuracy over the cells, paired by item and seed, pooled over seeds; its standard error
     over items. Only (item, seed) pairs where every cell was evaluated count."""
@@ -114,6 +137,21 @@ def difference(outcomes: pl.DataFrame, a: Cell, b: Cell, metric: str = "acc") ->
     terms = {a: 1.0}
     terms[b] = terms.get(b, 0.0) - 1.0  # a dict literal {a: 1, b: -1} would keep only -1 when a == b
     return contrast(outcomes, terms, metric)
+
+
+def paired_table(outcomes: pl.DataFrame, comparisons: Sequence[tuple[str, str]], metric: str = "acc") -> pl.DataFrame:
+    """Per size (above 0), each comparison's difference a - b as "estimate ± SE", paired over the same items and
+    pooled over seeds; "-" where a cell was not evaluated at that size."""
+    rows = []
+    for n in sorted(n for n in outcomes["n_examples"].unique().to_list() if n > 0):
+        row: dict[str, object] = {"n_examples": n}
+        for a, b in comparisons:
+            try:
+                row[f"{a} - {b}"] = str(difference(outcomes, (a, n), (b, n), metric))
+            except ValueError:  # one of the two has no evaluated rows at this size
+                row[f"{a} - {b}"] = "-"
+        rows.append(row)
+    return pl.DataFrame(rows)
 
 
 def slope(outcomes: pl.DataFrame, series: str, low: int, high: int, metric: str = "acc") -> Estimate:
