@@ -290,6 +290,24 @@ def test_a_killed_dpo_training_resumes_at_its_last_size_to_the_same_adapters(
         assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), size
 
 
+def table_headers(report: str) -> list[list[str]]:
+    """The column names of every markdown table of a report, in order."""
+    lines = report.splitlines()
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line, below in zip(lines, lines[1:])
+        if line.startswith("|") and below.startswith("|-")
+    ]
+
+
+def test_report_columns_come_in_a_fixed_order(results) -> None:
+    curve = table_headers(results["learning-curve"].report)
+    assert curve[:2] == [["n_examples", "base", "sft", "likra", "negbase"]] * 2  # acc, then acc_norm
+    assert table_headers(results["dpo-baseline"].report)[0] == ["n_examples", "base", "sft", "likra", "negbase", "dpo"]
+    masses = table_headers(results["likelihood-shift"].report)[0]
+    assert masses == ["metric", "gold", "top_distractor", "rest"]
+
+
 def test_shift_masses_are_probabilities(results) -> None:
     masses = results["likelihood-shift"].results.filter(pl.col("metric").str.starts_with("mass_"))
     totals = masses.group_by("seed", "n_examples", "metric").agg(pl.col("value").sum())

@@ -137,12 +137,14 @@ def learning_curve(benchmark: str, config: ExperimentConfig, *, db: DbRef = None
     )
 
 
-def wide(acc: pl.DataFrame) -> pl.DataFrame:
-    """Accuracy ± standard error per size (rows) and series (columns), averaged over seeds."""
+def wide(acc: pl.DataFrame, order: Sequence[str] = CURVE_MODES) -> pl.DataFrame:
+    """Accuracy ± standard error per size (rows) and series (columns, those of `order` first, then the rest by
+    name), averaged over seeds."""
     cells = acc.group_by("n_examples", "series").agg(pl.col("value").mean(), pl.col("stderr").mean())
     cells = cells.with_columns(pl.format("{} ± {}", pl.col("value").round(3), pl.col("stderr").round(3)).alias("cell"))
     table = cells.pivot(on="series", index="n_examples", values="cell").sort("n_examples")
-    return table.select("n_examples", *sorted(c for c in table.columns if c != "n_examples"))
+    rest = sorted(c for c in table.columns if c not in ("n_examples", *order))
+    return table.select("n_examples", *[c for c in order if c in table.columns], *rest)
 
 
 def gain_table(

@@ -90,14 +90,14 @@ def likelihood_shift(
     largest = results["n_examples"].max()
     final = results.filter((pl.col("n_examples") == largest) & pl.col("metric").str.starts_with("mass_"))
     table = (
-        final.group_by("metric", "series")
+        final.group_by("metric", "series", maintain_order=True)  # columns in the order the rows were made
         .agg(pl.col("value").mean())
         .pivot(on="series", index="metric", values="value")
         .sort("metric")
     )
     shifts = (
         results.filter(pl.col("metric") == "dlogp_top_distractor")
-        .group_by("series", "n_examples")
+        .group_by("series", "n_examples", maintain_order=True)
         .agg(pl.col("value").mean())
         .pivot(on="series", index="n_examples", values="value")
         .sort("n_examples")

@@ -54,7 +54,7 @@ def negative_types(benchmark: str, config: ExperimentConfig, *, db: DbRef = None
     }
     summary["skipped"] = skipped
     table = (
-        final.group_by("series", "metric")
+        final.group_by("series", "metric", maintain_order=True)  # acc before acc_norm, as the rows were made
         .agg(pl.col("value").mean(), pl.col("stderr").mean())
         .with_columns(
             pl.format("{} ± {}", pl.col("value").round(3), pl.col("stderr").round(3)).alias("cell"),
