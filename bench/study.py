@@ -9,7 +9,7 @@ wall time and the load average to docs/study/timings.md.
     python bench/study.py e1          # E1 learning curves, 3 seeds, 8..1024; then E2, E4, E5 from the same runs
     python bench/study.py e3          # E3 negative arms at 128 and 512, 3 seeds (random comes from E1's runs)
     python bench/study.py e6          # E6 DPO on the same pairs, 3 seeds
-    python bench/study.py side-lr     # E1 at lr 3e-4 and 3e-3, one seed (--lr 3e-3: only that one)
+    python bench/study.py side-lr     # E1 at lr 3e-4 and 3e-3, one seed, 64..1024 (--lr 3e-3: only that one)
     python bench/study.py gemma       # E1 on Gemma 3 270M, one seed
     python bench/study.py verdicts    # the hypotheses table: docs/study/verdicts.md and .json
     python bench/study.py estimate    # the CPU time each part needs, from this machine's measured speeds
@@ -37,6 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARK, OTHER = "arc_easy", "hellaswag"
 SEEDS = [1, 2, 3]
 SIDE_LRS = [3e-4, 3e-3]
+# The side learning rates are read where the hypotheses are (64, 128, 1024) and at 256, so that their evaluation
+# (the bulk of a run's time) fits beside the main parts: 9 adapters scored instead of 17.
+SIDE_SIZES = [64, 128, 256, 1024]
 EVAL_ITEMS, HOLDOUT = 500, 0.45
 ARMS = ["first", "most_plausible", "other_question", "other_benchmark", "mined_near_miss"]
 # The verifier leaves a mined cross-question near miss for 271 of the 1,085 training questions, so that arm
@@ -69,7 +72,7 @@ def part_plans(part: str, side_lrs: list[float] = SIDE_LRS) -> list[tuple[str, s
     if part == "e6":
         return [("e6", "dpo-baseline", main)]
     if part == "side-lr":
-        return [(f"lr-{lr:g}", "learning-curve", main_config(lr=lr, seeds=[1])) for lr in side_lrs]
+        return [(f"lr-{lr:g}", "learning-curve", main_config(lr=lr, seeds=[1], sizes=SIDE_SIZES)) for lr in side_lrs]
     if part == "gemma":
         return [("gemma", name, main_config(model="gemma3", seeds=[1])) for name in ("learning-curve", "gain")]
     raise SystemExit(f"unknown part {part!r}")
@@ -99,13 +102,17 @@ def estimate() -> None:
     """CPU time per part from the measured speeds of this machine (bench/likra_training.py, bench/fewshot_cost.py)."""
     train_rate, score_rate = 5.46, 45.0 / 1.4  # examples/s per head; 25-shot choice scores/s (0-shot rate / ratio)
     choices = EVAL_ITEMS * 4
-    e1 = 2 * max(MAIN_SIZES) / train_rate + (2 * len(MAIN_SIZES) + 1) * choices / score_rate
+
+    def curve(sizes: list[int]) -> float:  # two heads trained to the largest size; base + each head scored
+        return 2 * max(sizes) / train_rate + (2 * len(sizes) + 1) * choices / score_rate
+
+    e1 = curve(MAIN_SIZES)
     e3 = 2 * max(TYPE_SIZES) / train_rate + 2 * len(TYPE_SIZES) * choices / score_rate
     parts = {
         "e1 (3 seeds)": 3 * e1,
         f"e3 ({len(ARMS)} arms x 3 seeds)": len(ARMS) * 3 * e3,
         "e6 (3 seeds, DPO ~3x a head)": 3 * (3 * max(MAIN_SIZES) / train_rate + len(MAIN_SIZES) * choices / score_rate),
-        "side-lr (2 x 1 seed)": 2 * e1,
+        "side-lr (2 x 1 seed)": 2 * curve(SIDE_SIZES),
         "gemma (1 seed, ~2.5x)": 2.5 * e1,
     }
     for name, seconds in parts.items():
