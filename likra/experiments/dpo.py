@@ -159,19 +159,17 @@ def dpo_baseline(benchmark: str, config: ExperimentConfig, *, db: DbRef = None, 
         checkpoints = train_dpo(run, pairs, config, dpo_dir(run, config), say)
         evaluate_run(run, checkpoints, WarehouseSink(db), db=db)
         with connect_read_only(db) as con:
-            scored = con.execute(
-                "SELECT adapter, n_items, acc, acc_norm FROM accuracy WHERE model = ? AND fewshot = ? "
-                "AND list_contains(?, adapter)",
-                [run.model, run.fewshot, [c.adapter for c in checkpoints]],
-            ).fetchall()
             adapters = {c.adapter: (run.config.seed, c.n_examples) for c in checkpoints}
-            outcomes.append(adapter_outcomes(con, run.model, run.fewshot, adapters, "dpo"))
-        size_of = {c.adapter: c.n_examples for c in checkpoints}
-        for adapter, n_items, acc, norm in scored:
+            scored = adapter_outcomes(con, run.model, run.fewshot, adapters, "dpo")
+        outcomes.append(scored)
+        per_size = scored.group_by("n_examples").agg(
+            pl.len().alias("n_items"), pl.col("correct").mean(), pl.col("correct_norm").mean()
+        )
+        for n, n_items, acc, norm in per_size.iter_rows():
             common = {
                 "series": "dpo",
                 "seed": run.config.seed,
-                "n_examples": size_of[adapter],
+                "n_examples": n,
                 "n_items": n_items,
                 "run_id": run.run_id,
             }
